@@ -1,0 +1,73 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+import {IClearinghouse} from "../interfaces/IClearinghouse.sol";
+import {FixedPointMath} from "./FixedPointMath.sol";
+
+/// @title FundingMath
+/// @notice Premium averaging and funding accrual (DESIGN.md section 3, Funding).
+/// @dev Each ordinary fill adds its clamped premium (p - P) / P, weighted by fill size, to the
+/// current window. When a window closes, the size-weighted average premium of that window,
+/// divided by `fundingPeriod`, becomes the per-second rate for the next window (time
+/// weighting: each second of the next window carries the same rate). A window without fills
+/// sets the rate to zero. F grows by rate * P * dt / W, truncated toward zero; F is one number
+/// shared by every position of the market, so funding paid equals funding received exactly.
+library FundingMath {
+    uint256 internal constant WAD = FixedPointMath.WAD;
+
+    /// @dev The funding fields that accrual rewrites.
+    struct Accrual {
+        int256 cumulativeFunding;
+        int256 fundingRate;
+        uint256 lastFundingTime;
+        uint256 windowStart;
+        int256 premiumTimesSize;
+        uint256 windowSize;
+    }
+
+    /// @dev Projects `a` forward to `nowTs` at index `price`. Pure so views and writes agree.
+    function project(
+        Accrual memory a,
+        uint256 fundingWindow,
+        uint256 fundingPeriod,
+        uint256 price,
+        uint256 nowTs
+    ) internal pure returns (Accrual memory) {
+        uint256 windowEnd = a.windowStart + fundingWindow;
+        if (nowTs >= windowEnd) {
+            a.cumulativeFunding += _increment(a.fundingRate, price, windowEnd - a.lastFundingTime);
+            a.fundingRate = a.windowSize == 0
+                ? int256(0)
+                : a.premiumTimesSize / int256(a.windowSize) / int256(fundingPeriod);
+            a.premiumTimesSize = 0;
+            a.windowSize = 0;
+            a.lastFundingTime = windowEnd;
+            uint256 fullWindows = (nowTs - windowEnd) / fundingWindow;
+            if (fullWindows > 0) {
+                // The window after the closed one had no fills: its rate runs one window, then zero.
+                a.cumulativeFunding += _increment(a.fundingRate, price, fundingWindow);
+                a.fundingRate = 0;
+                a.lastFundingTime = windowEnd + fullWindows * fundingWindow;
+            }
+            a.windowStart = windowEnd + fullWindows * fundingWindow;
+        }
+        a.cumulativeFunding += _increment(a.fundingRate, price, nowTs - a.lastFundingTime);
+        a.lastFundingTime = nowTs;
+        return a;
+    }
+
+    /// @dev The clamped premium of a fill at `fillPrice` against `indexPrice`, as a signed fraction
+    /// truncated toward zero.
+    function premium(uint256 fillPrice, uint256 indexPrice, uint256 maxPremium) internal pure returns (int256 p) {
+        p = ((int256(fillPrice) - int256(indexPrice)) * int256(WAD)) / int256(indexPrice);
+        int256 cap = int256(maxPremium);
+        if (p > cap) p = cap;
+        if (p < -cap) p = -cap;
+    }
+
+    /// @dev rate * price * dt / W truncated toward zero.
+    function _increment(int256 rate, uint256 price, uint256 dt) private pure returns (int256) {
+        if (rate == 0 || dt == 0) return 0;
+        return (rate * int256(price) * int256(dt)) / int256(WAD);
+    }
+}
