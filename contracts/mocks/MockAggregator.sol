@@ -46,13 +46,7 @@ contract MockAggregator is AggregatorV3Interface {
     /// @param startedAt Its start time.
     /// @param updatedAt Its update time.
     /// @param answeredInRound The round in which it was answered.
-    event RoundSet(
-        uint80 indexed roundId,
-        int256 answer,
-        uint256 startedAt,
-        uint256 updatedAt,
-        uint80 answeredInRound
-    );
+    event RoundSet(uint80 indexed roundId, int256 answer, uint256 startedAt, uint256 updatedAt, uint80 answeredInRound);
 
     /// @notice Raised by reads while `responseMode` is Revert.
     error MockAggregatorReverted();
@@ -152,13 +146,7 @@ contract MockAggregator is AggregatorV3Interface {
     )
         external
         view
-        returns (
-            uint80 roundId,
-            int256 answer,
-            uint256 startedAt,
-            uint256 updatedAt,
-            uint80 answeredInRound
-        )
+        returns (uint80 roundId, int256 answer, uint256 startedAt, uint256 updatedAt, uint80 answeredInRound)
     {
         RoundData memory r = _rounds[roundId_];
         if (r.updatedAt == 0 && r.startedAt == 0 && r.answer == 0) revert MockAggregatorNoData(roundId_);
@@ -169,13 +157,7 @@ contract MockAggregator is AggregatorV3Interface {
     function latestRoundData()
         external
         view
-        returns (
-            uint80 roundId,
-            int256 answer,
-            uint256 startedAt,
-            uint256 updatedAt,
-            uint80 answeredInRound
-        )
+        returns (uint80 roundId, int256 answer, uint256 startedAt, uint256 updatedAt, uint80 answeredInRound)
     {
         return _respond(latestRound, _rounds[latestRound]);
     }
@@ -200,7 +182,10 @@ contract MockAggregator is AggregatorV3Interface {
 
     /// @dev Returns `r` as round `roundId`, or misbehaves according to `responseMode`. The
     ///      misbehaving modes end the call from assembly so they can return ill-typed data.
-    function _respond(uint80 roundId, RoundData memory r) private view returns (uint80, int256, uint256, uint256, uint80) {
+    function _respond(
+        uint80 roundId,
+        RoundData memory r
+    ) private view returns (uint80, int256, uint256, uint256, uint80) {
         ResponseMode mode = responseMode;
         if (mode == ResponseMode.Revert) revert MockAggregatorReverted();
         if (mode == ResponseMode.ShortData) {

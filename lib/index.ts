@@ -1,0 +1,6 @@
+export * from "./math";
+export * from "./position";
+export * from "./funding";
+export * from "./orders";
+export * from "./matching";
+export * from "./local";

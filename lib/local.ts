@@ -1,0 +1,110 @@
+/**
+ * Deploys the whole system with mocks on a local network (tests, the demo). Testnet and
+ * production deployments go through the Ignition modules under deploy/.
+ */
+import { ethers as ethersLib, type Signer } from "ethers";
+import {
+  Clearinghouse__factory,
+  MockAggregator__factory,
+  MockERC20__factory,
+  OracleAdapter__factory,
+  type Clearinghouse,
+  type MockAggregator,
+  type MockERC20,
+  type OracleAdapter,
+} from "../typechain-types";
+import type { IClearinghouse } from "../typechain-types/contracts/Clearinghouse";
+import { WAD } from "./math";
+
+export type MarketParams = IClearinghouse.MarketParamsStruct;
+
+/** Market ids are the bytes32 of their symbol. */
+export const marketId = (symbol: string): string => ethersLib.encodeBytes32String(symbol);
+
+/** Conservative defaults: 10x max leverage, 5% maintenance, 2/5 bps fees, 8h funding period. */
+export function defaultMarketParams(overrides: Partial<MarketParams> = {}): MarketParams {
+  return {
+    imr: WAD / 10n,
+    mmr: WAD / 20n,
+    makerFee: 2n * 10n ** 14n,
+    takerFee: 5n * 10n ** 14n,
+    priceBand: WAD / 20n,
+    fundFeeShare: WAD / 2n,
+    maxPremium: WAD / 100n,
+    minNotional: 10n * WAD,
+    fundingPeriod: 8n * 3600n,
+    fundingWindow: 3600n,
+    liquidationFee: WAD / 100n,
+    liquidatorShare: WAD / 2n,
+    ...overrides,
+  };
+}
+
+export interface LocalMarket {
+  id: string;
+  aggregator: MockAggregator;
+  /** Aggregator decimals (8, as Chainlink USD feeds). */
+  decimals: number;
+}
+
+export interface LocalSystem {
+  admin: Signer;
+  token: MockERC20;
+  oracle: OracleAdapter;
+  clearinghouse: Clearinghouse;
+  markets: Map<string, LocalMarket>;
+  /** Sets a market's mock feed to `price` (18 decimals), updated now. */
+  setPrice(symbol: string, price: bigint): Promise<void>;
+}
+
+export interface LocalMarketSpec {
+  symbol: string;
+  price: bigint;
+  params?: Partial<MarketParams>;
+}
+
+const FEED_DECIMALS = 8;
+const FEED_SCALE = 10n ** BigInt(18 - FEED_DECIMALS);
+
+/** Deploys a 6-decimal collateral, the oracle adapter with mock feeds, and the clearinghouse. */
+export async function deployLocalSystem(admin: Signer, specs: LocalMarketSpec[]): Promise<LocalSystem> {
+  const adminAddress = await admin.getAddress();
+  const token = await new MockERC20__factory(admin).deploy("Mock USD", "mUSD", 6);
+  const oracle = await new OracleAdapter__factory(admin).deploy(adminAddress);
+  const clearinghouse = await new Clearinghouse__factory(admin).deploy(
+    await token.getAddress(),
+    await oracle.getAddress(),
+    adminAddress,
+  );
+  await (await oracle.grantRole(await oracle.ORACLE_ADMIN_ROLE(), adminAddress)).wait();
+  for (const role of [
+    await clearinghouse.MARKET_ADMIN_ROLE(),
+    await clearinghouse.PAUSER_ROLE(),
+    await clearinghouse.TREASURER_ROLE(),
+  ]) {
+    await (await clearinghouse.grantRole(role, adminAddress)).wait();
+  }
+  const markets = new Map<string, LocalMarket>();
+  for (const spec of specs) {
+    const id = marketId(spec.symbol);
+    const aggregator = await new MockAggregator__factory(admin).deploy(FEED_DECIMALS, spec.price / FEED_SCALE);
+    await (
+      await oracle.setFeed(id, {
+        aggregator: await aggregator.getAddress(),
+        heartbeat: 24 * 3600,
+        strictMaxAge: 3600,
+        minPrice: 1n,
+        maxPrice: 10n ** 30n,
+      })
+    ).wait();
+    await (await clearinghouse.listMarket(id, defaultMarketParams(spec.params))).wait();
+    markets.set(spec.symbol, { id, aggregator, decimals: FEED_DECIMALS });
+  }
+  const setPrice = async (symbol: string, price: bigint): Promise<void> => {
+    const market = markets.get(symbol);
+    if (!market) throw new Error(`unknown market ${symbol}`);
+    if (price % FEED_SCALE !== 0n) throw new Error(`price ${price} has more precision than the feed's 8 decimals`);
+    await (await market.aggregator.setAnswer(price / FEED_SCALE)).wait();
+  };
+  return { admin, token, oracle, clearinghouse, markets, setPrice };
+}

@@ -1,0 +1,38 @@
+/** The shared local deployment used by the clearinghouse tests. */
+import { ethers } from "hardhat";
+import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
+import { deployLocalSystem, type LocalSystem } from "../../lib/local";
+import { WAD } from "../../lib/math";
+
+export const ETH = "ETH-USD";
+export const BTC = "BTC-USD";
+export const ETH_PRICE = 2000n * WAD;
+export const BTC_PRICE = 60000n * WAD;
+/** 6-decimal collateral: one token unit. */
+export const USDC = 10n ** 6n;
+/** Internal wei per token unit. */
+export const SCALE = 10n ** 12n;
+
+export interface Fixture extends LocalSystem {
+  traders: HardhatEthersSigner[];
+  keeper: HardhatEthersSigner;
+  ethId: string;
+  btcId: string;
+}
+
+/** Two markets (ETH-USD at 2,000, BTC-USD at 60,000) and ten traders with 100,000 deposited each. */
+export async function systemFixture(): Promise<Fixture> {
+  const [admin, keeper, ...rest] = await ethers.getSigners();
+  const traders = rest.slice(0, 10);
+  const system = await deployLocalSystem(admin, [
+    { symbol: ETH, price: ETH_PRICE },
+    { symbol: BTC, price: BTC_PRICE },
+  ]);
+  const chAddress = await system.clearinghouse.getAddress();
+  for (const t of traders) {
+    await system.token.mint(t.address, 1_000_000n * USDC);
+    await system.token.connect(t).approve(chAddress, ethers.MaxUint256);
+    await system.clearinghouse.connect(t).deposit(t.address, 100_000n * USDC);
+  }
+  return { ...system, traders, keeper, ethId: system.markets.get(ETH)!.id, btcId: system.markets.get(BTC)!.id };
+}
