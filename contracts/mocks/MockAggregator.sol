@@ -12,12 +12,14 @@ contract MockAggregator is AggregatorV3Interface {
     /// @notice How `latestRoundData` and `getRoundData` respond.
     /// @dev Normal: the stored round. Revert: revert with MockAggregatorReverted.
     ///      ShortData: return only two 32-byte words (undecodable as a round).
-    ///      OversizedRoundId: return five words whose roundId word does not fit in uint80.
+    ///      OversizedRoundId / OversizedAnsweredInRound: return the stored round, except that the
+    ///      roundId / answeredInRound word is 2^80 (does not fit in uint80).
     enum ResponseMode {
         Normal,
         Revert,
         ShortData,
-        OversizedRoundId
+        OversizedRoundId,
+        OversizedAnsweredInRound
     }
 
     /// @notice A stored round.
@@ -197,15 +199,18 @@ contract MockAggregator is AggregatorV3Interface {
                 return(ptr, 0x40)
             }
         }
-        if (mode == ResponseMode.OversizedRoundId) {
+        if (mode == ResponseMode.OversizedRoundId || mode == ResponseMode.OversizedAnsweredInRound) {
+            uint256 tooWide = uint256(type(uint80).max) + 1;
+            uint256 roundWord = mode == ResponseMode.OversizedRoundId ? tooWide : roundId;
+            uint256 answeredWord = mode == ResponseMode.OversizedAnsweredInRound ? tooWide : r.answeredInRound;
             // solhint-disable-next-line no-inline-assembly
             assembly ("memory-safe") {
                 let ptr := mload(0x40)
-                mstore(ptr, not(0))
+                mstore(ptr, roundWord)
                 mstore(add(ptr, 0x20), mload(r))
                 mstore(add(ptr, 0x40), mload(add(r, 0x20)))
                 mstore(add(ptr, 0x60), mload(add(r, 0x40)))
-                mstore(add(ptr, 0x80), not(0))
+                mstore(add(ptr, 0x80), answeredWord)
                 return(ptr, 0xa0)
             }
         }

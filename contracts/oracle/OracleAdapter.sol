@@ -61,10 +61,10 @@ contract OracleAdapter is IOracleAdapter, AccessControl {
     /// @dev A `latestRoundData` response, decoded from raw return data.
     struct Round {
         uint80 roundId;
+        uint80 answeredInRound;
         int256 answer;
         uint256 startedAt;
         uint256 updatedAt;
-        uint80 answeredInRound;
     }
 
     /// @dev Outcome of calling `latestRoundData`.
@@ -311,10 +311,10 @@ contract OracleAdapter is IOracleAdapter, AccessControl {
 
         round = Round({
             roundId: uint80(roundId),
+            answeredInRound: uint80(answeredInRound),
             answer: answer,
             startedAt: startedAt,
-            updatedAt: updatedAt,
-            answeredInRound: uint80(answeredInRound)
+            updatedAt: updatedAt
         });
         return (CallStatus.Ok, round);
     }
