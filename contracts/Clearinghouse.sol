@@ -42,7 +42,8 @@ contract Clearinghouse is MarketRegistry, EIP712, ReentrancyGuardTransient {
 
     bytes32 public constant ORDER_TYPEHASH =
         keccak256(
-            "Order(address trader,bytes32 marketId,int256 size,uint256 limitPrice,uint256 leverage,uint256 salt,uint64 expiry,bool reduceOnly)"
+            "Order(address trader,bytes32 marketId,int256 size,uint256 limitPrice,uint256 leverage,"
+            "uint256 salt,uint64 expiry,bool reduceOnly)"
         );
     /// @notice Sizes, |K| and prices stay below 2^120 so every s*K and its sum fit in int256.
     uint256 public constant MAX_MAGNITUDE = (1 << 120) - 1;

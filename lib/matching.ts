@@ -49,7 +49,8 @@ export async function signAndMatch(
   fillSize?: bigint,
 ): Promise<ContractTransactionResponse> {
   const abs = (v: bigint) => (v < 0n ? -v : v);
-  const size = fillSize ?? (abs(maker.order.size) < abs(taker.order.size) ? abs(maker.order.size) : abs(taker.order.size));
+  const size =
+    fillSize ?? (abs(maker.order.size) < abs(taker.order.size) ? abs(maker.order.size) : abs(taker.order.size));
   const [makerSig, takerSig] = await Promise.all([
     signFor(clearinghouse, maker.signer, maker.order),
     signFor(clearinghouse, taker.signer, taker.order),

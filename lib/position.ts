@@ -117,7 +117,13 @@ export function applyFill(
     p.entry = blendEntry(buying, p.size, p.entry, increased, price, funding);
     p.size = newSize;
     const chosen = mulDivUp(increased, price, leverage);
-    const shortfall = marginShortfall(p.margin, newSize, pnlPerUnit(p.isLong, p.entry, indexPrice, funding), indexPrice, imr);
+    const shortfall = marginShortfall(
+      p.margin,
+      newSize,
+      pnlPerUnit(p.isLong, p.entry, indexPrice, funding),
+      indexPrice,
+      imr,
+    );
     posted = chosen > shortfall ? chosen : shortfall;
     p.margin += posted;
     p.leverage = leverageUp(newSize, p.margin);

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
-import {IClearinghouse} from "../interfaces/IClearinghouse.sol";
 import {FixedPointMath} from "./FixedPointMath.sol";
 
 /// @title FundingMath
