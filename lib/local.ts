@@ -8,6 +8,7 @@ import {
   MockAggregator__factory,
   MockERC20__factory,
   OracleAdapter__factory,
+  OrderSignatures__factory,
   type Clearinghouse,
   type MockAggregator,
   type MockERC20,
@@ -66,16 +67,30 @@ export interface LocalMarketSpec {
 const FEED_DECIMALS = 8;
 const FEED_SCALE = 10n ** BigInt(18 - FEED_DECIMALS);
 
+/**
+ * Deploys the Clearinghouse with its linked OrderSignatures library. `admin` signs and receives
+ * DEFAULT_ADMIN_ROLE unless `adminAddress` is given.
+ */
+export async function deployClearinghouse(
+  deployer: Signer,
+  collateral: string,
+  oracle: string,
+  adminAddress?: string,
+): Promise<Clearinghouse> {
+  const signatures = await new OrderSignatures__factory(deployer).deploy();
+  const factory = new Clearinghouse__factory(
+    { ["contracts/libraries/OrderSignatures.sol:OrderSignatures"]: await signatures.getAddress() },
+    deployer,
+  );
+  return factory.deploy(collateral, oracle, adminAddress ?? (await deployer.getAddress()));
+}
+
 /** Deploys a 6-decimal collateral, the oracle adapter with mock feeds, and the clearinghouse. */
 export async function deployLocalSystem(admin: Signer, specs: LocalMarketSpec[]): Promise<LocalSystem> {
   const adminAddress = await admin.getAddress();
   const token = await new MockERC20__factory(admin).deploy("Mock USD", "mUSD", 6);
   const oracle = await new OracleAdapter__factory(admin).deploy(adminAddress);
-  const clearinghouse = await new Clearinghouse__factory(admin).deploy(
-    await token.getAddress(),
-    await oracle.getAddress(),
-    adminAddress,
-  );
+  const clearinghouse = await deployClearinghouse(admin, await token.getAddress(), await oracle.getAddress());
   await (await oracle.grantRole(await oracle.ORACLE_ADMIN_ROLE(), adminAddress)).wait();
   for (const role of [
     await clearinghouse.MARKET_ADMIN_ROLE(),

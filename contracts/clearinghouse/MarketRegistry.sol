@@ -114,21 +114,21 @@ abstract contract MarketRegistry is IClearinghouse, AccessControl {
     }
 
     function _validateParams(MarketParams calldata p) private pure {
-        _bound("imr", p.imr, MIN_IMR, MAX_IMR);
-        _bound("mmr", p.mmr, MIN_MMR, p.imr - 1);
-        _bound("makerFee", p.makerFee, 0, MAX_FEE);
-        _bound("takerFee", p.takerFee, 0, MAX_FEE);
-        _bound("priceBand", p.priceBand, MIN_BAND, MAX_BAND);
-        _bound("fundFeeShare", p.fundFeeShare, 0, ONE);
-        _bound("maxPremium", p.maxPremium, 0, MAX_PREMIUM);
-        _bound("minNotional", p.minNotional, MIN_NOTIONAL_FLOOR, MIN_NOTIONAL_CEIL);
-        _bound("fundingPeriod", p.fundingPeriod, MIN_FUNDING_PERIOD, MAX_FUNDING_PERIOD);
-        _bound("fundingWindow", p.fundingWindow, MIN_FUNDING_WINDOW, MAX_FUNDING_WINDOW);
-        _bound("liquidationFee", p.liquidationFee, 0, MAX_LIQUIDATION_FEE);
-        _bound("liquidatorShare", p.liquidatorShare, 0, ONE);
+        _bound(ParamField.Imr, p.imr, MIN_IMR, MAX_IMR);
+        _bound(ParamField.Mmr, p.mmr, MIN_MMR, p.imr - 1);
+        _bound(ParamField.MakerFee, p.makerFee, 0, MAX_FEE);
+        _bound(ParamField.TakerFee, p.takerFee, 0, MAX_FEE);
+        _bound(ParamField.PriceBand, p.priceBand, MIN_BAND, MAX_BAND);
+        _bound(ParamField.FundFeeShare, p.fundFeeShare, 0, ONE);
+        _bound(ParamField.MaxPremium, p.maxPremium, 0, MAX_PREMIUM);
+        _bound(ParamField.MinNotional, p.minNotional, MIN_NOTIONAL_FLOOR, MIN_NOTIONAL_CEIL);
+        _bound(ParamField.FundingPeriod, p.fundingPeriod, MIN_FUNDING_PERIOD, MAX_FUNDING_PERIOD);
+        _bound(ParamField.FundingWindow, p.fundingWindow, MIN_FUNDING_WINDOW, MAX_FUNDING_WINDOW);
+        _bound(ParamField.LiquidationFee, p.liquidationFee, 0, MAX_LIQUIDATION_FEE);
+        _bound(ParamField.LiquidatorShare, p.liquidatorShare, 0, ONE);
     }
 
-    function _bound(string memory name, uint256 value, uint256 lo, uint256 hi) private pure {
-        if (value < lo || value > hi) revert MarketParamOutOfBounds(name, value, lo, hi);
+    function _bound(ParamField field, uint256 value, uint256 lo, uint256 hi) private pure {
+        if (value < lo || value > hi) revert MarketParamOutOfBounds(field, value, lo, hi);
     }
 }

@@ -100,6 +100,22 @@ interface IClearinghouse {
         int256 sumSizeTimesEntry;
     }
 
+    /// @notice Names the MarketParams field an error refers to (declaration order).
+    enum ParamField {
+        Imr,
+        Mmr,
+        MakerFee,
+        TakerFee,
+        PriceBand,
+        FundFeeShare,
+        MaxPremium,
+        MinNotional,
+        FundingPeriod,
+        FundingWindow,
+        LiquidationFee,
+        LiquidatorShare
+    }
+
     // ------------------------------------------------------------------ events
 
     /// @notice Collateral entered the free balance of `account`.
@@ -150,6 +166,23 @@ interface IClearinghouse {
     event FundFeesSwept(address indexed fund, uint256 tokenAmount);
     /// @notice Treasury collateral was paid out.
     event TreasuryWithdrawn(address indexed to, uint256 tokenAmount);
+    /// @notice `liquidator` took over `size` of `account`'s position at the index `price`.
+    event PositionLiquidated(
+        bytes32 indexed marketId,
+        address indexed account,
+        address indexed liquidator,
+        uint256 size,
+        uint256 price,
+        uint256 feeToLiquidator,
+        uint256 feeToFund,
+        uint256 deficitCovered
+    );
+    /// @notice The insurance fund and the rounding reserve paid a bankrupt part's deficit.
+    event BadDebtCovered(bytes32 indexed marketId, address indexed account, uint256 fundPaid, uint256 reservePaid);
+    /// @notice A liquidator of a bankrupt part was paid a reward from the treasury.
+    event KeeperRewardPaid(bytes32 indexed marketId, address indexed keeper, uint256 amount);
+    /// @notice The rounding reserve of `marketId` was topped up.
+    event RoundingReserveFunded(bytes32 indexed marketId, address indexed from, uint256 amount);
     /// @notice The insurance fund address changed.
     event InsuranceFundSet(address indexed fund);
 
@@ -164,7 +197,7 @@ interface IClearinghouse {
     error MarketUnknown(bytes32 marketId);
     error MarketAlreadyListed(bytes32 marketId);
     error MarketIsPaused(bytes32 marketId);
-    error MarketParamOutOfBounds(string name, uint256 value, uint256 min, uint256 max);
+    error MarketParamOutOfBounds(ParamField field, uint256 value, uint256 min, uint256 max);
     error MaintenanceStepTooLarge(uint256 current, uint256 proposed, uint256 maxStep);
     error MaintenanceStepTooSoon(uint256 nextAllowed);
     error PositionNotFound(bytes32 marketId, address account);
@@ -187,6 +220,12 @@ interface IClearinghouse {
     error OrderNotSigner(address caller, address trader);
     error PriceOutsideBand(uint256 price, uint256 indexPrice, uint256 band);
     error OraclePriceChanged(bytes32 marketId, uint256 cached, uint256 fresh);
+    error ForcedPayoutNegative(address account, int256 net);
+    error LiquidationSelf(address account);
+    error LiquidationTooLarge(uint256 size, uint256 maxSize);
+    error PositionNotLiquidatable(address account, int256 equity, uint256 maintenance);
+    error AdlOnly(bytes32 marketId, address account, uint256 deficit, uint256 fundAvailable);
+    error RoundingReserveEmpty(bytes32 marketId, uint256 needed);
 
     // ------------------------------------------------------------------ accounts
 
@@ -222,6 +261,21 @@ interface IClearinghouse {
 
     /// @notice The EIP-712 digest a trader signs for `order`.
     function hashOrder(Order calldata order) external view returns (bytes32);
+
+    // ------------------------------------------------------------------ liquidation
+
+    /// @notice Takes over `size` of `account`'s liquidatable position in `marketId` at the index
+    /// price (strict freshness). The caller must not be `account`; its own leg is a fill at the
+    /// index price (margin test only if its risk grows, margin per `leverage`). A fee on the
+    /// notional taken, capped at the taken part's equity, is split between the caller and the
+    /// insurance fund; the taken part's remaining equity stays in the remaining position's
+    /// margin. At most `maxLiquidationSize` may be taken. If the taken part is bankrupt, the fund
+    /// pays the drop in the whole position's deficit, only when it covers the whole deficit
+    /// (else `AdlOnly`), and the caller gets a treasury reward no larger than its fee share.
+    function liquidate(bytes32 marketId, address account, uint256 size, uint256 leverage) external;
+
+    /// @notice The most a liquidator may take from `account` now (0 if not liquidatable).
+    function maxLiquidationSize(bytes32 marketId, address account) external view returns (uint256);
 
     // ------------------------------------------------------------------ funding
 
