@@ -77,7 +77,7 @@ contract Clearinghouse is Liquidations, EIP712, ReentrancyGuardTransient {
         Position memory pos = _requirePosition(marketId, msg.sender);
         _accrue(marketId, _indexPrice(marketId, false));
         _debitFree(msg.sender, amount);
-        pos.margin += uint128(amount);
+        _addMargin(pos, amount);
         _writeMarginChange(marketId, msg.sender, pos, int256(amount));
     }
 
@@ -89,7 +89,7 @@ contract Clearinghouse is Liquidations, EIP712, ReentrancyGuardTransient {
         uint256 price = _indexPrice(marketId, false);
         _accrue(marketId, price);
         if (amount >= pos.margin) revert InsufficientMargin(msg.sender, amount - pos.margin + 1);
-        pos.margin -= uint128(amount);
+        pos.margin -= uint112(amount);
         _requireMargin(marketId, msg.sender, pos, price);
         _free[msg.sender] += amount;
         _writeMarginChange(marketId, msg.sender, pos, -int256(amount));

@@ -38,6 +38,8 @@ abstract contract PositionBook is MarketRegistry {
 
     /// @notice Sizes, |K| and prices stay below 2^120 so every s*K and its sum fit in int256.
     uint256 public constant MAX_MAGNITUDE = (1 << 120) - 1;
+    /// @notice Position margin stays below 2^112 (5e15 quote units) so a record packs in two slots.
+    uint256 public constant MAX_MARGIN = (1 << 112) - 1;
     uint256 internal constant WAD = FixedPointMath.WAD;
     /// @dev Transient-storage namespace of the per-transaction index price cache.
     bytes32 private constant PRICE_CACHE_NAMESPACE = keccak256("adl.clearinghouse.priceCache");
@@ -101,8 +103,8 @@ abstract contract PositionBook is MarketRegistry {
     function _reduce(Position memory pos, uint256 d, uint256 price, int256 funding) internal pure returns (int256) {
         uint256 released = PositionMath.releasedMargin(pos.margin, d, pos.size);
         int256 pnl = PositionMath.pnlDown(d, PositionMath.pnlPerUnit(pos.isLong, pos.entry, price, funding));
-        pos.margin -= uint128(released);
-        pos.size -= uint128(d);
+        pos.margin -= uint112(released);
+        pos.size -= uint120(d);
         if (pos.size == 0) {
             // A full close releases all margin (floor(c*q/q) == c) and clears the record.
             pos.entry = 0;
@@ -122,7 +124,7 @@ abstract contract PositionBook is MarketRegistry {
         int256 entry = PositionMath.blendEntry(buying, pos.size, pos.entry, d, f.price, funding);
         if (entry > int256(MAX_MAGNITUDE) || entry < -int256(MAX_MAGNITUDE)) revert EntryOutOfRange(entry);
         pos.entry = int128(entry);
-        pos.size = uint128(newSize);
+        pos.size = uint120(newSize);
 
         uint256 chosen = d.mulDivUp(f.price, f.leverage);
         uint256 shortfall = PositionMath.marginShortfall(
@@ -134,7 +136,7 @@ abstract contract PositionBook is MarketRegistry {
         );
         uint256 posted = chosen > shortfall ? chosen : shortfall;
         _debitFree(f.account, posted);
-        pos.margin += uint128(posted);
+        _addMargin(pos, posted);
         pos.leverage = uint128(PositionMath.leverageUp(newSize, pos.margin));
     }
 
@@ -162,7 +164,7 @@ abstract contract PositionBook is MarketRegistry {
     function _settleReduction(address account, Position memory pos, int256 net, FillKind kind) internal {
         if (kind == FillKind.Trade || kind == FillKind.Takeover) return _settlePayout(account, net);
         if (net < 0) revert ForcedPayoutNegative(account, net);
-        if (kind == FillKind.Liquidated && pos.size != 0) pos.margin += uint128(uint256(net));
+        if (kind == FillKind.Liquidated && pos.size != 0) _addMargin(pos, uint256(net));
         else _free[account] += uint256(net);
     }
 
@@ -285,5 +287,12 @@ abstract contract PositionBook is MarketRegistry {
 
     function _beforeParamsChange(bytes32 marketId) internal override {
         _accrue(marketId, _indexPrice(marketId, false));
+    }
+
+    /// @dev c += amount, within MAX_MARGIN. Callers recompute `a` unless the change is a reduction.
+    function _addMargin(Position memory pos, uint256 amount) internal pure {
+        uint256 margin = uint256(pos.margin) + amount;
+        if (margin > MAX_MARGIN) revert MarginTooLarge(margin, MAX_MARGIN);
+        pos.margin = uint112(margin);
     }
 }

@@ -34,20 +34,22 @@ interface IClearinghouse {
         bool reduceOnly;
     }
 
-    /// @notice The stored position record (DESIGN.md section 2). `size == 0` means no position.
-    /// @param size q, base units.
-    /// @param margin c, quote units; > 0 while the position is open.
-    /// @param entry K, the funding-adjusted entry (signed).
-    /// @param leverage a = ceil(q * W / c), stored, recomputed on every change but reductions.
+    /// @notice The stored position record (DESIGN.md section 2), packed in two slots.
+    /// `size == 0` means no position.
+    /// @param size q, base units, below 2^120.
+    /// @param margin c, quote units, below 2^112; > 0 while the position is open.
     /// @param isLong Side.
     /// @param leaf Rank-index leaf (0 until the deleverager assigns bands).
+    /// @param entry K, the funding-adjusted entry (signed), |K| below 2^120.
+    /// @param leverage a = ceil(q * W / c) (base per quote, so notional leverage is a * P / W),
+    ///        saturating at 2^128 - 1; recomputed on every change but reductions.
     struct Position {
-        uint128 size;
-        uint128 margin;
+        uint120 size;
+        uint112 margin;
+        bool isLong;
+        uint16 leaf;
         int128 entry;
         uint128 leverage;
-        bool isLong;
-        uint32 leaf;
     }
 
     /// @notice Risk and fee parameters of a market, each within hard-coded bounds.
@@ -133,7 +135,7 @@ interface IClearinghouse {
         int256 entry,
         uint256 margin,
         uint256 leverage,
-        uint32 leaf,
+        uint16 leaf,
         int256 realizedPnl,
         int256 cumulativeFunding
     );
@@ -202,6 +204,7 @@ interface IClearinghouse {
     error MaintenanceStepTooSoon(uint256 nextAllowed);
     error PositionNotFound(bytes32 marketId, address account);
     error PositionTooLarge(uint256 size, uint256 max);
+    error MarginTooLarge(uint256 margin, uint256 max);
     error EntryOutOfRange(int256 entry);
     error IndexPriceTooLarge(uint256 price);
     error InsufficientMargin(address account, uint256 shortfall);
