@@ -5,11 +5,13 @@
 import { ethers as ethersLib, type Signer } from "ethers";
 import {
   Clearinghouse__factory,
+  InsuranceFund__factory,
   MockAggregator__factory,
   MockERC20__factory,
   OracleAdapter__factory,
   OrderSignatures__factory,
   type Clearinghouse,
+  type InsuranceFund,
   type MockAggregator,
   type MockERC20,
   type OracleAdapter,
@@ -53,6 +55,7 @@ export interface LocalSystem {
   token: MockERC20;
   oracle: OracleAdapter;
   clearinghouse: Clearinghouse;
+  insuranceFund: InsuranceFund;
   markets: Map<string, LocalMarket>;
   /** Sets a market's mock feed to `price` (18 decimals), updated now. */
   setPrice(symbol: string, price: bigint): Promise<void>;
@@ -85,7 +88,10 @@ export async function deployClearinghouse(
   return factory.deploy(collateral, oracle, adminAddress ?? (await deployer.getAddress()));
 }
 
-/** Deploys a 6-decimal collateral, the oracle adapter with mock feeds, and the clearinghouse. */
+/**
+ * Deploys a 6-decimal collateral, the oracle adapter with mock feeds, the clearinghouse and the
+ * insurance fund, wires roles, lists the markets and seeds their rounding reserves.
+ */
 export async function deployLocalSystem(admin: Signer, specs: LocalMarketSpec[]): Promise<LocalSystem> {
   const adminAddress = await admin.getAddress();
   const token = await new MockERC20__factory(admin).deploy("Mock USD", "mUSD", 6);
@@ -99,6 +105,13 @@ export async function deployLocalSystem(admin: Signer, specs: LocalMarketSpec[])
   ]) {
     await (await clearinghouse.grantRole(role, adminAddress)).wait();
   }
+  const insuranceFund = await new InsuranceFund__factory(admin).deploy(await token.getAddress(), adminAddress);
+  await (await clearinghouse.setInsuranceFund(await insuranceFund.getAddress())).wait();
+  await (await insuranceFund.grantRole(await insuranceFund.COVER_ROLE(), await clearinghouse.getAddress())).wait();
+  await (await insuranceFund.setFeeSource(await clearinghouse.getAddress())).wait();
+  // Each market's rounding reserve is seeded at listing with one token unit (1e12 internal wei).
+  await (await token.mint(adminAddress, BigInt(specs.length))).wait();
+  await (await token.approve(await clearinghouse.getAddress(), BigInt(specs.length))).wait();
   const markets = new Map<string, LocalMarket>();
   for (const spec of specs) {
     const id = marketId(spec.symbol);
@@ -113,6 +126,7 @@ export async function deployLocalSystem(admin: Signer, specs: LocalMarketSpec[])
       })
     ).wait();
     await (await clearinghouse.listMarket(id, defaultMarketParams(spec.params))).wait();
+    await (await clearinghouse.fundRoundingReserve(id, 1n)).wait();
     markets.set(spec.symbol, { id, aggregator, decimals: FEED_DECIMALS });
   }
   const setPrice = async (symbol: string, price: bigint): Promise<void> => {
@@ -121,5 +135,5 @@ export async function deployLocalSystem(admin: Signer, specs: LocalMarketSpec[])
     if (price % FEED_SCALE !== 0n) throw new Error(`price ${price} has more precision than the feed's 8 decimals`);
     await (await market.aggregator.setAnswer(price / FEED_SCALE)).wait();
   };
-  return { admin, token, oracle, clearinghouse, markets, setPrice };
+  return { admin, token, oracle, clearinghouse, insuranceFund, markets, setPrice };
 }

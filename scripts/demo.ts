@@ -9,7 +9,7 @@ import { ethers, network } from "hardhat";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
 import { deployLocalSystem, type LocalSystem } from "../lib/local";
 import { buildOrder, signAndMatch } from "../lib/matching";
-import { WAD, divFloor } from "../lib/math";
+import { WAD } from "../lib/math";
 import { formatQuote, formatRatio } from "./format";
 
 const USDC = 10n ** 6n;
@@ -98,24 +98,58 @@ async function main() {
   const eth = 2000n * WAD;
   const btc = 60000n * WAD;
   const trades: Trade[] = [
-    { maker: 0, taker: 1, symbol: "ETH-USD", size: 10n * WAD, price: eth, makerLeverage: 8n * WAD, takerLeverage: 3n * WAD },
-    { maker: 2, taker: 3, symbol: "ETH-USD", size: 5n * WAD, price: eth + 10n * WAD, makerLeverage: 2n * WAD, takerLeverage: 5n * WAD },
-    { maker: 4, taker: 5, symbol: "BTC-USD", size: WAD / 2n, price: btc, makerLeverage: 5n * WAD, takerLeverage: 5n * WAD },
-    { maker: 1, taker: 4, symbol: "BTC-USD", size: -WAD / 4n, price: btc + 100n * WAD, makerLeverage: 4n * WAD, takerLeverage: 4n * WAD },
+    {
+      maker: 0,
+      taker: 1,
+      symbol: "ETH-USD",
+      size: 10n * WAD,
+      price: eth,
+      makerLeverage: 8n * WAD,
+      takerLeverage: 3n * WAD,
+    },
+    {
+      maker: 2,
+      taker: 3,
+      symbol: "ETH-USD",
+      size: 5n * WAD,
+      price: eth + 10n * WAD,
+      makerLeverage: 2n * WAD,
+      takerLeverage: 5n * WAD,
+    },
+    {
+      maker: 4,
+      taker: 5,
+      symbol: "BTC-USD",
+      size: WAD / 2n,
+      price: btc,
+      makerLeverage: 5n * WAD,
+      takerLeverage: 5n * WAD,
+    },
+    {
+      maker: 1,
+      taker: 4,
+      symbol: "BTC-USD",
+      size: -WAD / 4n,
+      price: btc + 100n * WAD,
+      makerLeverage: 4n * WAD,
+      takerLeverage: 4n * WAD,
+    },
   ];
   for (const t of trades) {
     const gas = await trade(sys, traders, keeper, t);
-    console.log(`matched ${t.symbol} #${t.maker} vs #${t.taker} size ${formatRatio(t.size)} @ ${formatQuote(t.price)} (gas ${gas})`);
+    console.log(
+      `matched ${t.symbol} #${t.maker} vs #${t.taker} size ${formatRatio(t.size)} @ ${formatQuote(t.price)} (gas ${gas})`,
+    );
   }
   await printPositions(sys, traders, "Positions after the opening trades");
 
   // Buyers paid above the index in the first hour: the next window charges longs funding.
   await network.provider.send("evm_increaseTime", [3 * 3600]);
   await network.provider.send("evm_mine", []);
-  await sys.setPrice("ETH-USD", 1850n * WAD);
+  await sys.setPrice("ETH-USD", 1800n * WAD);
   await sys.setPrice("BTC-USD", 61500n * WAD);
   for (const m of sys.markets.values()) await (await sys.clearinghouse.accrueFunding(m.id)).wait();
-  await printPositions(sys, traders, "Three hours later: ETH at 1,850, BTC at 61,500");
+  await printPositions(sys, traders, "Three hours later: ETH at 1,800, BTC at 61,500");
 
   const ethId = sys.markets.get("ETH-USD")!.id;
   const victim = traders[0];
@@ -147,7 +181,7 @@ async function main() {
       "long OI": formatRatio(state.longOpenInterest),
       "short OI": formatRatio(state.shortOpenInterest),
       "funding F": formatQuote(state.cumulativeFunding),
-      "rate / hour": formatRatio(divFloor(state.fundingRate * 3600n * 10000n, 1n)) + " bps·1e-18",
+      "rate (bps/hour)": formatRatio(state.fundingRate * 3600n * 10000n),
       "fund fees": formatQuote(await sys.clearinghouse.pendingFundFees()),
       treasury: formatQuote(await sys.clearinghouse.treasuryBalance()),
     },
