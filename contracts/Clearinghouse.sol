@@ -75,7 +75,8 @@ contract Clearinghouse is Liquidations, EIP712, ReentrancyGuardTransient {
         _requireListed(marketId);
         if (amount == 0) revert ZeroAmount();
         Position memory pos = _requirePosition(marketId, msg.sender);
-        _accrue(marketId, _indexPrice(marketId, false));
+        // Adding margin reads neither the price nor F, so it needs no oracle: a trader can
+        // de-risk even while the feed is stale.
         _debitFree(msg.sender, amount);
         _addMargin(pos, amount);
         _writeMarginChange(marketId, msg.sender, pos, int256(amount));

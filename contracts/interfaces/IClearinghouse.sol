@@ -126,7 +126,8 @@ interface IClearinghouse {
     event Withdrawn(address indexed account, address indexed to, uint256 tokenAmount, uint256 debited);
     /// @notice Margin moved between free collateral and a position (`amount` > 0 adds).
     event MarginMoved(bytes32 indexed marketId, address indexed account, int256 amount);
-    /// @notice A position's record changed. Carries everything needed to rebuild it off-chain.
+    /// @notice A position's record changed. Carries everything needed to rebuild it off-chain;
+    /// `cumulativeFunding` is F as last accrued in the market.
     event PositionChanged(
         bytes32 indexed marketId,
         address indexed account,
