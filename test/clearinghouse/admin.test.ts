@@ -1,0 +1,282 @@
+import { expect } from "chai";
+import { ethers } from "hardhat";
+import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
+import { systemFixture, ETH, ETH_PRICE, type Fixture } from "../helpers/fixture";
+import { expectRejected, open, signed, submit } from "../helpers/clearinghouse";
+import { defaultMarketParams, type MarketParams } from "../../lib/local";
+import { WAD } from "../../lib/math";
+
+/** MarketParams fields in declaration order. */
+const FIELDS = [
+  "imr",
+  "mmr",
+  "makerFee",
+  "takerFee",
+  "priceBand",
+  "fundFeeShare",
+  "maxPremium",
+  "minNotional",
+  "fundingPeriod",
+  "fundingWindow",
+  "liquidationFee",
+  "liquidatorShare",
+] as const;
+type Field = (typeof FIELDS)[number];
+
+/** The error's field argument names `field`, whether it is carried as its name or its declaration index. */
+const fieldIs = (field: Field) => (v: unknown) => v === field || v === BigInt(FIELDS.indexOf(field));
+
+const MAX_MMR_STEP = 5n * 10n ** 15n;
+const DAY = 24n * 3600n;
+
+/** [field, value out of bounds, min, max], against the defaults (imr 10%). */
+const OUT_OF_BOUNDS: [Field, bigint, bigint, bigint][] = [
+  ["imr", 10n ** 16n - 1n, 10n ** 16n, 5n * 10n ** 17n],
+  ["imr", 5n * 10n ** 17n + 1n, 10n ** 16n, 5n * 10n ** 17n],
+  ["mmr", 5n * 10n ** 15n - 1n, 5n * 10n ** 15n, WAD / 10n - 1n],
+  ["mmr", WAD / 10n, 5n * 10n ** 15n, WAD / 10n - 1n],
+  ["makerFee", 10n ** 16n + 1n, 0n, 10n ** 16n],
+  ["takerFee", 10n ** 16n + 1n, 0n, 10n ** 16n],
+  ["priceBand", 10n ** 15n - 1n, 10n ** 15n, 10n ** 17n],
+  ["priceBand", 10n ** 17n + 1n, 10n ** 15n, 10n ** 17n],
+  ["fundFeeShare", WAD + 1n, 0n, WAD],
+  ["maxPremium", 10n ** 17n + 1n, 0n, 10n ** 17n],
+  ["minNotional", WAD - 1n, WAD, 10n ** 24n],
+  ["minNotional", 10n ** 24n + 1n, WAD, 10n ** 24n],
+  ["fundingPeriod", 3599n, 3600n, 30n * DAY],
+  ["fundingPeriod", 30n * DAY + 1n, 3600n, 30n * DAY],
+  ["fundingWindow", 59n, 60n, DAY],
+  ["fundingWindow", DAY + 1n, 60n, DAY],
+  ["liquidationFee", 5n * 10n ** 16n + 1n, 0n, 5n * 10n ** 16n],
+  ["liquidatorShare", WAD + 1n, 0n, WAD],
+];
+
+describe("Clearinghouse market administration", function () {
+  const SOL = ethers.encodeBytes32String("SOL-USD");
+  const paramsArray = (p: MarketParams) => FIELDS.map((k) => BigInt(p[k] as bigint));
+
+  describe("listMarket", function () {
+    it("lists a market with its parameters, emits MarketListed and starts its funding clock", async function () {
+      const f = await loadFixture(systemFixture);
+      const params = defaultMarketParams({ imr: WAD / 5n, mmr: WAD / 10n });
+      const tx = await f.clearinghouse.listMarket(SOL, params);
+      await expect(tx).to.emit(f.clearinghouse, "MarketListed");
+      const ts = BigInt((await tx.getBlock())!.timestamp);
+      expect(Array.from(await f.clearinghouse.marketParams(SOL))).to.deep.equal(paramsArray(params));
+      expect(Array.from(await f.clearinghouse.marketStatus(SOL))).to.deep.equal([true, false]);
+      const s = await f.clearinghouse.marketState(SOL);
+      expect([s.lastFundingTime, s.windowStart, s.cumulativeFunding]).to.deep.equal([ts, ts, 0n]);
+    });
+
+    it("rejects a second listing of the same market with MarketAlreadyListed", async function () {
+      const f = await loadFixture(systemFixture);
+      await expectRejected(
+        f,
+        { ids: [f.ethId], accounts: [] },
+        () => f.clearinghouse.listMarket(f.ethId, defaultMarketParams({ imr: WAD / 5n })),
+        "MarketAlreadyListed",
+        f.ethId,
+      );
+    });
+
+    it("is reserved to MARKET_ADMIN_ROLE", async function () {
+      const f = await loadFixture(systemFixture);
+      const [alice] = f.traders;
+      const role = await f.clearinghouse.MARKET_ADMIN_ROLE();
+      await expectRejected(
+        f,
+        { ids: [SOL], accounts: [] },
+        () => f.clearinghouse.connect(alice).listMarket(SOL, defaultMarketParams()),
+        "AccessControlUnauthorizedAccount",
+        alice.address,
+        role,
+      );
+    });
+
+    for (const [field, value, min, max] of OUT_OF_BOUNDS) {
+      it(`rejects ${field} = ${value} with MarketParamOutOfBounds(${field}, value, ${min}, ${max})`, async function () {
+        const f = await loadFixture(systemFixture);
+        await expectRejected(
+          f,
+          { ids: [SOL], accounts: [] },
+          () => f.clearinghouse.listMarket(SOL, defaultMarketParams({ [field]: value })),
+          "MarketParamOutOfBounds",
+          fieldIs(field),
+          value,
+          min,
+          max,
+        );
+      });
+    }
+
+    it("accepts every parameter on its bounds", async function () {
+      const f = await loadFixture(systemFixture);
+      await f.clearinghouse.listMarket(SOL, {
+        imr: 10n ** 16n,
+        mmr: 10n ** 16n - 1n,
+        makerFee: 10n ** 16n,
+        takerFee: 0n,
+        priceBand: 10n ** 17n,
+        fundFeeShare: WAD,
+        maxPremium: 0n,
+        minNotional: 10n ** 24n,
+        fundingPeriod: 3600n,
+        fundingWindow: DAY,
+        liquidationFee: 5n * 10n ** 16n,
+        liquidatorShare: 0n,
+      });
+    });
+  });
+
+  describe("setMarketParams", function () {
+    it("replaces the parameters within bounds, accruing funding first, and emits MarketParamsUpdated", async function () {
+      const f = await loadFixture(systemFixture);
+      const params = defaultMarketParams({ takerFee: 10n ** 15n, fundFeeShare: WAD / 3n });
+      const tx = f.clearinghouse.setMarketParams(f.ethId, params);
+      await expect(tx).to.emit(f.clearinghouse, "FundingAccrued");
+      await expect(tx).to.emit(f.clearinghouse, "MarketParamsUpdated");
+      expect(Array.from(await f.clearinghouse.marketParams(f.ethId))).to.deep.equal(paramsArray(params));
+    });
+
+    it("validates the same bounds as listing", async function () {
+      const f = await loadFixture(systemFixture);
+      await expectRejected(
+        f,
+        { ids: [f.ethId], accounts: [] },
+        () => f.clearinghouse.setMarketParams(f.ethId, defaultMarketParams({ priceBand: 10n ** 17n + 1n })),
+        "MarketParamOutOfBounds",
+        fieldIs("priceBand"),
+        10n ** 17n + 1n,
+        10n ** 15n,
+        10n ** 17n,
+      );
+    });
+
+    it("rejects an unknown market and callers without MARKET_ADMIN_ROLE", async function () {
+      const f = await loadFixture(systemFixture);
+      const [alice] = f.traders;
+      await expectRejected(
+        f,
+        { ids: [SOL], accounts: [] },
+        () => f.clearinghouse.setMarketParams(SOL, defaultMarketParams()),
+        "MarketUnknown",
+        SOL,
+      );
+      await expectRejected(
+        f,
+        { ids: [f.ethId], accounts: [] },
+        () => f.clearinghouse.connect(alice).setMarketParams(f.ethId, defaultMarketParams()),
+        "AccessControlUnauthorizedAccount",
+        alice.address,
+        await f.clearinghouse.MARKET_ADMIN_ROLE(),
+      );
+    });
+
+    it("limits a rise of mmr to MAX_MMR_STEP per update", async function () {
+      const f = await loadFixture(systemFixture);
+      const current = WAD / 20n;
+      await expectRejected(
+        f,
+        { ids: [f.ethId], accounts: [] },
+        () => f.clearinghouse.setMarketParams(f.ethId, defaultMarketParams({ mmr: current + MAX_MMR_STEP + 1n })),
+        "MaintenanceStepTooLarge",
+        current,
+        current + MAX_MMR_STEP + 1n,
+        MAX_MMR_STEP,
+      );
+      await f.clearinghouse.setMarketParams(f.ethId, defaultMarketParams({ mmr: current + MAX_MMR_STEP }));
+      expect((await f.clearinghouse.marketParams(f.ethId)).mmr).to.equal(current + MAX_MMR_STEP);
+    });
+
+    it("spaces rises of mmr by MMR_STEP_DELAY, while decreases are free and do not reset the clock", async function () {
+      const f = await loadFixture(systemFixture);
+      const mmr = WAD / 20n;
+      const raise = await f.clearinghouse.setMarketParams(f.ethId, defaultMarketParams({ mmr: mmr + MAX_MMR_STEP }));
+      const next = BigInt((await raise.getBlock())!.timestamp) + DAY;
+      await expectRejected(
+        f,
+        { ids: [f.ethId], accounts: [] },
+        () => f.clearinghouse.setMarketParams(f.ethId, defaultMarketParams({ mmr: mmr + 2n * MAX_MMR_STEP })),
+        "MaintenanceStepTooSoon",
+        next,
+      );
+      // A decrease of any size is allowed at once ...
+      await f.clearinghouse.setMarketParams(f.ethId, defaultMarketParams({ mmr: mmr - 4n * MAX_MMR_STEP }));
+      expect((await f.clearinghouse.marketParams(f.ethId)).mmr).to.equal(mmr - 4n * MAX_MMR_STEP);
+      // ... but the next rise, even back below the earlier level, still waits for the delay.
+      await expectRejected(
+        f,
+        { ids: [f.ethId], accounts: [] },
+        () => f.clearinghouse.setMarketParams(f.ethId, defaultMarketParams({ mmr: mmr - 3n * MAX_MMR_STEP })),
+        "MaintenanceStepTooSoon",
+        next,
+      );
+      await time.increaseTo(next - 10n);
+      await f.setPrice(ETH, ETH_PRICE); // keep the feed fresh across the day
+      await time.setNextBlockTimestamp(next);
+      await f.clearinghouse.setMarketParams(f.ethId, defaultMarketParams({ mmr: mmr - 3n * MAX_MMR_STEP }));
+      expect((await f.clearinghouse.marketParams(f.ethId)).mmr).to.equal(mmr - 3n * MAX_MMR_STEP);
+    });
+
+    it("keeps the market usable after the funding window is shortened mid-window", async function () {
+      const f = await loadFixture(systemFixture);
+      const [alice, bob] = f.traders;
+      await open(f, f.ethId, alice, bob, WAD, ETH_PRICE);
+      const s = await f.clearinghouse.marketState(f.ethId);
+      // 50 minutes into a 1-hour window, the window becomes 1 minute long.
+      await time.increaseTo(s.windowStart + 3000n);
+      await f.clearinghouse.setMarketParams(f.ethId, defaultMarketParams({ fundingWindow: 60n }));
+      await time.increase(60);
+      // Funding, trading and margin moves must keep working; accrual must not underflow.
+      await expect(f.clearinghouse.accrueFunding(f.ethId)).to.not.be.reverted;
+      await expect(f.clearinghouse.connect(alice).addMargin(f.ethId, WAD)).to.not.be.reverted;
+      const m = await signed(f.clearinghouse, alice, { marketId: f.ethId, size: WAD, limitPrice: ETH_PRICE });
+      const t = await signed(f.clearinghouse, bob, { marketId: f.ethId, size: -WAD, limitPrice: ETH_PRICE });
+      await submit(f.clearinghouse, f.keeper, m, t, WAD);
+      expect(await f.clearinghouse.equity(f.ethId, alice.address)).to.be.greaterThan(0n);
+    });
+  });
+
+  describe("setPaused", function () {
+    it("pauses and unpauses a market with MarketPaused events", async function () {
+      const f = await loadFixture(systemFixture);
+      await expect(f.clearinghouse.setPaused(f.ethId, true))
+        .to.emit(f.clearinghouse, "MarketPaused")
+        .withArgs(f.ethId, true);
+      expect(Array.from(await f.clearinghouse.marketStatus(f.ethId))).to.deep.equal([true, true]);
+      expect(Array.from(await f.clearinghouse.marketStatus(f.btcId))).to.deep.equal([true, false]);
+      await expect(f.clearinghouse.setPaused(f.ethId, false))
+        .to.emit(f.clearinghouse, "MarketPaused")
+        .withArgs(f.ethId, false);
+      expect(Array.from(await f.clearinghouse.marketStatus(f.ethId))).to.deep.equal([true, false]);
+    });
+
+    it("is reserved to PAUSER_ROLE and rejects unknown markets", async function () {
+      const f = await loadFixture(systemFixture);
+      const [alice] = f.traders;
+      await expectRejected(
+        f,
+        { ids: [f.ethId], accounts: [] },
+        () => f.clearinghouse.connect(alice).setPaused(f.ethId, true),
+        "AccessControlUnauthorizedAccount",
+        alice.address,
+        await f.clearinghouse.PAUSER_ROLE(),
+      );
+      await expectRejected(
+        f,
+        { ids: [SOL], accounts: [] },
+        () => f.clearinghouse.setPaused(SOL, true),
+        "MarketUnknown",
+        SOL,
+      );
+    });
+
+    it("lets a role granted by the default admin pause", async function () {
+      const f: Fixture = await loadFixture(systemFixture);
+      const [alice] = f.traders;
+      await f.clearinghouse.grantRole(await f.clearinghouse.PAUSER_ROLE(), alice.address);
+      await f.clearinghouse.connect(alice).setPaused(f.btcId, true);
+      expect((await f.clearinghouse.marketStatus(f.btcId)).paused).to.equal(true);
+    });
+  });
+});
