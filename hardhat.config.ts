@@ -46,6 +46,9 @@ const config: HardhatUserConfig = {
     outputFile: process.env.GAS_REPORT_FILE,
     noColors: process.env.GAS_REPORT_FILE !== undefined,
   },
+  paths: {
+    ignition: "deploy",
+  },
   typechain: {
     outDir: "typechain-types",
     target: "ethers-v6",

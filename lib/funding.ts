@@ -27,22 +27,27 @@ export function projectFunding(
   now: bigint,
 ): FundingAccrual {
   const a = { ...state };
+  let cursor = a.lastFundingTime;
   const windowEnd = a.windowStart + fundingWindow;
   if (now >= windowEnd) {
-    a.cumulativeFunding += increment(a.fundingRate, price, windowEnd - a.lastFundingTime);
+    const closedAt = windowEnd > cursor ? windowEnd : cursor;
+    a.cumulativeFunding += increment(a.fundingRate, price, closedAt - cursor);
+    cursor = closedAt;
     a.fundingRate = a.windowSize === 0n ? 0n : truncDiv(truncDiv(a.premiumTimesSize, a.windowSize), fundingPeriod);
     a.premiumTimesSize = 0n;
     a.windowSize = 0n;
-    a.lastFundingTime = windowEnd;
     const fullWindows = (now - windowEnd) / fundingWindow;
     if (fullWindows > 0n) {
-      a.cumulativeFunding += increment(a.fundingRate, price, fundingWindow);
+      const nextEnd = windowEnd + fundingWindow;
+      if (nextEnd > cursor) {
+        a.cumulativeFunding += increment(a.fundingRate, price, nextEnd - cursor);
+        cursor = nextEnd;
+      }
       a.fundingRate = 0n;
-      a.lastFundingTime = windowEnd + fullWindows * fundingWindow;
     }
     a.windowStart = windowEnd + fullWindows * fundingWindow;
   }
-  a.cumulativeFunding += increment(a.fundingRate, price, now - a.lastFundingTime);
+  a.cumulativeFunding += increment(a.fundingRate, price, now - cursor);
   a.lastFundingTime = now;
   return a;
 }

@@ -82,8 +82,11 @@ abstract contract PositionBook is MarketRegistry {
         uint256 reduceBy;
         if (pos.size != 0 && pos.isLong != buying) reduceBy = amount < pos.size ? amount : pos.size;
         if (f.reduceOnly && (reduceBy == 0 || reduceBy != amount)) revert OrderReduceOnly(bytes32(0));
+        int256 realizedPnl;
         if (reduceBy != 0) {
-            payout = _reduce(pos, reduceBy, f.price, funding);
+            uint256 released;
+            (released, realizedPnl) = _reduce(pos, reduceBy, f.price, funding);
+            payout = int256(released) + realizedPnl;
             _settleReduction(f.account, pos, payout + f.adjustment, kind);
         }
         uint256 increaseBy = amount - reduceBy;
@@ -96,13 +99,18 @@ abstract contract PositionBook is MarketRegistry {
         }
         _updateOpenInterest(s, buying, reduceBy, increaseBy);
         s.sumSizeTimesEntry += _contribution(pos) - contributionBefore;
-        _store(f.marketId, f.account, pos, reduceBy == 0 ? int256(0) : payout, funding);
+        _store(f.marketId, f.account, pos, realizedPnl, funding);
     }
 
     /// @dev Reduction by d at p: release floor(c*d/q), book floor(d*x(p)/W); K and a stay.
-    function _reduce(Position memory pos, uint256 d, uint256 price, int256 funding) internal pure returns (int256) {
-        uint256 released = PositionMath.releasedMargin(pos.margin, d, pos.size);
-        int256 pnl = PositionMath.pnlDown(d, PositionMath.pnlPerUnit(pos.isLong, pos.entry, price, funding));
+    function _reduce(
+        Position memory pos,
+        uint256 d,
+        uint256 price,
+        int256 funding
+    ) internal pure returns (uint256 released, int256 pnl) {
+        released = PositionMath.releasedMargin(pos.margin, d, pos.size);
+        pnl = PositionMath.pnlDown(d, PositionMath.pnlPerUnit(pos.isLong, pos.entry, price, funding));
         pos.margin -= uint112(released);
         pos.size -= uint120(d);
         if (pos.size == 0) {
@@ -111,7 +119,6 @@ abstract contract PositionBook is MarketRegistry {
             pos.leverage = 0;
             pos.isLong = false;
         }
-        return int256(released) + pnl;
     }
 
     /// @dev Increase by d at p: blend K against the trader, post margin, run the margin test,

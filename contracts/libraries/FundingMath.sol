@@ -32,25 +32,32 @@ library FundingMath {
         uint256 price,
         uint256 nowTs
     ) internal pure returns (Accrual memory) {
+        // `cursor` is the time F has been accrued to; it only moves forward, even when a
+        // shortened window ends before the last accrual.
+        uint256 cursor = a.lastFundingTime;
         uint256 windowEnd = a.windowStart + fundingWindow;
         if (nowTs >= windowEnd) {
-            a.cumulativeFunding += _increment(a.fundingRate, price, windowEnd - a.lastFundingTime);
+            uint256 closedAt = windowEnd > cursor ? windowEnd : cursor;
+            a.cumulativeFunding += _increment(a.fundingRate, price, closedAt - cursor);
+            cursor = closedAt;
             a.fundingRate = a.windowSize == 0
                 ? int256(0)
                 : a.premiumTimesSize / int256(a.windowSize) / int256(fundingPeriod);
             a.premiumTimesSize = 0;
             a.windowSize = 0;
-            a.lastFundingTime = windowEnd;
             uint256 fullWindows = (nowTs - windowEnd) / fundingWindow;
             if (fullWindows > 0) {
-                // The window after the closed one had no fills: its rate runs one window, then zero.
-                a.cumulativeFunding += _increment(a.fundingRate, price, fundingWindow);
+                // The window after the closed one had no fills: its rate runs to its end, then zero.
+                uint256 nextEnd = windowEnd + fundingWindow;
+                if (nextEnd > cursor) {
+                    a.cumulativeFunding += _increment(a.fundingRate, price, nextEnd - cursor);
+                    cursor = nextEnd;
+                }
                 a.fundingRate = 0;
-                a.lastFundingTime = windowEnd + fullWindows * fundingWindow;
             }
             a.windowStart = windowEnd + fullWindows * fundingWindow;
         }
-        a.cumulativeFunding += _increment(a.fundingRate, price, nowTs - a.lastFundingTime);
+        a.cumulativeFunding += _increment(a.fundingRate, price, nowTs - cursor);
         a.lastFundingTime = nowTs;
         return a;
     }
