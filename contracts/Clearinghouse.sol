@@ -255,9 +255,6 @@ contract Clearinghouse is Liquidations, EIP712, ReentrancyGuardTransient {
 
     // ================================================================ the position funnel
 
-
-
-
     // ================================================================ internals
 
     /// @dev Validates a pair of orders for a fill at the maker's price; returns their hashes.
@@ -312,12 +309,6 @@ contract Clearinghouse is Liquidations, EIP712, ReentrancyGuardTransient {
             takerFee
         );
     }
-
-
-
-
-
-
 
     function _chargeFees(
         bytes32 marketId,
@@ -395,14 +386,6 @@ contract Clearinghouse is Liquidations, EIP712, ReentrancyGuardTransient {
         s.premiumTimesSize += FundingMath.premium(price, index, _params[marketId].maxPremium) * int256(size);
         s.windowSize += size;
     }
-
-
-
-
-
-
-
-
 
     /// @dev 10^(18 - decimals) of the collateral; rejects the zero address and > 18 decimals.
     function _scaleOf(IERC20 token) private view returns (uint256) {

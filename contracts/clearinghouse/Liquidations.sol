@@ -56,9 +56,7 @@ abstract contract Liquidations is PositionBook {
             price,
             params.liquidationFee
         );
-        int256 adjustment = plan.takenEquity >= 0
-            ? -int256(plan.fee)
-            : int256(_coverBadDebt(marketId, account, plan));
+        int256 adjustment = plan.takenEquity >= 0 ? -int256(plan.fee) : int256(_coverBadDebt(marketId, account, plan));
         int256 taken = pos.isLong ? int256(size) : -int256(size);
         _modifyPosition(Fill(marketId, account, -taken, price, 0, price, false, adjustment), FillKind.Liquidated);
         _modifyPosition(Fill(marketId, msg.sender, taken, price, leverage, price, false, 0), FillKind.Takeover);
