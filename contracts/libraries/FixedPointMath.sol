@@ -20,14 +20,15 @@ library FixedPointMath {
         return Math.mulDiv(a, b, d, Math.Rounding.Ceil);
     }
 
-    /// @dev floor(a / d) toward negative infinity, for signed a and positive d.
+    /// @dev floor(a / d) toward negative infinity, for signed a and 0 < d < 2^255 (every caller
+    /// passes W or a size below 2^121; a larger d would wrap in the int256 cast).
     function divFloor(int256 a, uint256 d) internal pure returns (int256 q) {
         int256 sd = int256(d);
         q = a / sd;
         if (a % sd != 0 && a < 0) q -= 1;
     }
 
-    /// @dev ceil(a / d) toward positive infinity, for signed a and positive d.
+    /// @dev ceil(a / d) toward positive infinity, for signed a and 0 < d < 2^255 (see divFloor).
     function divCeil(int256 a, uint256 d) internal pure returns (int256 q) {
         int256 sd = int256(d);
         q = a / sd;
