@@ -1,0 +1,191 @@
+/**
+ * Bankrupt positions under liquidation (DESIGN.md section 3, Liquidation and Insurance fund):
+ * the fund pays the drop in the WHOLE position's deficit (D - D'), only if it covers all of D,
+ * the rounding reserve pays the 0 to 1 wei the floors leave, the taken part ends at exactly zero,
+ * and the keeper is rewarded from the treasury. Plus: a same-owner liquidator cannot profit.
+ *
+ * Alice is long 1 ETH at 10x from 2,000 (c = 200), Bob short; at 1,750 her equity is -50.
+ */
+import { expect } from "chai";
+import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
+import { systemFixture, ETH, ETH_PRICE, USDC, type Fixture } from "../helpers/fixture";
+import { feeUp, fullSnapshot, liquidateExactly, openAt, positionOf, stake } from "../helpers/liquidation";
+import { WAD } from "../../lib/math";
+
+const X5 = 5n * WAD;
+const X10 = 10n * WAD;
+
+async function aliceBankrupt(stakeTokens: bigint, gap = 1750n * WAD): Promise<Fixture> {
+  const f = await loadFixture(systemFixture);
+  const [alice, bob, , dave] = f.traders;
+  await openAt(f, f.ethId, alice, bob, WAD, ETH_PRICE, { long: X10, short: X5 });
+  // Staking sweeps the 0.7 of pending trading fees into the fund first.
+  if (stakeTokens > 0n) await stake(f, dave, stakeTokens);
+  await f.setPrice(ETH, gap);
+  expect(await f.clearinghouse.isBankrupt(f.ethId, alice.address)).to.equal(true);
+  return f;
+}
+
+/** OpenZeppelin ERC-4626 with a decimals offset of 6: assets = floor(s * (A + 1) / (S + 10^6)). */
+async function valueOf(f: Fixture, shares: bigint): Promise<bigint> {
+  const assets = await f.insuranceFund.totalAssets();
+  const supply = await f.insuranceFund.totalSupply();
+  const value = (shares * (assets + 1n)) / (supply + 10n ** 6n);
+  expect(await f.insuranceFund.convertToAssets(shares)).to.equal(value);
+  return value;
+}
+
+describe("Liquidation of bankrupt positions: insurance fund cover", function () {
+  it("covers a full bankruptcy: the fund pays exactly D, the taken part ends at zero, stakers bear it", async function () {
+    const f = await aliceBankrupt(10_000n * USDC);
+    const [alice, , carol, dave] = f.traders;
+    const shares = await f.insuranceFund.balanceOf(dave.address);
+    const valueBefore = await valueOf(f, shares);
+    const fundBefore = await f.insuranceFund.totalAssets();
+    expect(await f.clearinghouse.pendingFundFees()).to.equal(0n);
+    expect(await f.clearinghouse.treasuryBalance()).to.equal(7n * 10n ** 17n);
+    const aliceFree = await f.clearinghouse.freeCollateral(alice.address);
+
+    const pred = await liquidateExactly(f, f.ethId, alice.address, carol, WAD, X5);
+    // D = 50; the fund pays all of it (D' = 0) in whole tokens, and no reserve wei is needed.
+    expect(pred.plan.takenEquity).to.equal(-50n * WAD);
+    expect(pred.plan.deficit).to.equal(50n * WAD);
+    expect(pred.plan.fundPays).to.equal(50n * WAD);
+    expect(pred.plan.reservePays).to.equal(0n);
+    expect(pred.coverTokens).to.equal(50n * USDC);
+    // The keeper reward is capped by the fee share (floor(17.5 * 50%) = 8.75) and by what the
+    // treasury has (0.7): it gets 0.7 and the treasury is empty.
+    expect(pred.reward).to.equal(7n * 10n ** 17n);
+    expect(await f.clearinghouse.treasuryBalance()).to.equal(0n);
+    // The bankrupt owner gets nothing and owes nothing: the taken part ended at exactly zero.
+    expect(await f.clearinghouse.freeCollateral(alice.address)).to.equal(aliceFree);
+    expect((await f.clearinghouse.getPosition(f.ethId, alice.address)).size).to.equal(0n);
+    // Stakers absorb the loss: the fund holds 50 tokens less and each share is worth less.
+    expect(await f.insuranceFund.totalAssets()).to.equal(fundBefore - 50n * USDC);
+    // Dave bears his pro-rata part of the 50 tokens; the 10^6 virtual shares of the ERC-4626
+    // offset bear the rest (they own part of the 0.7 fees swept in before the first stake).
+    const valueAfter = await valueOf(f, shares);
+    const supply = await f.insuranceFund.totalSupply();
+    const proRata = (50n * USDC * shares) / (supply + 10n ** 6n);
+    expect(valueBefore - valueAfter).to.be.within(proRata - 1n, proRata + 1n);
+    expect(valueBefore - valueAfter).to.be.within(49_990_000n, 50n * USDC);
+  });
+
+  it("pays a zero keeper reward, without reverting, when the treasury is empty", async function () {
+    const f = await aliceBankrupt(10_000n * USDC);
+    const [alice, , carol] = f.traders;
+    const ch = f.clearinghouse;
+    await (await ch.connect(f.admin).withdrawTreasury(await f.admin.getAddress(), 700_000n)).wait();
+    expect(await ch.treasuryBalance()).to.equal(0n);
+    const carolFree = await ch.freeCollateral(carol.address);
+    const pred = await liquidateExactly(f, f.ethId, alice.address, carol, WAD / 2n, X5);
+    expect(pred.reward).to.equal(0n);
+    // Carol only posted the margin of her 0.5 ETH leg at 5x: ceil(0.5 * 1750 / 5) = 175.
+    expect(await ch.freeCollateral(carol.address)).to.equal(carolFree - 175n * WAD);
+  });
+
+  it("draws unswept fund fees first, then whole tokens, keeping the sub-token surplus as fund fees", async function () {
+    const f = await loadFixture(systemFixture);
+    const [alice, bob, carol, dave] = f.traders;
+    await stake(f, dave, 10_000n * USDC); // before the trade: its 0.7 of fund fees stays pending
+    await openAt(f, f.ethId, alice, bob, WAD, ETH_PRICE, { long: X10, short: X5 });
+    await f.setPrice(ETH, 175_012_345_678n * 10n ** 10n); // D = 49.87654322
+    expect(await f.clearinghouse.pendingFundFees()).to.equal(7n * 10n ** 17n);
+    const pred = await liquidateExactly(f, f.ethId, alice.address, carol, WAD, X5);
+    const rest = pred.plan.fundPays - 7n * 10n ** 17n;
+    expect(pred.plan.fundPays).to.equal(49_876_543_220n * 10n ** 9n);
+    expect(pred.coverTokens).to.equal(49_176_544n);
+    expect(await f.clearinghouse.pendingFundFees()).to.equal(pred.coverTokens * 10n ** 12n - rest);
+    expect(await f.clearinghouse.pendingFundFees()).to.equal(78n * 10n ** 10n);
+  });
+
+  it("reverts AdlOnly(market, account, D, available) when the fund cannot cover D; nothing moves", async function () {
+    const f = await aliceBankrupt(0n);
+    const [alice, bob, carol] = f.traders;
+    const ch = f.clearinghouse;
+    const accounts = [alice.address, bob.address, carol.address];
+    const before = await fullSnapshot(f, [f.ethId, f.btcId], accounts);
+    // Available: 0 tokens in the fund plus the 0.7 of fees not yet swept.
+    await expect(ch.connect(carol).liquidate(f.ethId, alice.address, WAD, X5))
+      .to.be.revertedWithCustomError(ch, "AdlOnly")
+      .withArgs(f.ethId, alice.address, 50n * WAD, 7n * 10n ** 17n);
+    expect(await fullSnapshot(f, [f.ethId, f.btcId], accounts)).to.deep.equal(before);
+  });
+
+  it("reverts AdlOnly for a small partial take too: the fund must cover the WHOLE deficit", async function () {
+    const f = await aliceBankrupt(49n * USDC); // fund: 49 staked + 0.7 swept fees = 49.7 < 50
+    const [alice, bob, carol] = f.traders;
+    const ch = f.clearinghouse;
+    const accounts = [alice.address, bob.address, carol.address];
+    const before = await fullSnapshot(f, [f.ethId, f.btcId], accounts);
+    await expect(ch.connect(carol).liquidate(f.ethId, alice.address, WAD / 10n, X5))
+      .to.be.revertedWithCustomError(ch, "AdlOnly")
+      .withArgs(f.ethId, alice.address, 50n * WAD, 497n * 10n ** 17n);
+    expect(await fullSnapshot(f, [f.ethId, f.btcId], accounts)).to.deep.equal(before);
+  });
+
+  it("covers a partial take of a bankrupt position with D - D'; the reserve pays the floor's wei", async function () {
+    // x = 1750.12345678 - 2000 is not a whole number of units, so floors leave one wei.
+    const f = await aliceBankrupt(10_000n * USDC, 175_012_345_678n * 10n ** 10n);
+    const [alice, , carol, dave, erin, frank] = f.traders;
+    // Fill the treasury so the reward is capped by the fee share, not by the treasury.
+    await openAt(f, f.btcId, erin, frank, WAD / 5n, 60_000n * WAD);
+    const ch = f.clearinghouse;
+    const before = await positionOf(f, f.ethId, alice.address);
+    const deficit = -(await ch.equity(f.ethId, alice.address));
+    const d = WAD / 3n;
+
+    const first = await liquidateExactly(f, f.ethId, alice.address, carol, d, X5);
+    const remainderDeficit = -(await ch.equity(f.ethId, alice.address));
+    expect(first.plan.deficit).to.equal(deficit);
+    expect(first.plan.deficitAfter).to.equal(remainderDeficit);
+    expect(first.plan.fundPays).to.equal(deficit - remainderDeficit);
+    expect(first.plan.reservePays).to.equal(1n);
+    expect(first.plan.fundPays + first.plan.reservePays).to.equal(-first.plan.takenEquity);
+    expect(await ch.roundingReserve(f.ethId)).to.equal(10n ** 12n - 1n);
+    // Reward: the liquidator's share of the ordinary fee, which the treasury can afford here.
+    expect(first.reward).to.equal(feeUp(d, 175_012_345_678n * 10n ** 10n, WAD / 100n) / 2n);
+    expect(await ch.treasuryBalance()).to.be.greaterThan(0n);
+    // The remainder keeps its deficit (never paid into margin that stays open), K and a.
+    const after = await positionOf(f, f.ethId, alice.address);
+    expect(after).to.deep.equal({ ...before, size: before.size - d, margin: before.margin - first.plan.released });
+    expect(remainderDeficit).to.be.greaterThan(0n);
+    expect(await ch.isBankrupt(f.ethId, alice.address)).to.equal(true);
+
+    // A second keeper takes the rest: the fund pays D', in total exactly D.
+    const second = await liquidateExactly(f, f.ethId, alice.address, dave, after.size, X5);
+    expect(second.plan.fundPays).to.equal(remainderDeficit);
+    expect(second.plan.reservePays).to.equal(0n);
+    expect(first.plan.fundPays + second.plan.fundPays).to.equal(deficit);
+  });
+});
+
+describe("Liquidation by a second account of the same owner", function () {
+  it("does not profit beyond the published fee: combined wealth drops by exactly the fund's share", async function () {
+    const f = await loadFixture(systemFixture);
+    const [alice, bob, , , , , aliceToo] = f.traders;
+    const ch = f.clearinghouse;
+    await openAt(f, f.ethId, alice, bob, WAD, ETH_PRICE, { long: X10, short: X5 });
+    await f.setPrice(ETH, 1880n * WAD);
+    const wealth = async () =>
+      (await ch.freeCollateral(alice.address)) +
+      (await ch.equity(f.ethId, alice.address)) +
+      (await ch.freeCollateral(aliceToo.address)) +
+      (await ch.equity(f.ethId, aliceToo.address));
+    const before = await wealth();
+    const cap = await ch.maxLiquidationSize(f.ethId, alice.address);
+    const pred = await liquidateExactly(f, f.ethId, alice.address, aliceToo, cap, X5);
+    // Why exactly the fund's share:
+    // - the taken part's equity V moves from Alice's position into... Alice's position (it stays
+    //   in margin, less the fee), and the part itself moves to aliceToo at the index price P, where
+    //   its PnL is zero (K = P - F exactly), so the takeover itself creates or destroys nothing;
+    // - aliceToo's margin comes out of its own free collateral: a move within the same owner;
+    // - of the fee paid by Alice, the liquidator's share comes back to aliceToo, and only the
+    //   fund's share (fee - floor(fee * share)) leaves the owner;
+    // - with x = -120 a whole number of units, floor(d*x/W) + floor((q-d)*x/W) == floor(q*x/W),
+    //   so no rounding wei is lost either (in general the split can cost the owner at most 1 wei,
+    //   never gain it).
+    expect(pred.plan.toLiquidator).to.be.greaterThan(0n);
+    expect(before - (await wealth())).to.equal(pred.plan.toFund);
+  });
+});
