@@ -16,7 +16,6 @@ import {
   requirementUp,
   type PositionRecord,
 } from "../../lib/position";
-import { buildOrder, signAndMatch } from "../../lib/matching";
 import { SCALE, type Fixture } from "./fixture";
 
 /** A partial liquidation may bring the remainder back to mmr * (1 + 25%) after the fee. */
@@ -240,22 +239,8 @@ export function health(pos: PositionRecord, price: bigint, funding: bigint, p: L
   return { eq, maintenance, liquidatable: pos.size > 0n && eq < maintenance };
 }
 
-/** Opens `size` between `long` (maker) and `short` at the index `price`, so funding stays at 0. */
-export async function openAt(
-  f: Fixture,
-  id: string,
-  long: HardhatEthersSigner,
-  short: HardhatEthersSigner,
-  size: bigint,
-  price: bigint,
-  leverage: { long?: bigint; short?: bigint } = {},
-): Promise<void> {
-  const maker = buildOrder(long.address, { marketId: id, size, limitPrice: price, leverage: leverage.long });
-  const taker = buildOrder(short.address, { marketId: id, size: -size, limitPrice: price, leverage: leverage.short });
-  await (
-    await signAndMatch(f.clearinghouse, f.keeper, { signer: long, order: maker }, { signer: short, order: taker })
-  ).wait();
-}
+/** Opens `size` between `long` (maker) and `short` at `price` (the index, so funding stays at 0). */
+export { open as openAt } from "./clearinghouse";
 
 /** Stakes `tokens` of `staker` into the insurance fund (ERC-4626 deposit). */
 export async function stake(f: Fixture, staker: HardhatEthersSigner, tokens: bigint): Promise<void> {

@@ -42,6 +42,7 @@ import { premiumOf, projectFunding, type FundingAccrual } from "../../lib/fundin
 import { buildOrder, signAndMatch } from "../../lib/matching";
 import { defaultMarketParams } from "../../lib/local";
 import { systemFixture, ETH, BTC, type Fixture } from "../helpers/fixture";
+import { fundingStateOf as accrualOf } from "../helpers/clearinghouse";
 
 // ---------------------------------------------------------------------------------------------
 // Ranges and generators
@@ -633,18 +634,6 @@ function customError(e: unknown, ch: Clearinghouse): string {
 async function positionOf(ch: Clearinghouse, id: string, account: string): Promise<PositionRecord> {
   const p = await ch.getPosition(id, account);
   return { isLong: p.isLong, size: p.size, entry: p.entry, margin: p.margin, leverage: p.leverage };
-}
-
-async function accrualOf(ch: Clearinghouse, id: string): Promise<FundingAccrual> {
-  const s = await ch.marketState(id);
-  return {
-    cumulativeFunding: s.cumulativeFunding,
-    fundingRate: s.fundingRate,
-    lastFundingTime: s.lastFundingTime,
-    windowStart: s.windowStart,
-    premiumTimesSize: s.premiumTimesSize,
-    windowSize: s.windowSize,
-  };
 }
 
 describe("Clearinghouse differential: applyFill and the position views", function () {
