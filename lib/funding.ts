@@ -18,13 +18,18 @@ function increment(rate: bigint, price: bigint, dt: bigint): bigint {
   return truncDiv(rate * price * dt, WAD);
 }
 
-/** Projects the accrual state forward to `now` at index `price` (FundingMath.project). */
+/**
+ * Projects the accrual state forward to `now` at index `price` (FundingMath.project).
+ * `openInterest` is the market's long open interest now: a closing window's premium is
+ * sum(premium * size) / max(sum(size), openInterest).
+ */
 export function projectFunding(
   state: FundingAccrual,
   fundingWindow: bigint,
   fundingPeriod: bigint,
   price: bigint,
   now: bigint,
+  openInterest: bigint,
 ): FundingAccrual {
   const a = { ...state };
   let cursor = a.lastFundingTime;
@@ -33,7 +38,8 @@ export function projectFunding(
     const closedAt = windowEnd > cursor ? windowEnd : cursor;
     a.cumulativeFunding += increment(a.fundingRate, price, closedAt - cursor);
     cursor = closedAt;
-    a.fundingRate = a.windowSize === 0n ? 0n : truncDiv(truncDiv(a.premiumTimesSize, a.windowSize), fundingPeriod);
+    const weight = a.windowSize > openInterest ? a.windowSize : openInterest;
+    a.fundingRate = a.windowSize === 0n ? 0n : truncDiv(truncDiv(a.premiumTimesSize, weight), fundingPeriod);
     a.premiumTimesSize = 0n;
     a.windowSize = 0n;
     const fullWindows = (now - windowEnd) / fundingWindow;

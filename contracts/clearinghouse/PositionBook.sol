@@ -207,7 +207,8 @@ abstract contract PositionBook is MarketRegistry {
             p.fundingWindow,
             p.fundingPeriod,
             price,
-            block.timestamp
+            block.timestamp,
+            s.longOpenInterest
         );
         s.cumulativeFunding = a.cumulativeFunding;
         s.fundingRate = int128(a.fundingRate);
@@ -243,7 +244,7 @@ abstract contract PositionBook is MarketRegistry {
         MarketState storage s = _state[marketId];
         MarketParams storage p = _params[marketId];
         funding = FundingMath
-            .project(_accrualOf(s), p.fundingWindow, p.fundingPeriod, price, block.timestamp)
+            .project(_accrualOf(s), p.fundingWindow, p.fundingPeriod, price, block.timestamp, s.longOpenInterest)
             .cumulativeFunding;
     }
 

@@ -6,11 +6,14 @@ import {FixedPointMath} from "./FixedPointMath.sol";
 /// @title FundingMath
 /// @notice Premium averaging and funding accrual (DESIGN.md section 3, Funding).
 /// @dev Each ordinary fill adds its clamped premium (p - P) / P, weighted by fill size, to the
-/// current window. When a window closes, the size-weighted average premium of that window,
-/// divided by `fundingPeriod`, becomes the per-second rate for the next window (time
-/// weighting: each second of the next window carries the same rate). A window without fills
-/// sets the rate to zero. F grows by rate * P * dt / W, truncated toward zero; F is one number
-/// shared by every position of the market, so funding paid equals funding received exactly.
+/// current window. When a window closes, the premium of that window is
+/// sum(premium * size) / max(sum(size), open interest): a size-weighted average, diluted when
+/// the window traded less than the open interest, so a thin fill cannot steer the rate (moving
+/// the rate by a premium costs volume comparable to the open interest at that premium). That
+/// premium divided by `fundingPeriod` is the per-second rate of the next window (each second
+/// of it carries the same rate); a window without fills sets the rate to zero. F grows by
+/// rate * P * dt / W, truncated toward zero; F is one number shared by every position of the
+/// market, so funding paid equals funding received exactly.
 library FundingMath {
     uint256 internal constant WAD = FixedPointMath.WAD;
 
@@ -24,13 +27,15 @@ library FundingMath {
         uint256 windowSize;
     }
 
-    /// @dev Projects `a` forward to `nowTs` at index `price`. Pure so views and writes agree.
+    /// @dev Projects `a` forward to `nowTs` at index `price`, with `openInterest` (the long open
+    /// interest now) as the floor of a closing window's weight. Pure so views and writes agree.
     function project(
         Accrual memory a,
         uint256 fundingWindow,
         uint256 fundingPeriod,
         uint256 price,
-        uint256 nowTs
+        uint256 nowTs,
+        uint256 openInterest
     ) internal pure returns (Accrual memory) {
         // `cursor` is the time F has been accrued to; it only moves forward, even when a
         // shortened window ends before the last accrual.
@@ -40,9 +45,8 @@ library FundingMath {
             uint256 closedAt = windowEnd > cursor ? windowEnd : cursor;
             a.cumulativeFunding += _increment(a.fundingRate, price, closedAt - cursor);
             cursor = closedAt;
-            a.fundingRate = a.windowSize == 0
-                ? int256(0)
-                : a.premiumTimesSize / int256(a.windowSize) / int256(fundingPeriod);
+            uint256 weight = a.windowSize > openInterest ? a.windowSize : openInterest;
+            a.fundingRate = a.windowSize == 0 ? int256(0) : a.premiumTimesSize / int256(weight) / int256(fundingPeriod);
             a.premiumTimesSize = 0;
             a.windowSize = 0;
             uint256 fullWindows = (nowTs - windowEnd) / fundingWindow;

@@ -86,9 +86,10 @@ contract MathHarness {
         uint256 fundingWindow,
         uint256 fundingPeriod,
         uint256 price,
-        uint256 nowTs
+        uint256 nowTs,
+        uint256 openInterest
     ) external pure returns (FundingMath.Accrual memory) {
-        return FundingMath.project(a, fundingWindow, fundingPeriod, price, nowTs);
+        return FundingMath.project(a, fundingWindow, fundingPeriod, price, nowTs, openInterest);
     }
 
     function premium(uint256 fillPrice, uint256 indexPrice, uint256 maxPremium) external pure returns (int256) {

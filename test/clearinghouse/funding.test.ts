@@ -11,6 +11,11 @@ const WINDOW = 3600n;
 const PERIOD = 8n * 3600n;
 const MAX_PREMIUM = WAD / 100n;
 
+/** The long open interest of ETH-USD now: the floor of a closing window's weight. */
+async function longOI(f: Fixture): Promise<bigint> {
+  return (await f.clearinghouse.marketState(f.ethId)).longOpenInterest;
+}
+
 describe("Clearinghouse funding", function () {
   /** Alice long and Bob short `size` at `price` (maker alice). */
   async function openAt(f: Fixture, size: bigint, price: bigint) {
@@ -52,7 +57,7 @@ describe("Clearinghouse funding", function () {
     await openAt(f, WAD, 2010n * WAD);
     const s = await fundingStateOf(f.clearinghouse, f.ethId);
     const t = await accrueAt(f, s.windowStart + WINDOW + 600n);
-    const expected = projectFunding(s, WINDOW, PERIOD, P, t);
+    const expected = projectFunding(s, WINDOW, PERIOD, P, t, await longOI(f));
     const after = await fundingStateOf(f.clearinghouse, f.ethId);
     expect(after).to.deep.equal(expected);
     expect(after.fundingRate).to.equal(premiumOf(2010n * WAD, P, MAX_PREMIUM) / PERIOD);
@@ -61,7 +66,7 @@ describe("Clearinghouse funding", function () {
     expect(after.cumulativeFunding).to.equal((after.fundingRate * P * 600n) / WAD);
     const t2 = await accrueAt(f, t + 1234n);
     expect((await fundingStateOf(f.clearinghouse, f.ethId)).cumulativeFunding).to.equal(
-      projectFunding(after, WINDOW, PERIOD, P, t2).cumulativeFunding,
+      projectFunding(after, WINDOW, PERIOD, P, t2, await longOI(f)).cumulativeFunding,
     );
   });
 
@@ -71,7 +76,7 @@ describe("Clearinghouse funding", function () {
     const s = await fundingStateOf(f.clearinghouse, f.ethId);
     const t = await accrueAt(f, s.windowStart + WINDOW + 1800n);
     const after = await fundingStateOf(f.clearinghouse, f.ethId);
-    expect(after).to.deep.equal(projectFunding(s, WINDOW, PERIOD, P, t));
+    expect(after).to.deep.equal(projectFunding(s, WINDOW, PERIOD, P, t, await longOI(f)));
     expect(after.fundingRate < 0n).to.equal(true);
     expect(after.cumulativeFunding < 0n).to.equal(true);
   });
@@ -82,11 +87,36 @@ describe("Clearinghouse funding", function () {
     const s = await fundingStateOf(f.clearinghouse, f.ethId);
     const t = await accrueAt(f, s.windowStart + 3n * WINDOW + 5n);
     const after = await fundingStateOf(f.clearinghouse, f.ethId);
-    expect(after).to.deep.equal(projectFunding(s, WINDOW, PERIOD, P, t));
+    expect(after).to.deep.equal(projectFunding(s, WINDOW, PERIOD, P, t, await longOI(f)));
     expect(after.fundingRate).to.equal(0n);
     const rate = premiumOf(2010n * WAD, P, MAX_PREMIUM) / PERIOD;
     expect(after.cumulativeFunding).to.equal((rate * P * WINDOW) / WAD);
     expect(after.windowStart).to.equal(s.windowStart + 3n * WINDOW);
+  });
+
+  it("does not let a thin fill steer the rate: a window's premium is diluted by open interest", async function () {
+    const f = await loadFixture(systemFixture);
+    await openAt(f, 10n * WAD, P); // 10 ETH of open interest, no premium
+    const s0 = await fundingStateOf(f.clearinghouse, f.ethId);
+    await accrueAt(f, s0.windowStart + WINDOW + 1n); // a quiet window begins
+    // The attacker's two accounts (already holding positions) trade 1 wei at the band's edge.
+    await open(f, f.ethId, f.traders[0], f.traders[1], 1n, 2090n * WAD);
+    const s1 = await fundingStateOf(f.clearinghouse, f.ethId);
+    expect(s1.premiumTimesSize).to.equal(MAX_PREMIUM);
+    const t = await accrueAt(f, s1.windowStart + WINDOW + 10n);
+    const after = await fundingStateOf(f.clearinghouse, f.ethId);
+    expect(after).to.deep.equal(projectFunding(s1, WINDOW, PERIOD, P, t, await longOI(f)));
+    // 1e16 * 1 / 1e19 truncates to 0: the fill moved nothing.
+    expect(after.fundingRate).to.equal(0n);
+  });
+
+  it("lets volume comparable to open interest set the full premium", async function () {
+    const f = await loadFixture(systemFixture);
+    await openAt(f, 10n * WAD, 2010n * WAD); // the window's volume equals the open interest
+    const s = await fundingStateOf(f.clearinghouse, f.ethId);
+    await accrueAt(f, s.windowStart + WINDOW + 1n);
+    const after = await fundingStateOf(f.clearinghouse, f.ethId);
+    expect(after.fundingRate).to.equal(premiumOf(2010n * WAD, P, MAX_PREMIUM) / PERIOD);
   });
 
   it("moves long equity down and short equity up by the same amount", async function () {

@@ -263,6 +263,7 @@ async function liquidateStep(
     mp.fundingPeriod,
     price,
     ts,
+    st.longOpenInterest,
   ).cumulativeFunding;
   // Mostly aim at liquidatable positions; one step in four picks any holder (usually refused).
   const holders: string[] = [];

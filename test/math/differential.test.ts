@@ -513,10 +513,15 @@ describe("Math differential: TypeScript mirror vs Solidity libraries", function 
         // Negative premium average that truncates toward zero.
         { a: accrual(1n, -1n, 10n, 10n, -7n, 2n), window: 60n, period: 3600n, price: 1n, now: 10_000n },
       ];
+      // Each case runs without an open-interest floor and with one above the window's size.
+      const withOpenInterest = [...sample(projectArb, 32), ...edges].flatMap((c) => [
+        { ...c, oi: 0n },
+        { ...c, oi: minBig(c.a.windowSize * 3n + 1n, (1n << 256n) - 1n) },
+      ]);
       await differential(
-        [...sample(projectArb, 32), ...edges],
+        withOpenInterest,
         async (c) => {
-          const r = await h.project(c.a, c.window, c.period, c.price, c.now);
+          const r = await h.project(c.a, c.window, c.period, c.price, c.now, c.oi);
           return {
             cumulativeFunding: r.cumulativeFunding,
             fundingRate: r.fundingRate,
@@ -526,7 +531,7 @@ describe("Math differential: TypeScript mirror vs Solidity libraries", function 
             windowSize: r.windowSize,
           };
         },
-        (c) => projectFunding(c.a, c.window, c.period, c.price, c.now),
+        (c) => projectFunding(c.a, c.window, c.period, c.price, c.now, c.oi),
         (v) =>
           fitsI256(v.cumulativeFunding) &&
           fitsI256(v.fundingRate) &&
@@ -669,6 +674,8 @@ describe("Clearinghouse differential: applyFill and the position views", functio
         ch.pendingFundFees(),
         ch.treasuryBalance(),
       ]);
+      // The long open interest before the fill floors the weight of a window closed by this call.
+      const openInterest = (await ch.marketState(id)).longOpenInterest;
       const openSize = (plan.mantissa * 10n ** BigInt(plan.notionalExp - 6) * WAD) / index + 1n;
       let makerBuys = plan.makerBuys;
       let size = openSize;
@@ -705,7 +712,7 @@ describe("Clearinghouse differential: applyFill and the position views", functio
       const funding =
         accrual.lastFundingTime === ts
           ? accrual.cumulativeFunding
-          : projectFunding(accrual, p.fundingWindow, p.fundingPeriod, index, ts).cumulativeFunding;
+          : projectFunding(accrual, p.fundingWindow, p.fundingPeriod, index, ts, openInterest).cumulativeFunding;
 
       // The prediction: both legs through applyFill, free collateral settled in the contract's
       // order (reducing leg, increasing leg's margin, then fees), every revert condition.
@@ -781,7 +788,7 @@ describe("Clearinghouse differential: applyFill and the position views", functio
       expect(accrualNow.premiumTimesSize).to.equal(
         (accrual.lastFundingTime === ts
           ? accrual
-          : projectFunding(accrual, p.fundingWindow, p.fundingPeriod, index, ts)
+          : projectFunding(accrual, p.fundingWindow, p.fundingPeriod, index, ts, openInterest)
         ).premiumTimesSize +
           premiumOf(price, index, p.maxPremium) * size,
       );
@@ -794,7 +801,8 @@ describe("Clearinghouse differential: applyFill and the position views", functio
         const p = params[mi];
         const P = prices[mi];
         const accrual = await accrualOf(ch, id);
-        const F = projectFunding(accrual, p.fundingWindow, p.fundingPeriod, P, now).cumulativeFunding;
+        const openInterest = (await ch.marketState(id)).longOpenInterest;
+        const F = projectFunding(accrual, p.fundingWindow, p.fundingPeriod, P, now, openInterest).cumulativeFunding;
         expect(await ch.currentFunding(id), `currentFunding ${symbols[mi]}`).to.equal(F);
         await Promise.all(
           traders.map(async (t) => {

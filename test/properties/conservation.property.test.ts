@@ -143,7 +143,14 @@ function debit(w: World, t: number, amount: bigint): void {
 /** FundingMath.project at `ts`, skipped when already accrued in this block (Clearinghouse._accrue). */
 function accrue(m: MarketModel, ts: bigint): void {
   if (m.state.lastFundingTime === ts) return;
-  const a = projectFunding(m.state, m.params.fundingWindow, m.params.fundingPeriod, m.price, ts);
+  const a = projectFunding(
+    m.state,
+    m.params.fundingWindow,
+    m.params.fundingPeriod,
+    m.price,
+    ts,
+    m.state.longOpenInterest,
+  );
   Object.assign(m.state, a);
 }
 
