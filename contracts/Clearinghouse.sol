@@ -28,7 +28,7 @@ contract Clearinghouse is Liquidations, EIP712, ReentrancyGuardTransient {
     bytes32 public constant ORDER_TYPEHASH =
         keccak256(
             "Order(address trader,bytes32 marketId,int256 size,uint256 limitPrice,uint256 leverage,"
-            "uint256 salt,uint64 expiry,bool reduceOnly)"
+            "uint256 salt,uint64 expiry,bool reduceOnly,bool makerAllowed)"
         );
 
     /// @notice Base units filled per order hash.
@@ -271,6 +271,7 @@ contract Clearinghouse is Liquidations, EIP712, ReentrancyGuardTransient {
         if ((maker.size > 0) == (taker.size > 0)) revert OrderSameSide();
         if (maker.trader == taker.trader) revert OrderSelfMatch(maker.trader);
         makerHash = _checkOrder(maker, makerSignature, fillSize, maker.limitPrice);
+        if (!maker.makerAllowed) revert OrderTakerOnly(makerHash);
         takerHash = _checkOrder(taker, takerSignature, fillSize, maker.limitPrice);
     }
 
@@ -369,7 +370,8 @@ contract Clearinghouse is Liquidations, EIP712, ReentrancyGuardTransient {
                         o.leverage,
                         o.salt,
                         o.expiry,
-                        o.reduceOnly
+                        o.reduceOnly,
+                        o.makerAllowed
                     )
                 )
             );

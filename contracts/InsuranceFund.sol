@@ -34,6 +34,10 @@ contract InsuranceFund is IInsuranceFund, ERC4626, AccessControl, ReentrancyGuar
     uint64 public constant MIN_COOLDOWN = 1 hours;
     uint64 public constant MAX_COOLDOWN = 30 days;
     uint64 public constant DEFAULT_COOLDOWN = 7 days;
+    /// @notice A matured request can be completed for this long after `readyAt`, then only cancelled.
+    /// @dev Without it a staker could keep a matured request open and exit the moment a bad-debt
+    /// cover appears in the mempool, leaving the loss to the others.
+    uint64 public constant COMPLETION_WINDOW = 1 days;
 
     /// @notice A pending unstake: `shares` held by the fund for `owner` until `readyAt`.
     struct UnstakeRequest {
@@ -93,6 +97,7 @@ contract InsuranceFund is IInsuranceFund, ERC4626, AccessControl, ReentrancyGuar
     error UnknownRequest(uint256 requestId);
     error NotRequestOwner(uint256 requestId, address caller, address owner);
     error CooldownActive(uint256 requestId, uint64 readyAt, uint256 timestamp);
+    error UnstakeRequestExpired(uint256 requestId, uint256 expiredAt, uint256 timestamp);
     error ReserveInsufficient(bytes32 key, uint256 reserved, uint256 requested);
 
     /// @param asset_ The collateral token (plain ERC-20, the clearinghouse's collateral).
@@ -238,14 +243,16 @@ contract InsuranceFund is IInsuranceFund, ERC4626, AccessControl, ReentrancyGuar
         emit UnstakeRequested(requestId, msg.sender, shares, assetsAtRequest, readyAt);
     }
 
-    /// @notice After the cooldown, burns the request's shares and pays `receiver`
-    /// min(value at request, value now), rounded down.
+    /// @notice After the cooldown and within COMPLETION_WINDOW of it, burns the request's shares
+    /// and pays `receiver` min(value at request, value now), rounded down.
     /// @dev Only the request's owner. Reverts `FundInsufficient` if the payout exceeds `available()`
     /// (reserved money waits for its ADL session to finish).
     function completeUnstake(uint256 requestId, address receiver) external nonReentrant returns (uint256 tokenAmount) {
         if (receiver == address(0)) revert ZeroAddress();
         UnstakeRequest memory r = _ownedRequest(requestId);
         if (block.timestamp < r.readyAt) revert CooldownActive(requestId, r.readyAt, block.timestamp);
+        uint256 expiredAt = uint256(r.readyAt) + COMPLETION_WINDOW;
+        if (block.timestamp > expiredAt) revert UnstakeRequestExpired(requestId, expiredAt, block.timestamp);
         _sweep();
         tokenAmount = Math.min(r.assetsAtRequest, _convertToAssets(r.shares, Math.Rounding.Floor));
         uint256 avail = available();

@@ -4,3 +4,4 @@ export * from "./funding";
 export * from "./orders";
 export * from "./matching";
 export * from "./local";
+export * from "./score";

@@ -13,6 +13,8 @@ export interface OrderSpec {
   leverage?: bigint;
   expiry?: bigint;
   reduceOnly?: boolean;
+  /** Default true: the order may rest as a maker. Set false for a taker-only order. */
+  makerAllowed?: boolean;
   salt?: bigint;
 }
 
@@ -28,6 +30,7 @@ export function buildOrder(trader: string, spec: OrderSpec): Order {
     salt: spec.salt ?? BigInt(Date.now()) * 1_000_000n + saltCounter,
     expiry: spec.expiry ?? 2n ** 63n,
     reduceOnly: spec.reduceOnly ?? false,
+    makerAllowed: spec.makerAllowed ?? true,
   };
 }
 

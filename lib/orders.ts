@@ -12,6 +12,8 @@ export interface Order {
   salt: bigint;
   expiry: bigint;
   reduceOnly: boolean;
+  /** May rest and be matched as the maker at its own limit; false: taker only. */
+  makerAllowed: boolean;
 }
 
 export const ORDER_TYPES = {
@@ -24,6 +26,7 @@ export const ORDER_TYPES = {
     { name: "salt", type: "uint256" },
     { name: "expiry", type: "uint64" },
     { name: "reduceOnly", type: "bool" },
+    { name: "makerAllowed", type: "bool" },
   ],
 };
 

@@ -23,6 +23,10 @@ interface IClearinghouse {
     /// @param salt Any value that makes the order unique.
     /// @param expiry Last valid timestamp (inclusive).
     /// @param reduceOnly If true, a fill may only shrink an opposite position, never open or flip.
+    /// @param makerAllowed If true the order may rest and be matched as the maker, filled at its own
+    ///        limit price; if false it can only be the taker, filled at a resting order's price.
+    ///        Without this flag whoever submits a match could cast any order as the maker and fill
+    ///        it at its worst acceptable price.
     struct Order {
         address trader;
         bytes32 marketId;
@@ -32,6 +36,7 @@ interface IClearinghouse {
         uint256 salt;
         uint64 expiry;
         bool reduceOnly;
+        bool makerAllowed;
     }
 
     /// @notice The stored position record (DESIGN.md section 2), packed in two slots.
@@ -221,6 +226,7 @@ interface IClearinghouse {
     error OrderLimitNotMet(bytes32 orderHash, uint256 limitPrice, uint256 price);
     error OrderInvalidLeverage(bytes32 orderHash, uint256 leverage);
     error OrderReduceOnly(bytes32 orderHash);
+    error OrderTakerOnly(bytes32 orderHash);
     error OrderNotSigner(address caller, address trader);
     error PriceOutsideBand(uint256 price, uint256 indexPrice, uint256 band);
     error OraclePriceChanged(bytes32 marketId, uint256 cached, uint256 fresh);

@@ -276,6 +276,30 @@ describe("Clearinghouse orders", function () {
     await matchExactly(f, edge.m, edge.t, WAD, P);
   });
 
+  it("never casts a taker-only order as the maker: it cannot be filled at its own worst price", async function () {
+    const f = await loadFixture(systemFixture);
+    const [alice, bob] = f.traders;
+    // Alice will pay up to 2,099 but signs taker-only; Bob offers at 2,000.
+    const victim = await signed(f.clearinghouse, alice, {
+      marketId: f.ethId,
+      size: WAD,
+      limitPrice: 2099n * WAD,
+      makerAllowed: false,
+    });
+    const offer = await signed(f.clearinghouse, bob, { marketId: f.ethId, size: -WAD, limitPrice: P });
+    const hashes = [await f.clearinghouse.hashOrder(victim.order), await f.clearinghouse.hashOrder(offer.order)];
+    await expectRejected(
+      f,
+      scopeOf(f, hashes),
+      () => submit(f.clearinghouse, f.keeper, victim, offer, WAD),
+      "OrderTakerOnly",
+      hashes[0],
+    );
+    // As the taker it fills at the resting offer's price.
+    await matchExactly(f, offer, victim, WAD, P);
+    expect((await f.clearinghouse.getPosition(f.ethId, alice.address)).entry).to.equal(P);
+  });
+
   it("rejects an order with zero leverage with OrderInvalidLeverage", async function () {
     const f = await loadFixture(systemFixture);
     const { m, t, hashes } = await pair(f, {}, { leverage: 0n });

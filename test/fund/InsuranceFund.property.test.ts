@@ -2,7 +2,7 @@ import { expect } from "chai";
 import { ethers } from "hardhat";
 import fc from "fast-check";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
-import { DAY, USDC, VIRTUAL_SHARES, fundFixture } from "./fixture";
+import { USDC, VIRTUAL_SHARES, fundFixture } from "./fixture";
 
 /**
  * Invariant, in words: whatever sequence of stakes, mints, donations, covers, reserves, unstake
@@ -177,6 +177,14 @@ describe("InsuranceFund property", function () {
                   .withArgs(r.id, r.readyAt, next);
                 break;
               }
+              const expiredAt = r.readyAt + (await fund.COMPLETION_WINDOW());
+              if (next > expiredAt) {
+                // A lapsed request can only be cancelled (it stays open in the model).
+                await expect(fund.connect(signer).completeUnstake(r.id, signer.address))
+                  .to.be.revertedWithCustomError(fund, "UnstakeRequestExpired")
+                  .withArgs(r.id, expiredAt, next);
+                break;
+              }
               const now = await fund.convertToAssets(r.shares);
               const expected = now < r.assetsAtRequest ? now : r.assetsAtRequest;
               const avail = await fund.available();
@@ -232,17 +240,25 @@ describe("InsuranceFund property", function () {
           await checkInvariants();
         }
 
-        // Everyone leaves: release the reserves, request everything, wait out the cooldown, complete all.
+        // Everyone leaves: release the reserves, cancel open (possibly lapsed) requests, request
+        // everything, wait out the cooldown and complete all within the completion window.
         for (const key of KEYS) await cover.release(key);
+        while (open.length > 0) {
+          const r = open.shift()!;
+          await fund.connect(actors[r.who]).cancelUnstake(r.id);
+          await checkInvariants();
+        }
         for (const [w, a] of actors.entries()) {
           const shares = await fund.balanceOf(a.address);
           if (shares === 0n) continue;
           const id = await fund.nextRequestId();
           const assetsAtRequest = await fund.previewRedeem(shares);
           await fund.connect(a).requestUnstake(shares);
-          open.push({ id, who: w, shares, assetsAtRequest, readyAt: 0n });
+          const { readyAt } = await fund.getUnstakeRequest(id);
+          open.push({ id, who: w, shares, assetsAtRequest, readyAt });
         }
-        await time.increase(30n * DAY);
+        const lastReady = open.reduce((m, r) => (r.readyAt > m ? r.readyAt : m), 0n);
+        if (lastReady > BigInt(await time.latest())) await time.increaseTo(lastReady);
         while (open.length > 0) {
           const r = open.shift()!;
           const signer = actors[r.who];

@@ -285,6 +285,27 @@ describe("InsuranceFund", function () {
       await expect(f.fund.connect(f.alice).completeUnstake(id, f.alice.address)).to.emit(f.fund, "UnstakeCompleted");
     });
 
+    it("a matured request lapses after the completion window: it can then only be cancelled", async function () {
+      const f = await loadFixture(stakedFixture);
+      const { id, readyAt } = await request(f, 0, 10n ** 9n);
+      const window = await f.fund.COMPLETION_WINDOW();
+      const expiredAt = readyAt + window;
+      // Parking a matured request to exit ahead of a visible cover is not possible for long.
+      await time.setNextBlockTimestamp(expiredAt + 1n);
+      await expect(f.fund.connect(f.alice).completeUnstake(id, f.alice.address))
+        .to.be.revertedWithCustomError(f.fund, "UnstakeRequestExpired")
+        .withArgs(id, expiredAt, expiredAt + 1n);
+      expect((await f.fund.getUnstakeRequest(id)).shares).to.equal(10n ** 9n);
+      await expect(f.fund.connect(f.alice).cancelUnstake(id)).to.emit(f.fund, "UnstakeCancelled");
+    });
+
+    it("a request is still completable at the last second of its completion window", async function () {
+      const f = await loadFixture(stakedFixture);
+      const { id, readyAt } = await request(f, 0, 10n ** 9n);
+      await time.setNextBlockTimestamp(readyAt + (await f.fund.COMPLETION_WINDOW()));
+      await expect(f.fund.connect(f.alice).completeUnstake(id, f.alice.address)).to.emit(f.fund, "UnstakeCompleted");
+    });
+
     it("only the owner may complete or cancel; unknown and finished requests revert", async function () {
       const f = await loadFixture(stakedFixture);
       const { id, readyAt } = await request(f, 0, 10n ** 9n);
