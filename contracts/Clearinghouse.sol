@@ -10,7 +10,6 @@ import {IClearinghouse} from "./interfaces/IClearinghouse.sol";
 import {IOracleAdapter} from "./interfaces/IOracleAdapter.sol";
 import {PositionBook} from "./clearinghouse/PositionBook.sol";
 import {Liquidations} from "./clearinghouse/Liquidations.sol";
-import {LiquidationMath} from "./libraries/LiquidationMath.sol";
 import {FixedPointMath} from "./libraries/FixedPointMath.sol";
 import {OrderSignatures} from "./libraries/OrderSignatures.sol";
 import {PositionMath} from "./libraries/PositionMath.sol";
@@ -139,17 +138,6 @@ contract Clearinghouse is Liquidations, EIP712, ReentrancyGuardTransient {
         _liquidate(marketId, account, size, leverage);
     }
 
-    /// @inheritdoc IClearinghouse
-    function maxLiquidationSize(bytes32 marketId, address account) external view returns (uint256) {
-        Position memory pos = _positions[marketId][account];
-        if (pos.size == 0) return 0;
-        (uint256 price, int256 funding) = _viewPriceAndFunding(marketId);
-        MarketParams storage p = _params[marketId];
-        int256 eq = PositionMath.equity(pos.margin, pos.size, _x(pos, price, funding));
-        if (eq >= int256(PositionMath.requirementUp(pos.size, price, p.mmr))) return 0;
-        return LiquidationMath.maxTake(pos.size, eq, price, p.mmr, p.liquidationFee, p.minNotional);
-    }
-
     /// @notice Adds `tokenAmount` from the caller to the rounding reserve of `marketId`.
     /// @dev The reserve pays the few wei that integer floors leave in liquidation and ADL; it is
     /// never withdrawn.
@@ -220,16 +208,6 @@ contract Clearinghouse is Liquidations, EIP712, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc IClearinghouse
-    function marginRatio(bytes32 marketId, address account) external view returns (int256) {
-        Position memory pos = _positions[marketId][account];
-        if (pos.size == 0) return type(int256).max;
-        (uint256 price, int256 funding) = _viewPriceAndFunding(marketId);
-        int256 eq = PositionMath.equity(pos.margin, pos.size, _x(pos, price, funding));
-        uint256 notional = uint256(pos.size).mulDivUp(price, WAD);
-        return FixedPointMath.divFloor(eq * int256(WAD), notional);
-    }
-
-    /// @inheritdoc IClearinghouse
     function isLiquidatable(bytes32 marketId, address account) external view returns (bool) {
         Position memory pos = _positions[marketId][account];
         if (pos.size == 0) return false;
@@ -241,11 +219,6 @@ contract Clearinghouse is Liquidations, EIP712, ReentrancyGuardTransient {
     /// @inheritdoc IClearinghouse
     function isBankrupt(bytes32 marketId, address account) external view returns (bool) {
         return _positions[marketId][account].size != 0 && equity(marketId, account) < 0;
-    }
-
-    /// @inheritdoc IClearinghouse
-    function currentFunding(bytes32 marketId) external view returns (int256 funding) {
-        (, funding) = _viewPriceAndFunding(marketId);
     }
 
     /// @notice The EIP-712 domain separator orders are signed under.

@@ -5,12 +5,14 @@
 import { ethers as ethersLib, type Signer } from "ethers";
 import {
   Clearinghouse__factory,
+  ClearinghouseLens__factory,
   InsuranceFund__factory,
   MockAggregator__factory,
   MockERC20__factory,
   OracleAdapter__factory,
   OrderSignatures__factory,
   type Clearinghouse,
+  type ClearinghouseLens,
   type InsuranceFund,
   type MockAggregator,
   type MockERC20,
@@ -55,6 +57,8 @@ export interface LocalSystem {
   token: MockERC20;
   oracle: OracleAdapter;
   clearinghouse: Clearinghouse;
+  /** Derived views: currentFunding, marginRatio, maxLiquidationSize. */
+  lens: ClearinghouseLens;
   insuranceFund: InsuranceFund;
   markets: Map<string, LocalMarket>;
   /** Sets a market's mock feed to `price` (18 decimals), updated now. */
@@ -105,6 +109,7 @@ export async function deployLocalSystem(admin: Signer, specs: LocalMarketSpec[])
   ]) {
     await (await clearinghouse.grantRole(role, adminAddress)).wait();
   }
+  const lens = await new ClearinghouseLens__factory(admin).deploy(await clearinghouse.getAddress());
   const insuranceFund = await new InsuranceFund__factory(admin).deploy(await token.getAddress(), adminAddress);
   await (await clearinghouse.setInsuranceFund(await insuranceFund.getAddress())).wait();
   await (await insuranceFund.grantRole(await insuranceFund.COVER_ROLE(), await clearinghouse.getAddress())).wait();
@@ -135,5 +140,5 @@ export async function deployLocalSystem(admin: Signer, specs: LocalMarketSpec[])
     if (price % FEED_SCALE !== 0n) throw new Error(`price ${price} has more precision than the feed's 8 decimals`);
     await (await market.aggregator.setAnswer(price / FEED_SCALE)).wait();
   };
-  return { admin, token, oracle, clearinghouse, insuranceFund, markets, setPrice };
+  return { admin, token, oracle, clearinghouse, lens, insuranceFund, markets, setPrice };
 }

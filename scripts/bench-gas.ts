@@ -75,7 +75,7 @@ async function main() {
 
   // Liquidations: carol long 3 at 2000 with 5x leverage (margin 1,200 + 50).
   await sys.setPrice("ETH-USD", 1640n * WAD);
-  const max = await ch.maxLiquidationSize(id, carol.address);
+  const max = await sys.lens.maxLiquidationSize(id, carol.address);
   record(
     "liquidate",
     "partial: the capped size restores health",

@@ -59,7 +59,7 @@ async function printPositions(sys: LocalSystem, traders: HardhatEthersSigner[], 
   console.log(`\n${title}`);
   const rows: Record<string, string>[] = [];
   for (const [symbol, market] of sys.markets) {
-    const funding = await sys.clearinghouse.currentFunding(market.id);
+    const funding = await sys.lens.currentFunding(market.id);
     for (const [i, t] of traders.entries()) {
       const p = await sys.clearinghouse.getPosition(market.id, t.address);
       if (p.size === 0n) continue;
@@ -73,7 +73,7 @@ async function printPositions(sys: LocalSystem, traders: HardhatEthersSigner[], 
         margin: formatQuote(p.margin),
         "a = q/c": formatRatio(p.leverage),
         equity: formatQuote(equity),
-        "margin ratio": formatRatio(await sys.clearinghouse.marginRatio(market.id, t.address)),
+        "margin ratio": formatRatio(await sys.lens.marginRatio(market.id, t.address)),
         liquidatable: (await sys.clearinghouse.isLiquidatable(market.id, t.address)) ? "yes" : "no",
         "funding F": formatQuote(funding),
       });
@@ -154,7 +154,7 @@ async function main() {
   const ethId = sys.markets.get("ETH-USD")!.id;
   const victim = traders[0];
   if (await sys.clearinghouse.isLiquidatable(ethId, victim.address)) {
-    const max = await sys.clearinghouse.maxLiquidationSize(ethId, victim.address);
+    const max = await sys.lens.maxLiquidationSize(ethId, victim.address);
     await (await sys.token.mint(keeper.address, 20_000n * USDC)).wait();
     await (await sys.token.connect(keeper).approve(await sys.clearinghouse.getAddress(), ethers.MaxUint256)).wait();
     await (await sys.clearinghouse.connect(keeper).deposit(keeper.address, 20_000n * USDC)).wait();

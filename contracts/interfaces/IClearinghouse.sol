@@ -279,13 +279,10 @@ interface IClearinghouse {
     /// index price (margin test only if its risk grows, margin per `leverage`). A fee on the
     /// notional taken, capped at the taken part's equity, is split between the caller and the
     /// insurance fund; the taken part's remaining equity stays in the remaining position's
-    /// margin. At most `maxLiquidationSize` may be taken. If the taken part is bankrupt, the fund
+    /// margin. At most `ClearinghouseLens.maxLiquidationSize` may be taken. If the taken part is bankrupt, the fund
     /// pays the drop in the whole position's deficit, only when it covers the whole deficit
     /// (else `AdlOnly`), and the caller gets a treasury reward no larger than its fee share.
     function liquidate(bytes32 marketId, address account, uint256 size, uint256 leverage) external;
-
-    /// @notice The most a liquidator may take from `account` now (0 if not liquidatable).
-    function maxLiquidationSize(bytes32 marketId, address account) external view returns (uint256);
 
     // ------------------------------------------------------------------ funding
 
@@ -303,15 +300,9 @@ interface IClearinghouse {
     /// @notice Equity c + floor(q * x / W) at the current index price and funding.
     function equity(bytes32 marketId, address account) external view returns (int256);
 
-    /// @notice Equity divided by notional (18-decimal), rounded down; type(int256).max without a position.
-    function marginRatio(bytes32 marketId, address account) external view returns (int256);
-
     /// @notice True if equity < ceil(mmr * notional) at the current index price.
     function isLiquidatable(bytes32 marketId, address account) external view returns (bool);
 
     /// @notice True if equity < 0 at the current index price.
     function isBankrupt(bytes32 marketId, address account) external view returns (bool);
-
-    /// @notice Cumulative funding F accrued virtually to the current block.
-    function currentFunding(bytes32 marketId) external view returns (int256);
 }

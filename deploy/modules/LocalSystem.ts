@@ -15,7 +15,7 @@ const MARKETS = [
 
 export default buildModule("LocalSystem", (m) => {
   const collateral = m.contract("MockERC20", ["Mock USD", "mUSD", 6]);
-  const { oracle, clearinghouse, insuranceFund, wired } = addCore(m, collateral);
+  const { oracle, clearinghouse, lens, insuranceFund, wired } = addCore(m, collateral);
   for (const { symbol, answer } of MARKETS) {
     const id = encodeBytes32String(symbol);
     const feed = m.contract("MockAggregator", [8, answer], { id: `feed_${symbol.replace("-", "_")}` });
@@ -30,5 +30,5 @@ export default buildModule("LocalSystem", (m) => {
       after: [setFeed, ...wired],
     });
   }
-  return { collateral, oracle, clearinghouse, insuranceFund };
+  return { collateral, oracle, clearinghouse, lens, insuranceFund };
 });

@@ -8,6 +8,7 @@ export function addCore(m: IgnitionModuleBuilder, collateral: ArgumentType) {
   const clearinghouse = m.contract("Clearinghouse", [collateral, oracle, admin], {
     libraries: { OrderSignatures: signatures },
   });
+  const lens = m.contract("ClearinghouseLens", [clearinghouse]);
   const insuranceFund = m.contract("InsuranceFund", [collateral, admin]);
 
   const setFund = m.call(clearinghouse, "setInsuranceFund", [insuranceFund]);
@@ -24,5 +25,5 @@ export function addCore(m: IgnitionModuleBuilder, collateral: ArgumentType) {
   });
   /** Futures that must run before feeds are set and markets listed. */
   const wired = [grantOracleAdmin, ...roleGrants];
-  return { oracle, clearinghouse, insuranceFund, wired };
+  return { oracle, clearinghouse, lens, insuranceFund, wired };
 }

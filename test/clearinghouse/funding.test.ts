@@ -132,7 +132,7 @@ describe("Clearinghouse funding", function () {
     ];
     await accrueAt(f, s.windowStart + WINDOW + 3000n);
     const F1 = (await f.clearinghouse.marketState(f.ethId)).cumulativeFunding;
-    expect(await f.clearinghouse.currentFunding(f.ethId)).to.equal(F1);
+    expect(await f.lens.currentFunding(f.ethId)).to.equal(F1);
     const [long1, short1] = [
       await f.clearinghouse.equity(f.ethId, alice.address),
       await f.clearinghouse.equity(f.ethId, bob.address),

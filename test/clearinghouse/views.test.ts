@@ -24,9 +24,7 @@ describe("Clearinghouse views", function () {
     const pos = await positionOf(f.clearinghouse, f.ethId, account);
     const eq = equityOf(pos.margin, pos.size, pnlPerUnit(pos.isLong, pos.entry, price, 0n));
     expect(await f.clearinghouse.equity(f.ethId, account)).to.equal(eq);
-    expect(await f.clearinghouse.marginRatio(f.ethId, account)).to.equal(
-      divFloor(eq * WAD, mulDivUp(pos.size, price, WAD)),
-    );
+    expect(await f.lens.marginRatio(f.ethId, account)).to.equal(divFloor(eq * WAD, mulDivUp(pos.size, price, WAD)));
     expect(await f.clearinghouse.isLiquidatable(f.ethId, account)).to.equal(eq < requirementUp(pos.size, price, MMR));
     expect(await f.clearinghouse.isBankrupt(f.ethId, account)).to.equal(eq < 0n);
     return eq;
@@ -36,7 +34,7 @@ describe("Clearinghouse views", function () {
     const f = await loadFixture(viewsFixture);
     const carol = f.traders[2].address;
     expect(await f.clearinghouse.equity(f.ethId, carol)).to.equal(0n);
-    expect(await f.clearinghouse.marginRatio(f.ethId, carol)).to.equal(INT256_MAX);
+    expect(await f.lens.marginRatio(f.ethId, carol)).to.equal(INT256_MAX);
     expect(await f.clearinghouse.isLiquidatable(f.ethId, carol)).to.equal(false);
     expect(await f.clearinghouse.isBankrupt(f.ethId, carol)).to.equal(false);
   });
@@ -107,8 +105,8 @@ describe("Clearinghouse views", function () {
     const unknown = ethers.encodeBytes32String("DOGE-USD");
     const alice = f.traders[0].address;
     await f.clearinghouse.equity(unknown, alice); // no position: no price is needed
-    await expect(f.clearinghouse.currentFunding(unknown))
-      .to.be.revertedWithCustomError(f.clearinghouse, "MarketUnknown")
+    await expect(f.lens.currentFunding(unknown))
+      .to.be.revertedWithCustomError(f.lens, "MarketUnknown")
       .withArgs(unknown);
   });
 });

@@ -173,7 +173,7 @@ describe("Liquidation by a second account of the same owner", function () {
       (await ch.freeCollateral(aliceToo.address)) +
       (await ch.equity(f.ethId, aliceToo.address));
     const before = await wealth();
-    const cap = await ch.maxLiquidationSize(f.ethId, alice.address);
+    const cap = await f.lens.maxLiquidationSize(f.ethId, alice.address);
     const pred = await liquidateExactly(f, f.ethId, alice.address, aliceToo, cap, X5);
     // Why exactly the fund's share:
     // - the taken part's equity V moves from Alice's position into... Alice's position (it stays

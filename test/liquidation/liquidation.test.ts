@@ -42,7 +42,7 @@ async function capOf(f: Fixture, account: string): Promise<bigint> {
   const { eq, liquidatable } = health(pos, index, 0n, p);
   expect(liquidatable, "position is liquidatable").to.equal(true);
   const cap = maxTake(pos.size, eq, index, p);
-  expect(await f.clearinghouse.maxLiquidationSize(f.ethId, account)).to.equal(cap);
+  expect(await f.lens.maxLiquidationSize(f.ethId, account)).to.equal(cap);
   return cap;
 }
 
@@ -168,7 +168,7 @@ describe("Liquidation: over-liquidation", function () {
   it("reports a cap of 0 for a healthy position and for no position", async function () {
     const f = await aliceLongAtTenX(WAD);
     const [alice, , carol] = f.traders;
-    expect(await f.clearinghouse.maxLiquidationSize(f.ethId, alice.address)).to.equal(0n);
-    expect(await f.clearinghouse.maxLiquidationSize(f.ethId, carol.address)).to.equal(0n);
+    expect(await f.lens.maxLiquidationSize(f.ethId, alice.address)).to.equal(0n);
+    expect(await f.lens.maxLiquidationSize(f.ethId, carol.address)).to.equal(0n);
   });
 });

@@ -647,6 +647,7 @@ describe("Clearinghouse differential: applyFill and the position views", functio
   it(`${ROUNDS * TRADES_PER_ROUND} random matched fills equal applyFill to the wei; equity, isLiquidatable, isBankrupt, marginRatio and currentFunding equal lib after price moves and funding`, async function () {
     const f: Fixture = await loadFixture(systemFixture);
     const ch = f.clearinghouse;
+    const lens = f.lens;
     // ETH at up to 100x (imr 1%, mmr 0.5%); BTC keeps the defaults (10x, 5%).
     await (await ch.setMarketParams(f.ethId, defaultMarketParams({ imr: 10n ** 16n, mmr: 5n * 10n ** 15n }))).wait();
     const symbols = [ETH, BTC];
@@ -803,7 +804,7 @@ describe("Clearinghouse differential: applyFill and the position views", functio
         const accrual = await accrualOf(ch, id);
         const openInterest = (await ch.marketState(id)).longOpenInterest;
         const F = projectFunding(accrual, p.fundingWindow, p.fundingPeriod, P, now, openInterest).cumulativeFunding;
-        expect(await ch.currentFunding(id), `currentFunding ${symbols[mi]}`).to.equal(F);
+        expect(await lens.currentFunding(id), `currentFunding ${symbols[mi]}`).to.equal(F);
         await Promise.all(
           traders.map(async (t) => {
             const [pos, eqView, liqView, bankView, ratioView] = await Promise.all([
@@ -811,7 +812,7 @@ describe("Clearinghouse differential: applyFill and the position views", functio
               ch.equity(id, t.address),
               ch.isLiquidatable(id, t.address),
               ch.isBankrupt(id, t.address),
-              ch.marginRatio(id, t.address),
+              lens.marginRatio(id, t.address),
             ]);
             const open = pos.size !== 0n;
             const eq = open ? equityOf(pos.margin, pos.size, pnlPerUnit(pos.isLong, pos.entry, P, F)) : 0n;

@@ -1,0 +1,85 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+import {IClearinghouse} from "../interfaces/IClearinghouse.sol";
+import {IOracleAdapter} from "../interfaces/IOracleAdapter.sol";
+import {FixedPointMath} from "../libraries/FixedPointMath.sol";
+import {PositionMath} from "../libraries/PositionMath.sol";
+import {FundingMath} from "../libraries/FundingMath.sol";
+import {LiquidationMath} from "../libraries/LiquidationMath.sol";
+
+/// @dev The clearinghouse getters the lens reads (public state of Clearinghouse).
+interface IClearinghouseState is IClearinghouse {
+    function oracle() external view returns (IOracleAdapter);
+    function marketParams(bytes32 marketId) external view returns (MarketParams memory);
+    function marketState(bytes32 marketId) external view returns (MarketState memory);
+    function marketStatus(bytes32 marketId) external view returns (bool listed, bool paused);
+}
+
+/// @title ClearinghouseLens
+/// @notice Read-only views derived from the clearinghouse's public state, computed with the same
+/// libraries the clearinghouse uses, so they agree with it to the wei. Kept out of the core to
+/// keep it under the 24 KB code-size limit.
+contract ClearinghouseLens {
+    using FixedPointMath for uint256;
+
+    /// @notice `marketId` is not listed.
+    error MarketUnknown(bytes32 marketId);
+
+    /// @notice The clearinghouse this lens reads.
+    IClearinghouseState public immutable clearinghouse;
+
+    constructor(IClearinghouseState clearinghouse_) {
+        clearinghouse = clearinghouse_;
+    }
+
+    /// @notice Cumulative funding F of `marketId` accrued virtually to the current block.
+    function currentFunding(bytes32 marketId) external view returns (int256 funding) {
+        (, funding) = _priceAndFunding(marketId);
+    }
+
+    /// @notice Equity divided by notional (18-decimal), rounded down; type(int256).max without a position.
+    function marginRatio(bytes32 marketId, address account) external view returns (int256) {
+        IClearinghouse.Position memory pos = clearinghouse.getPosition(marketId, account);
+        if (pos.size == 0) return type(int256).max;
+        (uint256 price, int256 funding) = _priceAndFunding(marketId);
+        int256 eq = PositionMath.equity(pos.margin, pos.size, _x(pos, price, funding));
+        uint256 notional = uint256(pos.size).mulDivUp(price, FixedPointMath.WAD);
+        return FixedPointMath.divFloor(eq * int256(FixedPointMath.WAD), notional);
+    }
+
+    /// @notice The most a liquidator may take from `account` now (0 if not liquidatable), as
+    /// `Clearinghouse.liquidate` enforces it.
+    function maxLiquidationSize(bytes32 marketId, address account) external view returns (uint256) {
+        IClearinghouse.Position memory pos = clearinghouse.getPosition(marketId, account);
+        if (pos.size == 0) return 0;
+        (uint256 price, int256 funding) = _priceAndFunding(marketId);
+        IClearinghouse.MarketParams memory p = clearinghouse.marketParams(marketId);
+        int256 eq = PositionMath.equity(pos.margin, pos.size, _x(pos, price, funding));
+        if (eq >= int256(PositionMath.requirementUp(pos.size, price, p.mmr))) return 0;
+        return LiquidationMath.maxTake(pos.size, eq, price, p.mmr, p.liquidationFee, p.minNotional);
+    }
+
+    function _priceAndFunding(bytes32 marketId) private view returns (uint256 price, int256 funding) {
+        (bool listed, ) = clearinghouse.marketStatus(marketId);
+        if (!listed) revert MarketUnknown(marketId);
+        (price, ) = clearinghouse.oracle().getPrice(marketId, false);
+        IClearinghouse.MarketState memory s = clearinghouse.marketState(marketId);
+        IClearinghouse.MarketParams memory p = clearinghouse.marketParams(marketId);
+        FundingMath.Accrual memory a = FundingMath.Accrual(
+            s.cumulativeFunding,
+            s.fundingRate,
+            s.lastFundingTime,
+            s.windowStart,
+            s.premiumTimesSize,
+            s.windowSize
+        );
+        funding = FundingMath
+            .project(a, p.fundingWindow, p.fundingPeriod, price, block.timestamp, s.longOpenInterest)
+            .cumulativeFunding;
+    }
+
+    function _x(IClearinghouse.Position memory pos, uint256 price, int256 funding) private pure returns (int256) {
+        return PositionMath.pnlPerUnit(pos.isLong, pos.entry, price, funding);
+    }
+}

@@ -1,0 +1,93 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+import {RankTree} from "../libraries/RankTree.sol";
+
+/// @title RankTreeHarness
+/// @notice Test-only holder of the two rank trees (long, short) of one market, exposing RankTree externally
+/// so the TypeScript mirror (lib/rank-tree.ts) can be compared node for node.
+/// @dev Every function forwards its arguments unchanged (the side picks the tree and the direction of best K);
+/// no validation is added or removed, and nothing is emitted.
+contract RankTreeHarness {
+    using RankTree for RankTree.Tree;
+
+    RankTree.Tree private _longs;
+    RankTree.Tree private _shorts;
+
+    /// @notice RankTree.insert on the tree of `isLong`.
+    function insert(bool isLong, uint256 leaf, uint256 a, int256 k) external {
+        _tree(isLong).insert(isLong, leaf, a, k);
+    }
+
+    /// @notice RankTree.update on the tree of `isLong`.
+    function update(bool isLong, uint256 leaf, uint256 a, int256 k) external {
+        _tree(isLong).update(isLong, leaf, a, k);
+    }
+
+    /// @notice RankTree.remove on the tree of `isLong`.
+    function remove(bool isLong, uint256 leaf) external {
+        _tree(isLong).remove(leaf);
+    }
+
+    /// @notice RankTree.refreshInternal on the tree of `isLong`.
+    function refreshInternal(bool isLong, uint256 heapIndex) external {
+        _tree(isLong).refreshInternal(isLong, heapIndex);
+    }
+
+    /// @notice RankTree.refreshLeaf on the tree of `isLong`.
+    function refreshLeaf(bool isLong, uint256 leaf, uint256[] calldata aValues, int256[] calldata kValues) external {
+        _tree(isLong).refreshLeaf(isLong, leaf, aValues, kValues);
+    }
+
+    /// @notice RankTree.node on the tree of `isLong`.
+    function node(bool isLong, uint256 heapIndex) external view returns (RankTree.Node memory) {
+        return _tree(isLong).node(heapIndex);
+    }
+
+    /// @notice RankTree.node for each of `heapIndices` (one call for many nodes).
+    function nodes(bool isLong, uint256[] calldata heapIndices) external view returns (RankTree.Node[] memory out) {
+        RankTree.Tree storage t = _tree(isLong);
+        out = new RankTree.Node[](heapIndices.length);
+        for (uint256 i = 0; i < heapIndices.length; ++i) out[i] = t.node(heapIndices[i]);
+    }
+
+    /// @notice RankTree.heapIndex.
+    function heapIndex(uint256 level, uint256 position) external pure returns (uint256) {
+        return RankTree.heapIndex(level, position);
+    }
+
+    /// @notice RankTree.leafRange.
+    function leafRange(uint256 level, uint256 position) external pure returns (uint256 firstLeaf, uint256 endLeaf) {
+        return RankTree.leafRange(level, position);
+    }
+
+    /// @notice RankTree.leafOf.
+    function leafOf(uint256 a, int256 k, uint8 kRef) external pure returns (uint256) {
+        return RankTree.leafOf(a, k, kRef);
+    }
+
+    /// @notice RankTree.bandOf.
+    function bandOf(uint256 a, int256 k, uint8 kRef) external pure returns (uint256 aBand, uint256 kBand) {
+        return RankTree.bandOf(a, k, kRef);
+    }
+
+    /// @notice RankTree.bandOf and RankTree.leafOf for many inputs (one call for many cases).
+    function bandsOf(
+        uint256[] calldata aValues,
+        int256[] calldata kValues,
+        uint8[] calldata kRefs
+    ) external pure returns (uint256[] memory aBands, uint256[] memory kBands, uint256[] memory leaves) {
+        aBands = new uint256[](aValues.length);
+        kBands = new uint256[](aValues.length);
+        leaves = new uint256[](aValues.length);
+        for (uint256 i = 0; i < aValues.length; ++i) {
+            (aBands[i], kBands[i]) = RankTree.bandOf(aValues[i], kValues[i], kRefs[i]);
+            leaves[i] = RankTree.leafOf(aValues[i], kValues[i], kRefs[i]);
+        }
+    }
+
+    /// @dev The long tree for `isLong`, else the short tree.
+    function _tree(bool isLong) private view returns (RankTree.Tree storage) {
+        return isLong ? _longs : _shorts;
+    }
+}
