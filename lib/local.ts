@@ -10,7 +10,6 @@ import {
   MockAggregator__factory,
   MockERC20__factory,
   OracleAdapter__factory,
-  OrderSignatures__factory,
   type Clearinghouse,
   type ClearinghouseLens,
   type InsuranceFund,
@@ -18,10 +17,10 @@ import {
   type MockERC20,
   type OracleAdapter,
 } from "../typechain-types";
-import type { IClearinghouse } from "../typechain-types/contracts/Clearinghouse";
+import type { IClearinghouseTypes } from "../typechain-types/contracts/Clearinghouse";
 import { WAD } from "./math";
 
-export type MarketParams = IClearinghouse.MarketParamsStruct;
+export type MarketParams = IClearinghouseTypes.MarketParamsStruct;
 
 /** Market ids are the bytes32 of their symbol. */
 export const marketId = (symbol: string): string => ethersLib.encodeBytes32String(symbol);
@@ -74,22 +73,14 @@ export interface LocalMarketSpec {
 const FEED_DECIMALS = 8;
 const FEED_SCALE = 10n ** BigInt(18 - FEED_DECIMALS);
 
-/**
- * Deploys the Clearinghouse with its linked OrderSignatures library. `admin` signs and receives
- * DEFAULT_ADMIN_ROLE unless `adminAddress` is given.
- */
+/** Deploys the Clearinghouse (its constructor deploys the order-matching module). */
 export async function deployClearinghouse(
   deployer: Signer,
   collateral: string,
   oracle: string,
   adminAddress?: string,
 ): Promise<Clearinghouse> {
-  const signatures = await new OrderSignatures__factory(deployer).deploy();
-  const factory = new Clearinghouse__factory(
-    { ["contracts/libraries/OrderSignatures.sol:OrderSignatures"]: await signatures.getAddress() },
-    deployer,
-  );
-  return factory.deploy(collateral, oracle, adminAddress ?? (await deployer.getAddress()));
+  return new Clearinghouse__factory(deployer).deploy(collateral, oracle, adminAddress ?? (await deployer.getAddress()));
 }
 
 /**

@@ -63,6 +63,65 @@ abstract contract Liquidations is PositionBook {
         _payLiquidationFee(marketId, account, size, price, plan);
     }
 
+    /// @dev Executes a verified ADL call (DESIGN.md section 3, step 4) at the index price: closes
+    /// sum(takes) of `bankrupt` (its closed part ends at exactly zero) against `accounts`, each
+    /// reducing by its take and paying at most `charges[i]`, capped at its closed share's equity.
+    /// The fund pays `fundPays`, which may not exceed the closed part's deficit; the rounding
+    /// reserve pays any shortfall, a surplus goes to the fund. Only the rank index may call; the
+    /// core itself guarantees: pure reductions on opposite sides (open interest stays balanced),
+    /// B's closed part at zero, nobody below zero, and exact conservation.
+    function _settleDeleverage(
+        bytes32 marketId,
+        address bankrupt,
+        DeleverageLeg[] calldata legs,
+        uint256 fundPays
+    ) internal returns (uint256 collected) {
+        if (msg.sender != rankIndex) revert NotRankIndex(msg.sender);
+        uint256 price = _indexPrice(marketId, true);
+        _accrue(marketId, price);
+        bool bLong = _positions[marketId][bankrupt].isLong;
+        int256 closed = _closeBankruptPart(marketId, bankrupt, bLong, legs, price);
+        if (closed > 0 || uint256(-closed) < fundPays) revert DeleverageFundOverpays(closed, fundPays);
+        for (uint256 i; i < legs.length; ++i) {
+            DeleverageLeg calldata leg = legs[i];
+            int256 charge = int256(leg.charge);
+            int256 v = _modifyPosition(
+                Fill(
+                    marketId,
+                    leg.account,
+                    bLong ? int256(leg.take) : -int256(leg.take),
+                    price,
+                    0,
+                    price,
+                    true,
+                    -charge
+                ),
+                FillKind.Deleveraged
+            );
+            // Collected = V - max(V - L, 0): min(L, V), or V itself when V < 0 (paid from the gap).
+            collected = uint256(int256(collected) + (v > charge ? charge : v));
+        }
+        _drawFromFund(fundPays);
+        int256 gap = -closed - int256(fundPays) - int256(collected);
+        if (gap > 0) _drawFromRoundingReserve(marketId, uint256(gap));
+        else pendingFundFees += uint256(-gap);
+    }
+
+    /// @dev Closes the legs' total of the bankrupt position; returns the closed part's booked
+    /// equity (its negative is what the fund, the counterparties and the reserve pay).
+    function _closeBankruptPart(
+        bytes32 marketId,
+        address bankrupt,
+        bool bLong,
+        DeleverageLeg[] calldata legs,
+        uint256 price
+    ) private returns (int256) {
+        uint256 total;
+        for (uint256 i; i < legs.length; ++i) total += legs[i].take;
+        int256 delta = bLong ? -int256(total) : int256(total);
+        return _modifyPosition(Fill(marketId, bankrupt, delta, price, 0, price, true, 0), FillKind.Bankrupt);
+    }
+
     /// @dev The fund pays D - D' (only if it covers the whole deficit D), the rounding reserve the
     /// rest of -V. Returns the amount credited to the taken part, exactly -V.
     function _coverBadDebt(

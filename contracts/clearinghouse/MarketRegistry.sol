@@ -2,7 +2,7 @@
 pragma solidity 0.8.30;
 
 import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
-import {IClearinghouse} from "../interfaces/IClearinghouse.sol";
+import {IClearinghouseTypes} from "../interfaces/IClearinghouseTypes.sol";
 
 /// @title MarketRegistry
 /// @notice Market listing, parameter bounds and pausing for the clearinghouse.
@@ -10,7 +10,7 @@ import {IClearinghouse} from "../interfaces/IClearinghouse.sol";
 /// `mmr` may rise by at most MAX_MMR_STEP per update and at most once per MMR_STEP_DELAY.
 /// `imr` only gates increases and margin removal, fees are charged to free collateral, and the
 /// remaining parameters do not enter the liquidation test.
-abstract contract MarketRegistry is IClearinghouse, AccessControl {
+abstract contract MarketRegistry is IClearinghouseTypes, AccessControl {
     /// @notice Lists markets and tunes their parameters.
     bytes32 public constant MARKET_ADMIN_ROLE = keccak256("MARKET_ADMIN_ROLE");
     /// @notice Pauses and unpauses markets.

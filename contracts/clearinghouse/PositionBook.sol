@@ -3,6 +3,7 @@ pragma solidity 0.8.30;
 
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {IOracleAdapter} from "../interfaces/IOracleAdapter.sol";
+import {IRankIndex} from "../interfaces/IRankIndex.sol";
 import {MarketRegistry} from "./MarketRegistry.sol";
 import {FixedPointMath} from "../libraries/FixedPointMath.sol";
 import {PositionMath} from "../libraries/PositionMath.sol";
@@ -21,7 +22,8 @@ abstract contract PositionBook is MarketRegistry {
         Trade, // voluntary fill: minimum notional applies; a negative payout is debited, never clamped
         Takeover, // a liquidator's leg: like Trade without the minimum notional
         Liquidated, // the liquidated part: payout + adjustment >= 0 stays in the remaining margin
-        Deleveraged // an ADL leg: payout + adjustment >= 0 goes to free collateral
+        Deleveraged, // an ADL counterparty: max(payout + adjustment, 0) goes to free collateral
+        Bankrupt // the closed part of a bankrupt position in ADL: ends at exactly zero
     }
 
     /// @dev One side of a fill, as the funnel sees it.
@@ -57,6 +59,9 @@ abstract contract PositionBook is MarketRegistry {
     uint256 public treasuryBalance;
     /// @notice Per-market rounding reserve (18-decimal quote), part of the treasury; never withdrawn.
     mapping(bytes32 marketId => uint256) public roundingReserve;
+    /// @notice The ADL rank index and deleverager (zero until set): reindexed on every position
+    /// change, and the only caller of `settleDeleverage`.
+    address public rankIndex;
 
     mapping(address account => uint256) internal _free;
     mapping(bytes32 marketId => mapping(address account => Position)) internal _positions;
@@ -149,6 +154,31 @@ abstract contract PositionBook is MarketRegistry {
 
     /// @dev Writes a position record and emits the event that lets anyone rebuild it.
     function _store(bytes32 marketId, address account, Position memory pos, int256 realized, int256 funding) internal {
+        address index = rankIndex;
+        if (index != address(0)) {
+            Position storage old = _positions[marketId][account];
+            bool wasOpen = old.size != 0;
+            // A reduction that leaves the position open keeps a, K, side and leaf: nothing to move.
+            if (
+                !wasOpen ||
+                pos.size == 0 ||
+                old.isLong != pos.isLong ||
+                old.leverage != pos.leverage ||
+                old.entry != pos.entry
+            ) {
+                pos.leaf = IRankIndex(index).reindex(
+                    marketId,
+                    account,
+                    wasOpen,
+                    old.isLong,
+                    old.leaf,
+                    pos.size != 0,
+                    pos.isLong,
+                    pos.leverage,
+                    pos.entry
+                );
+            }
+        }
         _positions[marketId][account] = pos;
         emit PositionChanged(
             marketId,
@@ -170,6 +200,10 @@ abstract contract PositionBook is MarketRegistry {
     /// its stored `a` (still >= ceil(q*W/c), so its score and eligibility stay conservative).
     function _settleReduction(address account, Position memory pos, int256 net, FillKind kind) internal {
         if (kind == FillKind.Trade || kind == FillKind.Takeover) return _settlePayout(account, net);
+        // The bankrupt part's deficit is paid by the fund, the counterparties and the reserve.
+        if (kind == FillKind.Bankrupt) return;
+        // A counterparty's charge is capped at its closed share's equity, never debited beyond.
+        if (kind == FillKind.Deleveraged && net < 0) net = 0;
         if (net < 0) revert ForcedPayoutNegative(account, net);
         if (kind == FillKind.Liquidated && pos.size != 0) _addMargin(pos, uint256(net));
         else _free[account] += uint256(net);

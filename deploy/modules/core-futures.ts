@@ -4,10 +4,7 @@ import type { ArgumentType, IgnitionModuleBuilder } from "@nomicfoundation/ignit
 export function addCore(m: IgnitionModuleBuilder, collateral: ArgumentType) {
   const admin = m.getAccount(0);
   const oracle = m.contract("OracleAdapter", [admin]);
-  const signatures = m.library("OrderSignatures");
-  const clearinghouse = m.contract("Clearinghouse", [collateral, oracle, admin], {
-    libraries: { OrderSignatures: signatures },
-  });
+  const clearinghouse = m.contract("Clearinghouse", [collateral, oracle, admin]);
   const lens = m.contract("ClearinghouseLens", [clearinghouse]);
   const insuranceFund = m.contract("InsuranceFund", [collateral, admin]);
 

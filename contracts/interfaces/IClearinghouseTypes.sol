@@ -1,0 +1,252 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+/// @title IClearinghouseTypes
+/// @notice The types, events and errors of the clearinghouse (shared by its core and its
+/// order-matching extension); IClearinghouse adds the functions.
+/// @dev Units: every quote amount, price, size, fraction and funding index inside the protocol has
+/// 18 decimals (W = 1e18). Token amounts cross the boundary in the token's own decimals, scaled
+/// on the way in and out, rounding in the protocol's favour.
+///
+/// Trust assumptions:
+/// - the oracle adapter reports an honest index price within its freshness windows;
+/// - holders of MARKET_ADMIN_ROLE list and tune markets only within the hard-coded bounds;
+/// - the collateral token is a plain ERC-20 (no fee on transfer, no rebasing, no callbacks);
+/// - keepers are untrusted: every fill is checked against signed orders and the index price.
+interface IClearinghouseTypes {
+    /// @notice A trader's signed intent. `size` > 0 buys, < 0 sells (18-decimal base units).
+    /// @param trader The account whose position changes (EOA or ERC-1271 contract).
+    /// @param marketId The market, e.g. bytes32("ETH-USD").
+    /// @param size Signed base size; fills consume its absolute value.
+    /// @param limitPrice Worst acceptable price (18-decimal quote per base).
+    /// @param leverage Target leverage (18-decimal) for the margin of any increase; the margin
+    ///        posted is max(ceil(d * p / leverage), the least amount that passes the margin test).
+    /// @param salt Any value that makes the order unique.
+    /// @param expiry Last valid timestamp (inclusive).
+    /// @param reduceOnly If true, a fill may only shrink an opposite position, never open or flip.
+    /// @param makerAllowed If true the order may rest and be matched as the maker, filled at its own
+    ///        limit price; if false it can only be the taker, filled at a resting order's price.
+    ///        Without this flag whoever submits a match could cast any order as the maker and fill
+    ///        it at its worst acceptable price.
+    struct Order {
+        address trader;
+        bytes32 marketId;
+        int256 size;
+        uint256 limitPrice;
+        uint256 leverage;
+        uint256 salt;
+        uint64 expiry;
+        bool reduceOnly;
+        bool makerAllowed;
+    }
+
+    /// @notice The stored position record (DESIGN.md section 2), packed in two slots.
+    /// `size == 0` means no position.
+    /// @param size q, base units, below 2^120.
+    /// @param margin c, quote units, below 2^112; > 0 while the position is open.
+    /// @param isLong Side.
+    /// @param leaf Rank-index leaf (0 until the deleverager assigns bands).
+    /// @param entry K, the funding-adjusted entry (signed), |K| below 2^120.
+    /// @param leverage a = ceil(q * W / c) (base per quote, so notional leverage is a * P / W),
+    ///        saturating at 2^128 - 1; recomputed on every change but reductions.
+    struct Position {
+        uint120 size;
+        uint112 margin;
+        bool isLong;
+        uint16 leaf;
+        int128 entry;
+        uint128 leverage;
+    }
+
+    /// @notice One counterparty of an ADL call: reduce `account` by `take`, charging it at most
+    /// `charge` (capped at its closed share's equity).
+    struct DeleverageLeg {
+        address account;
+        uint256 take;
+        uint256 charge;
+    }
+
+    /// @notice Risk and fee parameters of a market, each within hard-coded bounds.
+    /// @param imr Initial margin ratio (fraction of notional).
+    /// @param mmr Maintenance margin ratio; below imr.
+    /// @param makerFee Fee on the maker's notional (fraction).
+    /// @param takerFee Fee on the taker's notional (fraction).
+    /// @param priceBand Largest |fill price - index| / index a fill may have.
+    /// @param fundFeeShare Share of trading fees paid to the insurance fund; the rest to the treasury.
+    /// @param maxPremium Clamp on each fill's premium |p - P| / P for funding.
+    /// @param minNotional Smallest notional q * P a voluntary fill may leave open (quote).
+    /// @param fundingPeriod Seconds over which a constant premium moves F by premium * P.
+    /// @param fundingWindow Seconds of each premium-averaging window.
+    /// @param liquidationFee Fee on the notional taken by a liquidation (fraction).
+    /// @param liquidatorShare Share of the liquidation fee that goes to the liquidator.
+    struct MarketParams {
+        uint64 imr;
+        uint64 mmr;
+        uint64 makerFee;
+        uint64 takerFee;
+        uint64 priceBand;
+        uint64 fundFeeShare;
+        uint64 maxPremium;
+        uint128 minNotional;
+        uint32 fundingPeriod;
+        uint32 fundingWindow;
+        uint64 liquidationFee;
+        uint64 liquidatorShare;
+    }
+
+    /// @notice Funding and open-interest state of a market.
+    /// @param cumulativeFunding F, per unit of long size (longs pay when it rises).
+    /// @param fundingRate Current rate: fraction of the index price per second (signed).
+    /// @param lastFundingTime When F was last accrued.
+    /// @param windowStart Start of the current premium-averaging window.
+    /// @param premiumTimesSize Sum of clamped premium * fill size in the current window.
+    /// @param windowSize Sum of fill sizes in the current window.
+    /// @param longOpenInterest Sum of long sizes.
+    /// @param shortOpenInterest Sum of short sizes.
+    /// @param sumSizeTimesEntry Exact sum over positions of signed size * K (36 decimals).
+    struct MarketState {
+        int256 cumulativeFunding;
+        int128 fundingRate;
+        uint64 lastFundingTime;
+        uint64 windowStart;
+        int256 premiumTimesSize;
+        uint256 windowSize;
+        uint256 longOpenInterest;
+        uint256 shortOpenInterest;
+        int256 sumSizeTimesEntry;
+    }
+
+    /// @notice Names the MarketParams field an error refers to (declaration order).
+    enum ParamField {
+        Imr,
+        Mmr,
+        MakerFee,
+        TakerFee,
+        PriceBand,
+        FundFeeShare,
+        MaxPremium,
+        MinNotional,
+        FundingPeriod,
+        FundingWindow,
+        LiquidationFee,
+        LiquidatorShare
+    }
+
+    // ------------------------------------------------------------------ events
+
+    /// @notice Collateral entered the free balance of `account`.
+    event Deposited(address indexed from, address indexed account, uint256 tokenAmount, uint256 credited);
+    /// @notice Free collateral of `account` left to `to`.
+    event Withdrawn(address indexed account, address indexed to, uint256 tokenAmount, uint256 debited);
+    /// @notice Margin moved between free collateral and a position (`amount` > 0 adds).
+    event MarginMoved(bytes32 indexed marketId, address indexed account, int256 amount);
+    /// @notice A position's record changed. Carries everything needed to rebuild it off-chain;
+    /// `cumulativeFunding` is F as last accrued in the market.
+    event PositionChanged(
+        bytes32 indexed marketId,
+        address indexed account,
+        bool isLong,
+        uint256 size,
+        int256 entry,
+        uint256 margin,
+        uint256 leverage,
+        uint16 leaf,
+        int256 realizedPnl,
+        int256 cumulativeFunding
+    );
+    /// @notice Two signed orders were matched for `size` at the maker's `price`.
+    event OrdersMatched(
+        bytes32 indexed marketId,
+        bytes32 indexed makerOrderHash,
+        bytes32 indexed takerOrderHash,
+        address maker,
+        address taker,
+        bool takerBuys,
+        uint256 size,
+        uint256 price,
+        uint256 makerFee,
+        uint256 takerFee
+    );
+    /// @notice The signer cancelled an order.
+    event OrderCancelled(address indexed trader, bytes32 indexed orderHash);
+    /// @notice Funding accrued into F; `fundingRate` is the rate now in force.
+    event FundingAccrued(bytes32 indexed marketId, int256 cumulativeFunding, int256 fundingRate, uint256 indexPrice);
+    /// @notice A new market was listed.
+    event MarketListed(bytes32 indexed marketId, MarketParams params);
+    /// @notice A market's parameters changed.
+    event MarketParamsUpdated(bytes32 indexed marketId, MarketParams params);
+    /// @notice A market was paused or unpaused.
+    event MarketPaused(bytes32 indexed marketId, bool paused);
+    /// @notice Fees were credited to the insurance fund and the treasury.
+    event FeesCollected(bytes32 indexed marketId, uint256 toFund, uint256 toTreasury);
+    /// @notice Pending insurance-fund fees were transferred to the fund.
+    event FundFeesSwept(address indexed fund, uint256 tokenAmount);
+    /// @notice Treasury collateral was paid out.
+    event TreasuryWithdrawn(address indexed to, uint256 tokenAmount);
+    /// @notice `liquidator` took over `size` of `account`'s position at the index `price`.
+    event PositionLiquidated(
+        bytes32 indexed marketId,
+        address indexed account,
+        address indexed liquidator,
+        uint256 size,
+        uint256 price,
+        uint256 feeToLiquidator,
+        uint256 feeToFund,
+        uint256 deficitCovered
+    );
+    /// @notice The insurance fund and the rounding reserve paid a bankrupt part's deficit.
+    event BadDebtCovered(bytes32 indexed marketId, address indexed account, uint256 fundPaid, uint256 reservePaid);
+    /// @notice A liquidator of a bankrupt part was paid a reward from the treasury.
+    event KeeperRewardPaid(bytes32 indexed marketId, address indexed keeper, uint256 amount);
+    /// @notice The rounding reserve of `marketId` was topped up.
+    event RoundingReserveFunded(bytes32 indexed marketId, address indexed from, uint256 amount);
+    /// @notice The ADL rank index / deleverager was set.
+    event RankIndexSet(address indexed rankIndex);
+    /// @notice The insurance fund address changed.
+    event InsuranceFundSet(address indexed fund);
+
+    // ------------------------------------------------------------------ errors
+
+    error ZeroAddress();
+    error ZeroAmount();
+    error CollateralDecimalsTooLarge(uint8 decimals);
+    error CollateralTransferShort(uint256 expected, uint256 received);
+    error InsufficientFreeCollateral(address account, uint256 available, uint256 required);
+    error InsufficientTreasury(uint256 available, uint256 required);
+    error MarketUnknown(bytes32 marketId);
+    error MarketAlreadyListed(bytes32 marketId);
+    error MarketIsPaused(bytes32 marketId);
+    error MarketParamOutOfBounds(ParamField field, uint256 value, uint256 min, uint256 max);
+    error MaintenanceStepTooLarge(uint256 current, uint256 proposed, uint256 maxStep);
+    error MaintenanceStepTooSoon(uint256 nextAllowed);
+    error PositionNotFound(bytes32 marketId, address account);
+    error PositionTooLarge(uint256 size, uint256 max);
+    error MarginTooLarge(uint256 margin, uint256 max);
+    error EntryOutOfRange(int256 entry);
+    error IndexPriceTooLarge(uint256 price);
+    error InsufficientMargin(address account, uint256 shortfall);
+    error NotionalBelowMinimum(address account, uint256 notional, uint256 minNotional);
+    error OrderInvalidSignature(address trader, bytes32 orderHash);
+    error OrderExpired(bytes32 orderHash, uint256 expiry);
+    error OrderIsCancelled(bytes32 orderHash);
+    error OrderOverfilled(bytes32 orderHash, uint256 filled, uint256 fill, uint256 size);
+    error OrderMarketMismatch(bytes32 makerMarket, bytes32 takerMarket);
+    error OrderSameSide();
+    error OrderSelfMatch(address trader);
+    error OrderZeroSize();
+    error OrderLimitNotMet(bytes32 orderHash, uint256 limitPrice, uint256 price);
+    error OrderInvalidLeverage(bytes32 orderHash, uint256 leverage);
+    error OrderReduceOnly(bytes32 orderHash);
+    error OrderTakerOnly(bytes32 orderHash);
+    error OrderNotSigner(address caller, address trader);
+    error PriceOutsideBand(uint256 price, uint256 indexPrice, uint256 band);
+    error OraclePriceChanged(bytes32 marketId, uint256 cached, uint256 fresh);
+    error ForcedPayoutNegative(address account, int256 net);
+    error LiquidationSelf(address account);
+    error LiquidationTooLarge(uint256 size, uint256 maxSize);
+    error PositionNotLiquidatable(address account, int256 equity, uint256 maintenance);
+    error AdlOnly(bytes32 marketId, address account, uint256 deficit, uint256 fundAvailable);
+    error RoundingReserveEmpty(bytes32 marketId, uint256 needed);
+    error NotRankIndex(address caller);
+    error DeleverageFundOverpays(int256 closedPartEquity, uint256 fundPays);
+}
