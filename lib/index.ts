@@ -5,3 +5,4 @@ export * from "./orders";
 export * from "./matching";
 export * from "./local";
 export * from "./score";
+export * from "./rank-tree";

@@ -93,16 +93,16 @@ library RankTree {
     /// @param isLong True for the long tree, false for the short tree.
     function refreshInternal(Tree storage t, bool isLong, uint256 heapIndex_) internal {
         if (heapIndex_ == 0 || heapIndex_ >= LEAVES) revert RankTreeHeapIndexOutOfRange(heapIndex_);
-        Node memory l = t.nodes[2 * heapIndex_];
-        Node memory r = t.nodes[2 * heapIndex_ + 1];
-        if (l.maxA == 0) {
-            l = r;
-        } else if (r.maxA != 0) {
-            l.maxA = l.maxA >= r.maxA ? l.maxA : r.maxA;
-            l.bestK = _better(isLong, r.bestK, l.bestK) ? r.bestK : l.bestK;
-            l.maxE = l.maxE >= r.maxE ? l.maxE : r.maxE;
+        Node memory left = t.nodes[2 * heapIndex_];
+        Node memory right = t.nodes[2 * heapIndex_ + 1];
+        if (left.maxA == 0) {
+            left = right;
+        } else if (right.maxA != 0) {
+            left.maxA = left.maxA >= right.maxA ? left.maxA : right.maxA;
+            left.bestK = _better(isLong, right.bestK, left.bestK) ? right.bestK : left.bestK;
+            left.maxE = left.maxE >= right.maxE ? left.maxE : right.maxE;
         }
-        _store(t.nodes[heapIndex_], l.maxA, l.bestK, l.maxE);
+        _store(t.nodes[heapIndex_], left.maxA, left.bestK, left.maxE);
     }
 
     /// @notice Recomputes `leaf` exactly from its full member list (parallel arrays of a and K); an empty

@@ -30,8 +30,8 @@ contract RankTreeHarness {
     }
 
     /// @notice RankTree.refreshInternal on the tree of `isLong`.
-    function refreshInternal(bool isLong, uint256 heapIndex) external {
-        _tree(isLong).refreshInternal(isLong, heapIndex);
+    function refreshInternal(bool isLong, uint256 index) external {
+        _tree(isLong).refreshInternal(isLong, index);
     }
 
     /// @notice RankTree.refreshLeaf on the tree of `isLong`.
@@ -40,8 +40,8 @@ contract RankTreeHarness {
     }
 
     /// @notice RankTree.node on the tree of `isLong`.
-    function node(bool isLong, uint256 heapIndex) external view returns (RankTree.Node memory) {
-        return _tree(isLong).node(heapIndex);
+    function node(bool isLong, uint256 index) external view returns (RankTree.Node memory) {
+        return _tree(isLong).node(index);
     }
 
     /// @notice RankTree.node for each of `heapIndices` (one call for many nodes).
@@ -49,6 +49,16 @@ contract RankTreeHarness {
         RankTree.Tree storage t = _tree(isLong);
         out = new RankTree.Node[](heapIndices.length);
         for (uint256 i = 0; i < heapIndices.length; ++i) out[i] = t.node(heapIndices[i]);
+    }
+
+    /// @notice XOR over `heapIndices` of keccak256(abi.encodePacked(heapIndex, maxA, bestK, maxE, count)): compares
+    /// many nodes with the mirror without returning them (the mirror can update it node by node).
+    function digest(bool isLong, uint256[] calldata heapIndices) external view returns (bytes32 d) {
+        RankTree.Tree storage t = _tree(isLong);
+        for (uint256 i = 0; i < heapIndices.length; ++i) {
+            RankTree.Node memory n = t.node(heapIndices[i]);
+            d ^= keccak256(abi.encodePacked(heapIndices[i], n.maxA, n.bestK, n.maxE, n.count));
+        }
     }
 
     /// @notice RankTree.heapIndex.
