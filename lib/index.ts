@@ -6,3 +6,4 @@ export * from "./matching";
 export * from "./local";
 export * from "./score";
 export * from "./rank-tree";
+export * from "./adl";

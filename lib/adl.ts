@@ -1,0 +1,387 @@
+/**
+ * The keeper side of verifiable ADL (DESIGN.md sections 3 and 4): an off-chain copy of every
+ * position and of the rank index, rebuilt from events exactly as contracts/adl/AutoDeleverager.sol
+ * maintains it, the call's loss per unit, the eligible queue and a (counterparty list, completeness
+ * proof) pair the contract accepts. Every amount is a bigint; nothing here rounds differently from
+ * the Solidity.
+ */
+import { getAddress, type Log } from "ethers";
+import {
+  AutoDeleverager__factory,
+  Clearinghouse__factory,
+  type AutoDeleverager,
+  type Clearinghouse,
+} from "../typechain-types";
+import { WAD, mulDivDown, mulDivUp } from "./math";
+import { equityOf, pnlPerUnit } from "./position";
+import { RankTree, HEIGHT } from "./rank-tree";
+import { compareQueue, isEligible, keyCovers, nodeBound, positionScore, type QueueEntry } from "./score";
+
+/** A position as the clearinghouse stores it, with its rank-index leaf. */
+export interface IndexedPosition {
+  account: string;
+  isLong: boolean;
+  size: bigint;
+  entry: bigint;
+  margin: bigint;
+  leverage: bigint;
+  /** The stored leaf (0 when closed); membership is read from it, never recomputed. */
+  leaf: number;
+}
+
+/** The fields of a PositionChanged event the book needs. */
+export interface PositionChangedArgs {
+  marketId: string;
+  account: string;
+  isLong: boolean;
+  size: bigint;
+  entry: bigint;
+  margin: bigint;
+  leverage: bigint;
+  leaf: bigint | number;
+}
+
+/** The fields of a NodeRefreshed event. */
+export interface NodeRefreshedArgs {
+  marketId: string;
+  isLong: boolean;
+  level: bigint | number;
+  position: bigint | number;
+}
+
+/** One node of a completeness proof (IAutoDeleverager.ProofNode). */
+export interface ProofNode {
+  level: number;
+  position: number;
+  open: boolean;
+  members: string[];
+}
+
+const clearinghouseInterface = Clearinghouse__factory.createInterface();
+const deleveragerInterface = AutoDeleverager__factory.createInterface();
+const POSITION_CHANGED = clearinghouseInterface.getEvent("PositionChanged")!.topicHash;
+const NODE_REFRESHED = deleveragerInterface.getEvent("NodeRefreshed")!.topicHash;
+
+const addressValue = (a: string): bigint => BigInt(a);
+const byAddress = (a: string, b: string): number => {
+  const [x, y] = [addressValue(a), addressValue(b)];
+  return x < y ? -1 : x > y ? 1 : 0;
+};
+
+/** Both trees of one market. */
+interface MarketIndex {
+  positions: Map<string, IndexedPosition>;
+  trees: { long: RankTree; short: RankTree };
+  /** Members per `${isLong}:${leaf}` of open positions. */
+  members: Map<string, Set<string>>;
+}
+
+const memberKey = (isLong: boolean, leaf: number): string => `${isLong}:${leaf}`;
+
+/**
+ * Every position of every market and the replayed rank index. Apply PositionChanged (from the
+ * clearinghouse) and NodeRefreshed (from the deleverager) events in chain order.
+ */
+export class PositionBook {
+  private readonly markets = new Map<string, MarketIndex>();
+
+  private market(marketId: string): MarketIndex {
+    const id = marketId.toLowerCase();
+    let m = this.markets.get(id);
+    if (!m) {
+      m = {
+        positions: new Map(),
+        trees: { long: new RankTree(true), short: new RankTree(false) },
+        members: new Map(),
+      };
+      this.markets.set(id, m);
+    }
+    return m;
+  }
+
+  /** The replayed tree of (market, side). */
+  tree(marketId: string, isLong: boolean): RankTree {
+    const t = this.market(marketId).trees;
+    return isLong ? t.long : t.short;
+  }
+
+  /** The stored position of `account` (size 0 if none). */
+  position(marketId: string, account: string): IndexedPosition {
+    const acct = getAddress(account);
+    return (
+      this.market(marketId).positions.get(acct) ?? {
+        account: acct,
+        isLong: false,
+        size: 0n,
+        entry: 0n,
+        margin: 0n,
+        leverage: 0n,
+        leaf: 0,
+      }
+    );
+  }
+
+  /** Open positions of a market (any order). */
+  positions(marketId: string): IndexedPosition[] {
+    return [...this.market(marketId).positions.values()];
+  }
+
+  /** Open positions whose stored (side, leaf) is (isLong, leaf), ascending by address. */
+  leafMembers(marketId: string, isLong: boolean, leaf: number): IndexedPosition[] {
+    const m = this.market(marketId);
+    const set = m.members.get(memberKey(isLong, leaf));
+    if (!set) return [];
+    return [...set].sort(byAddress).map((a) => m.positions.get(a)!);
+  }
+
+  /**
+   * Applies one PositionChanged: mirrors Clearinghouse._store (reindex is skipped for a change that
+   * keeps the position open with the same side, a and K) and AutoDeleverager.reindex (update in place
+   * when the leaf and side stay, otherwise remove from the old leaf if open and insert if open).
+   */
+  applyPositionChanged(ev: PositionChangedArgs): void {
+    const m = this.market(ev.marketId);
+    const account = getAddress(ev.account);
+    const old = m.positions.get(account);
+    const wasOpen = old !== undefined;
+    const isOpen = ev.size !== 0n;
+    const leaf = Number(ev.leaf);
+    const reindexed =
+      !wasOpen || !isOpen || old.isLong !== ev.isLong || old.leverage !== ev.leverage || old.entry !== ev.entry;
+    if (reindexed) {
+      const tree = (isLong: boolean): RankTree => (isLong ? m.trees.long : m.trees.short);
+      if (wasOpen && isOpen && old.isLong === ev.isLong && old.leaf === leaf) {
+        tree(ev.isLong).update(leaf, ev.leverage, ev.entry);
+      } else {
+        if (wasOpen) tree(old.isLong).remove(old.leaf);
+        if (isOpen) tree(ev.isLong).insert(leaf, ev.leverage, ev.entry);
+      }
+    } else if (old.leaf !== leaf) {
+      throw new Error(`PositionChanged of ${account} moved leaf ${old.leaf} -> ${leaf} without a reindex`);
+    }
+    if (wasOpen) m.members.get(memberKey(old.isLong, old.leaf))?.delete(account);
+    if (!isOpen) {
+      m.positions.delete(account);
+      return;
+    }
+    m.positions.set(account, {
+      account,
+      isLong: ev.isLong,
+      size: ev.size,
+      entry: ev.entry,
+      margin: ev.margin,
+      leverage: ev.leverage,
+      leaf,
+    });
+    const key = memberKey(ev.isLong, leaf);
+    if (!m.members.has(key)) m.members.set(key, new Set());
+    m.members.get(key)!.add(account);
+  }
+
+  /** Applies one NodeRefreshed: a leaf from its current members, an internal node from its children. */
+  applyNodeRefreshed(ev: NodeRefreshedArgs): void {
+    const level = Number(ev.level);
+    const position = Number(ev.position);
+    const tree = this.tree(ev.marketId, ev.isLong);
+    if (level === 0) {
+      const members = this.leafMembers(ev.marketId, ev.isLong, position);
+      tree.refreshLeaf(
+        position,
+        members.map((p) => p.leverage),
+        members.map((p) => p.entry),
+      );
+    } else {
+      tree.refreshInternal((1 << (HEIGHT - level)) + position);
+    }
+  }
+
+  /** Applies a raw log of either contract (others are ignored); logs must come in chain order. */
+  applyLog(log: Log): void {
+    if (log.topics[0] === POSITION_CHANGED) {
+      const ev = clearinghouseInterface.parseLog(log)!;
+      this.applyPositionChanged(ev.args as unknown as PositionChangedArgs);
+    } else if (log.topics[0] === NODE_REFRESHED) {
+      const ev = deleveragerInterface.parseLog(log)!;
+      this.applyNodeRefreshed(ev.args as unknown as NodeRefreshedArgs);
+    }
+  }
+
+  /**
+   * Rebuilds the book from the logs of `clearinghouse` and `deleverager` in [fromBlock, toBlock],
+   * queried in pages of `pageSize` blocks and applied in (block, log index) order. Start at the
+   * deleverager's deployment (or earlier) so the index is complete.
+   */
+  static async fromEvents(
+    clearinghouse: Clearinghouse,
+    deleverager: AutoDeleverager,
+    fromBlock: number,
+    toBlock: number,
+    pageSize = 5000,
+  ): Promise<PositionBook> {
+    const book = new PositionBook();
+    await book.sync(clearinghouse, deleverager, fromBlock, toBlock, pageSize);
+    return book;
+  }
+
+  /** Applies the logs of [fromBlock, toBlock] (see fromEvents). */
+  async sync(
+    clearinghouse: Clearinghouse,
+    deleverager: AutoDeleverager,
+    fromBlock: number,
+    toBlock: number,
+    pageSize = 5000,
+  ): Promise<void> {
+    if (pageSize < 1) throw new RangeError("pageSize must be positive");
+    const provider = clearinghouse.runner?.provider;
+    if (!provider) throw new Error("clearinghouse has no provider");
+    const [ch, del] = [await clearinghouse.getAddress(), await deleverager.getAddress()];
+    for (let start = fromBlock; start <= toBlock; start += pageSize) {
+      const end = Math.min(start + pageSize - 1, toBlock);
+      const logs = [
+        ...(await provider.getLogs({ address: ch, topics: [POSITION_CHANGED], fromBlock: start, toBlock: end })),
+        ...(await provider.getLogs({ address: del, topics: [NODE_REFRESHED], fromBlock: start, toBlock: end })),
+      ];
+      logs.sort((a, b) => a.blockNumber - b.blockNumber || a.index - b.index);
+      for (const log of logs) this.applyLog(log);
+    }
+  }
+}
+
+/** The call's deficit D, the fund's cover min(A, D), sigma and delta. */
+export interface AdlDelta {
+  deficit: bigint;
+  covered: bigint;
+  sigma: bigint;
+  delta: bigint;
+}
+
+/**
+ * D = -(equity of B at (P, F)), covered = min(A, D), sigma = floor(covered * W / q_B) and
+ * delta = ceil(D * W / q_B) - sigma, as AutoDeleverager computes them. All zero when B has no
+ * position or is not bankrupt (the contract reverts then; its adlDelta view returns zeros).
+ */
+export function adlDelta(
+  book: PositionBook,
+  marketId: string,
+  bankrupt: string,
+  price: bigint,
+  funding: bigint,
+  fundAvailable: bigint,
+): AdlDelta {
+  const b = book.position(marketId, bankrupt);
+  const zero = { deficit: 0n, covered: 0n, sigma: 0n, delta: 0n };
+  if (b.size === 0n) return zero;
+  const eq = equityOf(b.margin, b.size, pnlPerUnit(b.isLong, b.entry, price, funding));
+  if (eq >= 0n) return zero;
+  const deficit = -eq;
+  const covered = fundAvailable < deficit ? fundAvailable : deficit;
+  const sigma = mulDivDown(covered, WAD, b.size);
+  return { deficit, covered, sigma, delta: mulDivUp(deficit, WAD, b.size) - sigma };
+}
+
+/** A queue entry with the position behind it. */
+export interface QueuedPosition extends QueueEntry {
+  position: IndexedPosition;
+}
+
+/**
+ * The eligible, finite-score positions on the side opposite `bankrupt`'s, in queue order (head
+ * first): the only positions a deleverage list may name, in the only order it may name them.
+ */
+export function buildQueue(
+  book: PositionBook,
+  marketId: string,
+  bankrupt: string,
+  price: bigint,
+  funding: bigint,
+  delta: bigint,
+): QueuedPosition[] {
+  const b = book.position(marketId, bankrupt);
+  if (b.size === 0n) throw new Error(`${bankrupt} has no position in ${marketId}`);
+  const side = !b.isLong;
+  const out: QueuedPosition[] = [];
+  for (const p of book.positions(marketId)) {
+    if (p.isLong !== side || p.account === b.account) continue;
+    const s = positionScore(p.isLong, p.leverage, p.entry, price, funding);
+    if (s.minusInf || !isEligible(p.isLong, p.leverage, p.entry, price, funding, delta)) continue;
+    out.push({ ...s, account: p.account, position: p });
+  }
+  return out.sort(compareQueue);
+}
+
+/**
+ * A completeness proof for a list whose last live entry has score `lastScore`, over the replayed
+ * tree of (market, side): top-down from the root, left to right; a node is pruned if empty, wholly
+ * ineligible or bounded strictly below `lastScore`; otherwise a leaf is opened (all its members,
+ * ascending) and an internal node split into its children.
+ */
+export function buildProof(
+  book: PositionBook,
+  marketId: string,
+  side: boolean,
+  price: bigint,
+  funding: bigint,
+  delta: bigint,
+  lastScore: bigint,
+): ProofNode[] {
+  const tree = book.tree(marketId, side);
+  const proof: ProofNode[] = [];
+  const visit = (level: number, position: number): void => {
+    const n = tree.nodeAt(level, position);
+    const prunable =
+      n.maxA === 0n ||
+      !keyCovers(side, n.maxE, price, funding, delta) ||
+      nodeBound(n.maxA, n.bestK, side, price, funding) < lastScore;
+    if (prunable) {
+      proof.push({ level, position, open: false, members: [] });
+    } else if (level === 0) {
+      const members = book.leafMembers(marketId, side, position).map((p) => p.account);
+      proof.push({ level, position, open: true, members });
+    } else {
+      visit(level - 1, 2 * position);
+      visit(level - 1, 2 * position + 1);
+    }
+  };
+  visit(HEIGHT, 0);
+  return proof;
+}
+
+/** A deleverage call's arguments and what it will do. */
+export interface DeleveragePlan {
+  counterparties: string[];
+  proof: ProofNode[];
+  /** Each counterparty's take, in list order. */
+  takes: bigint[];
+  /** Each counterparty's score, in list order. */
+  scores: bigint[];
+}
+
+/**
+ * The head of the queue covering `bankrupt`'s size (or its first `maxEntries` entries) and the
+ * proof that it is the head. Throws if no eligible counterparty exists (ADL cannot settle then).
+ */
+export function buildDeleverage(
+  book: PositionBook,
+  marketId: string,
+  bankrupt: string,
+  price: bigint,
+  funding: bigint,
+  delta: bigint,
+  maxEntries = 64,
+): DeleveragePlan {
+  const b = book.position(marketId, bankrupt);
+  const queue = buildQueue(book, marketId, bankrupt, price, funding, delta);
+  if (queue.length === 0) throw new Error(`no eligible counterparty for ${bankrupt}`);
+  const plan: DeleveragePlan = { counterparties: [], proof: [], takes: [], scores: [] };
+  let remaining = b.size;
+  for (const q of queue) {
+    if (remaining === 0n || plan.counterparties.length >= maxEntries) break;
+    const take = remaining < q.position.size ? remaining : q.position.size;
+    remaining -= take;
+    plan.counterparties.push(q.account);
+    plan.takes.push(take);
+    plan.scores.push(q.value);
+  }
+  plan.proof = buildProof(book, marketId, !b.isLong, price, funding, delta, plan.scores[plan.scores.length - 1]);
+  return plan;
+}
