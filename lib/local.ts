@@ -4,12 +4,14 @@
  */
 import { ethers as ethersLib, type Signer } from "ethers";
 import {
+  AutoDeleverager__factory,
   Clearinghouse__factory,
   ClearinghouseLens__factory,
   InsuranceFund__factory,
   MockAggregator__factory,
   MockERC20__factory,
   OracleAdapter__factory,
+  type AutoDeleverager,
   type Clearinghouse,
   type ClearinghouseLens,
   type InsuranceFund,
@@ -21,6 +23,11 @@ import type { IClearinghouseTypes } from "../typechain-types/contracts/Clearingh
 import { WAD } from "./math";
 
 export type MarketParams = IClearinghouseTypes.MarketParamsStruct;
+
+/** The K-band reference of a market listed at `price`: bitlen(price) - 1 (see RankTree.bandOf). */
+export function bandReference(price: bigint): number {
+  return price.toString(2).length - 1;
+}
 
 /** Market ids are the bytes32 of their symbol. */
 export const marketId = (symbol: string): string => ethersLib.encodeBytes32String(symbol);
@@ -59,6 +66,8 @@ export interface LocalSystem {
   /** Derived views: currentFunding, marginRatio, maxLiquidationSize. */
   lens: ClearinghouseLens;
   insuranceFund: InsuranceFund;
+  /** The rank index and verifiable ADL. */
+  deleverager: AutoDeleverager;
   markets: Map<string, LocalMarket>;
   /** Sets a market's mock feed to `price` (18 decimals), updated now. */
   setPrice(symbol: string, price: bigint): Promise<void>;
@@ -102,6 +111,13 @@ export async function deployLocalSystem(admin: Signer, specs: LocalMarketSpec[])
   }
   const lens = await new ClearinghouseLens__factory(admin).deploy(await clearinghouse.getAddress());
   const insuranceFund = await new InsuranceFund__factory(admin).deploy(await token.getAddress(), adminAddress);
+  const deleverager = await new AutoDeleverager__factory(admin).deploy(
+    await clearinghouse.getAddress(),
+    await lens.getAddress(),
+    adminAddress,
+  );
+  // Before the first trade, so that every position is indexed.
+  await (await clearinghouse.setRankIndex(await deleverager.getAddress())).wait();
   await (await clearinghouse.setInsuranceFund(await insuranceFund.getAddress())).wait();
   await (await insuranceFund.grantRole(await insuranceFund.COVER_ROLE(), await clearinghouse.getAddress())).wait();
   await (await insuranceFund.setFeeSource(await clearinghouse.getAddress())).wait();
@@ -123,6 +139,7 @@ export async function deployLocalSystem(admin: Signer, specs: LocalMarketSpec[])
     ).wait();
     await (await clearinghouse.listMarket(id, defaultMarketParams(spec.params))).wait();
     await (await clearinghouse.fundRoundingReserve(id, 1n)).wait();
+    await (await deleverager.configureMarket(id, bandReference(spec.price))).wait();
     markets.set(spec.symbol, { id, aggregator, decimals: FEED_DECIMALS });
   }
   const setPrice = async (symbol: string, price: bigint): Promise<void> => {
@@ -131,5 +148,5 @@ export async function deployLocalSystem(admin: Signer, specs: LocalMarketSpec[])
     if (price % FEED_SCALE !== 0n) throw new Error(`price ${price} has more precision than the feed's 8 decimals`);
     await (await market.aggregator.setAnswer(price / FEED_SCALE)).wait();
   };
-  return { admin, token, oracle, clearinghouse, lens, insuranceFund, markets, setPrice };
+  return { admin, token, oracle, clearinghouse, lens, insuranceFund, deleverager, markets, setPrice };
 }

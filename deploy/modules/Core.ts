@@ -11,6 +11,6 @@ import { addCore } from "./core-futures";
 
 export default buildModule("Core", (m) => {
   const collateral = m.getParameter<string>("collateral");
-  const { oracle, clearinghouse, lens, insuranceFund } = addCore(m, collateral);
-  return { oracle, clearinghouse, lens, insuranceFund };
+  const { oracle, clearinghouse, lens, insuranceFund, deleverager } = addCore(m, collateral);
+  return { oracle, clearinghouse, lens, insuranceFund, deleverager };
 });

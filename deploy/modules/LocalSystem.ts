@@ -5,7 +5,7 @@
  */
 import { buildModule } from "@nomicfoundation/hardhat-ignition/modules";
 import { encodeBytes32String } from "ethers";
-import { defaultMarketParams } from "../../lib/local";
+import { bandReference, defaultMarketParams } from "../../lib/local";
 import { addCore } from "./core-futures";
 
 const MARKETS = [
@@ -15,7 +15,7 @@ const MARKETS = [
 
 export default buildModule("LocalSystem", (m) => {
   const collateral = m.contract("MockERC20", ["Mock USD", "mUSD", 6]);
-  const { oracle, clearinghouse, lens, insuranceFund, wired } = addCore(m, collateral);
+  const { oracle, clearinghouse, lens, insuranceFund, deleverager, wired } = addCore(m, collateral);
   for (const { symbol, answer } of MARKETS) {
     const id = encodeBytes32String(symbol);
     const feed = m.contract("MockAggregator", [8, answer], { id: `feed_${symbol.replace("-", "_")}` });
@@ -25,10 +25,13 @@ export default buildModule("LocalSystem", (m) => {
       [id, { aggregator: feed, heartbeat: 86400, strictMaxAge: 3600, minPrice: 1n, maxPrice: 10n ** 30n }],
       { id: `setFeed_${symbol.replace("-", "_")}`, after: wired },
     );
+    m.call(deleverager, "configureMarket", [id, bandReference(answer * 10n ** 10n)], {
+      id: `configure_${symbol.replace("-", "_")}`,
+    });
     m.call(clearinghouse, "listMarket", [id, defaultMarketParams()], {
       id: `list_${symbol.replace("-", "_")}`,
       after: [setFeed, ...wired],
     });
   }
-  return { collateral, oracle, clearinghouse, lens, insuranceFund };
+  return { collateral, oracle, clearinghouse, lens, insuranceFund, deleverager };
 });

@@ -7,6 +7,9 @@ export function addCore(m: IgnitionModuleBuilder, collateral: ArgumentType) {
   const clearinghouse = m.contract("Clearinghouse", [collateral, oracle, admin]);
   const lens = m.contract("ClearinghouseLens", [clearinghouse]);
   const insuranceFund = m.contract("InsuranceFund", [collateral, admin]);
+  const deleverager = m.contract("AutoDeleverager", [clearinghouse, lens, admin]);
+  // Before any trade, so that every position is indexed.
+  const setIndex = m.call(clearinghouse, "setRankIndex", [deleverager]);
 
   const setFund = m.call(clearinghouse, "setInsuranceFund", [insuranceFund]);
   const coverRole = m.staticCall(insuranceFund, "COVER_ROLE", []);
@@ -21,6 +24,6 @@ export function addCore(m: IgnitionModuleBuilder, collateral: ArgumentType) {
     return m.call(clearinghouse, "grantRole", [id, admin], { id: `grant_${role}` });
   });
   /** Futures that must run before feeds are set and markets listed. */
-  const wired = [grantOracleAdmin, ...roleGrants];
-  return { oracle, clearinghouse, lens, insuranceFund, wired };
+  const wired = [grantOracleAdmin, setIndex, ...roleGrants];
+  return { oracle, clearinghouse, lens, insuranceFund, deleverager, wired };
 }

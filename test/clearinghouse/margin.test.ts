@@ -1,4 +1,6 @@
 import { expect } from "chai";
+import { leafOf } from "../../lib/rank-tree";
+import { bandReference } from "../../lib/local";
 import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
 import { systemFixture, ETH, ETH_PRICE, type Fixture } from "../helpers/fixture";
 import { open, positionOf, snapshot, expectUnchanged } from "../helpers/clearinghouse";
@@ -40,7 +42,18 @@ describe("Clearinghouse margin", function () {
         .withArgs(f.ethId, alice.address, 100n * WAD);
       await expect(tx)
         .to.emit(f.clearinghouse, "PositionChanged")
-        .withArgs(f.ethId, alice.address, true, WAD, ETH_PRICE, 500n * WAD, leverageUp(WAD, 500n * WAD), 0, 0, 0);
+        .withArgs(
+          f.ethId,
+          alice.address,
+          true,
+          WAD,
+          ETH_PRICE,
+          500n * WAD,
+          leverageUp(WAD, 500n * WAD),
+          leafOf(leverageUp(WAD, 500n * WAD), ETH_PRICE, bandReference(ETH_PRICE)),
+          0,
+          0,
+        );
     });
 
     it("keeps working while the market is paused", async function () {
@@ -92,7 +105,18 @@ describe("Clearinghouse margin", function () {
         .withArgs(f.ethId, alice.address, -200n * WAD);
       await expect(tx)
         .to.emit(ch, "PositionChanged")
-        .withArgs(f.ethId, alice.address, true, WAD, ETH_PRICE, 200n * WAD, leverageUp(WAD, 200n * WAD), 0, 0, 0);
+        .withArgs(
+          f.ethId,
+          alice.address,
+          true,
+          WAD,
+          ETH_PRICE,
+          200n * WAD,
+          leverageUp(WAD, 200n * WAD),
+          leafOf(leverageUp(WAD, 200n * WAD), ETH_PRICE, bandReference(ETH_PRICE)),
+          0,
+          0,
+        );
       const pos = await positionOf(ch, f.ethId, alice.address);
       expect(pos.margin).to.equal(200n * WAD);
       expect(pos.leverage).to.equal(leverageUp(WAD, 200n * WAD));

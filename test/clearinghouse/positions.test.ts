@@ -1,4 +1,6 @@
 import { expect } from "chai";
+import { leafOf } from "../../lib/rank-tree";
+import { bandReference } from "../../lib/local";
 import { ethers } from "hardhat";
 import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
@@ -110,7 +112,8 @@ describe("Clearinghouse positions", function () {
       P,
       X(400),
       leverageUp(X(2), X(800)),
-      0n,
+      // The leaf the rank index assigned at opening; a reduction keeps it.
+      BigInt(leafOf(leverageUp(X(2), X(800)), P, bandReference(P))),
       0n,
     ]);
     expect(realizedPnl, "realizedPnl carries the released margin too").to.equal(X(30));

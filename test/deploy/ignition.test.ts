@@ -4,12 +4,13 @@ import LocalSystem from "../../deploy/modules/LocalSystem";
 
 describe("Ignition LocalSystem module", function () {
   it("deploys the core with mocks, wires the fund and lists both markets", async function () {
-    const { clearinghouse, insuranceFund, oracle } = await ignition.deploy(LocalSystem);
+    const { clearinghouse, insuranceFund, oracle, deleverager } = await ignition.deploy(LocalSystem);
     const [admin] = await ethers.getSigners();
     const chAddress = await clearinghouse.getAddress();
     expect(await clearinghouse.insuranceFund()).to.equal(await insuranceFund.getAddress());
     expect(await insuranceFund.hasRole(await insuranceFund.COVER_ROLE(), chAddress)).to.equal(true);
     expect(await insuranceFund.feeSource()).to.equal(chAddress);
+    expect(await clearinghouse.rankIndex()).to.equal(await deleverager.getAddress());
     expect(await clearinghouse.hasRole(await clearinghouse.MARKET_ADMIN_ROLE(), admin.address)).to.equal(true);
     for (const symbol of ["ETH-USD", "BTC-USD"]) {
       const id = ethers.encodeBytes32String(symbol);
