@@ -10,7 +10,7 @@ import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import { WAD } from "../../lib/math";
 import { buildDeleverage, buildProof, buildQueue } from "../../lib/adl";
 import { positionScore } from "../../lib/score";
-import { ETH, ETH_PRICE, systemFixture, type Fixture } from "../helpers/fixture";
+import { ETH, ETH_PRICE, systemFixture } from "../helpers/fixture";
 import {
   deleverageExactly,
   expectProofNodesMatchChain,
