@@ -78,6 +78,12 @@ describe("ADL: deleverage rejections", function () {
     await expectAdlRejected(f, id, B, [B, ...list], proof, del, "AdlEntryIsBankrupt", B);
   });
 
+  it("AdlNoLiveEntry: an empty list, or one whose only entry has no position", async function () {
+    const { f, t, id, B, proof, del } = await setup();
+    await expectAdlRejected(f, id, B, [], proof, del, "AdlNoLiveEntry");
+    await expectAdlRejected(f, id, B, [t[7].address], proof, del, "AdlNoLiveEntry");
+  });
+
   it("AdlListOrder: two entries swapped", async function () {
     const { f, id, B, list, proof, del } = await setup();
     const swapped = [list[1], list[0], ...list.slice(2)];

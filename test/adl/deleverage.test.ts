@@ -8,13 +8,13 @@
 import { expect } from "chai";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import { WAD } from "../../lib/math";
-import { buildDeleverage, buildProof, buildQueue } from "../../lib/adl";
+import { adlDelta, buildDeleverage, buildProof, buildQueue } from "../../lib/adl";
 import { positionScore } from "../../lib/score";
 import { ETH, ETH_PRICE, systemFixture } from "../helpers/fixture";
+import { open } from "../helpers/clearinghouse";
 import {
   deleverageExactly,
   expectProofNodesMatchChain,
-  fundAvailable,
   keeperPlan,
   keeperView,
   lev,
@@ -178,7 +178,7 @@ describe("ADL: deleverage happy paths", function () {
     await deleverageExactly(f, id, t[0].address, fresh.plan.counterparties, fresh.plan.proof);
   });
 
-  it("replays the book in block pages and pins F with the timestamp when funding runs", async function () {
+  it("replays the book in block pages", async function () {
     const f = await loadFixture(several);
     const t = f.traders;
     const id = f.ethId;
@@ -187,14 +187,63 @@ describe("ADL: deleverage happy paths", function () {
     for (const acct of t.map((s) => s.address)) {
       expect(a.book.position(id, acct)).to.deep.equal(b.book.position(id, acct));
       const chain = await pos(f, id, acct);
-      expect(a.book.position(id, acct)).to.include({ size: chain.size, entry: chain.entry, leaf: Number(chain.leaf) });
+      expect(a.book.position(id, acct)).to.deep.include({
+        isLong: chain.isLong,
+        size: chain.size,
+        entry: chain.entry,
+        margin: chain.margin,
+        leverage: chain.leverage,
+        leaf: Number(chain.leaf),
+      });
     }
-    // The call's block: pinned timestamp, F and P read as the call will see them.
-    const next = (await time.latest()) + 30;
-    await time.setNextBlockTimestamp(next);
     const plan = buildDeleverage(a.book, id, t[0].address, a.price, a.funding, a.delta.delta);
-    expect(await fundAvailable(f)).to.equal(a.available);
     await deleverageExactly(f, id, t[0].address, plan.counterparties, plan.proof);
+  });
+
+  it("with funding running: (P, F) read at the pinned block of the call", async function () {
+    const f = await loadFixture(systemFixture);
+    const t = f.traders;
+    const id = f.ethId;
+    await tradeAt(f, t[0], t[1], units(4), ETH_PRICE, { long: lev(10), short: lev(2) });
+    await tradeAt(f, t[0], t[2], units(3), ETH_PRICE, { long: lev(10), short: lev(4) });
+    // A fill 1% over the index sets a positive rate for the next window: longs pay.
+    await open(f, id, t[7], t[8], units(3), 2020n * WAD, { long: lev(2), short: lev(2) });
+    const st = await f.clearinghouse.marketState(id);
+    await time.increaseTo(st.windowStart + 3600n + 1200n);
+    await f.setPrice(ETH, GAP);
+    await time.setNextBlockTimestamp((await time.latest()) + 30);
+    const v = await keeperPlan(f, id, t[0].address);
+    expect(v.funding).to.be.greaterThan(0n);
+    // F moves every second: the values of the call's block differ from those of the last block.
+    const lastBlockF = await f.lens.currentFunding(id);
+    expect(v.funding).to.not.equal(lastBlockF);
+    const stale = adlDelta(v.book, id, t[0].address, v.price, lastBlockF, v.available);
+    expect(stale.delta).to.not.equal(v.delta.delta);
+    expect(v.plan.counterparties).to.deep.equal([t[2].address, t[8].address, t[1].address]);
+    const { prediction } = await deleverageExactly(
+      f,
+      id,
+      t[0].address,
+      v.plan.counterparties,
+      v.plan.proof,
+      v.plan.scores,
+    );
+    expect((await f.clearinghouse.marketState(id)).cumulativeFunding).to.equal(v.funding);
+    expect(prediction.d).to.equal(units(7));
+  });
+
+  it("an entry that closed after the keeper built the list is skipped; the call still settles", async function () {
+    const f = await loadFixture(several);
+    const t = f.traders;
+    const id = f.ethId;
+    const v = await keeperPlan(f, id, t[0].address);
+    expect(v.plan.counterparties).to.deep.equal([t[3].address, t[2].address, t[1].address]);
+    // The head buys back its whole short from a newcomer before the call lands.
+    await tradeAt(f, t[3], t[7], units(4), GAP, { long: lev(2), short: lev(2) });
+    expect((await pos(f, id, t[3].address)).size).to.equal(0n);
+    const { prediction } = await deleverageExactly(f, id, t[0].address, v.plan.counterparties, v.plan.proof);
+    expect(prediction.takes).to.deep.equal([units(3), units(5)]);
+    expect((await pos(f, id, t[0].address)).size).to.equal(units(2));
   });
 
   it("gas with five counterparties (printed)", async function () {

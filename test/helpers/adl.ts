@@ -21,6 +21,9 @@ import { open } from "./clearinghouse";
 import { ETH, SCALE, type Fixture } from "./fixture";
 import { conservation, fullSnapshot } from "./liquidation";
 
+/** Reads in the context of the next block (the one the call will be mined in). */
+export const PENDING = { blockTag: "pending" } as const;
+
 export const lev = (n: number): bigint => BigInt(Math.round(n * 100)) * 10n ** 16n;
 export const units = (n: number): bigint => BigInt(Math.round(n * 1000)) * 10n ** 15n;
 
@@ -56,8 +59,9 @@ export interface KeeperView {
 export async function keeperView(f: Fixture, id: string, bankrupt: string, pageSize = 5000): Promise<KeeperView> {
   const latest = await ethers.provider.getBlockNumber();
   const book = await PositionBook.fromEvents(f.clearinghouse, f.deleverager, 0, latest, pageSize);
-  const [price] = await f.oracle.getPrice(id, true);
-  const funding = await f.lens.currentFunding(id);
+  // "pending": the block the call will run in (its timestamp pinned with setNextBlockTimestamp).
+  const [price] = await f.oracle.getPrice(id, true, PENDING);
+  const funding = await f.lens.currentFunding(id, PENDING);
   const available = await fundAvailable(f);
   return { book, price, funding, available, delta: adlDelta(book, id, bankrupt, price, funding, available) };
 }
@@ -231,10 +235,10 @@ export async function deleverageExactly(
 ): Promise<{ prediction: AdlPrediction; receipt: ContractTransactionReceipt }> {
   const accounts = everyone(f);
   const before = await readAdlState(f, id, accounts);
-  const [price] = await f.oracle.getPrice(id, true);
-  const funding = await f.lens.currentFunding(id);
+  const [price] = await f.oracle.getPrice(id, true, PENDING);
+  const funding = await f.lens.currentFunding(id, PENDING);
   const available = await fundAvailable(f);
-  const [viewDelta] = await f.deleverager.adlDelta(id, bankrupt);
+  const [viewDelta] = await f.deleverager.adlDelta(id, bankrupt, PENDING);
   const dustBefore = await conservation(f, [f.ethId, f.btcId], accounts);
   const prediction = predictDeleverage(before, bankrupt, list, price, funding, available);
   const tx = await f.deleverager.connect(f.keeper).deleverage(id, bankrupt, list, proof);
