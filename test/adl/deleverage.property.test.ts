@@ -1,8 +1,8 @@
 /**
- * Property (fast-check, fixed seed): on random books (shorts at random prices, leverages and sizes,
- * partial and full buy-backs, late high-leverage entrants near the gap), a gap that leaves the long
- * B bankrupt with the fund short, the list and proof lib/adl.ts builds from events are accepted; the
- * list is exactly the head of the eligible queue as ranked by an independent brute force written
+ * Property (fast-check, fixed seed): on random books (counterparties at random prices, leverages and
+ * sizes, partial and full unwinds, late high-leverage entrants near the gap), a gap that leaves B
+ * (long or short) bankrupt with the fund short: the list and proof lib/adl.ts builds from events are
+ * accepted; the list is exactly the head of the eligible queue as ranked by an independent brute force written
  * here from DESIGN.md (the integer chain S_fin, eligibility floor(W*W/a) + x >= delta, higher score
  * first, lower address on ties), over positions read from the chain; afterwards open interest is
  * balanced, conservation holds, and no counterparty is below zero.
@@ -87,6 +87,7 @@ const scenario = fc.record({
     maxLength: 2,
   }),
   gap: fc.integer({ min: 130, max: 170 }).map((n) => n * 10),
+  bShort: fc.boolean(),
 });
 
 describe("ADL: deleverage property", function () {
@@ -97,23 +98,32 @@ describe("ADL: deleverage property", function () {
         const f = await loadFixture(systemFixture);
         const t = f.traders;
         const id = f.ethId;
-        const [B, longs] = [t[0], t[9]];
-        // B long at 2,000 with 10x against t1.
-        await tradeAt(f, B, t[1], units(s.bSize), ETH_PRICE, { long: lev(10), short: lev(s.t1Leverage) });
-        // Shorts t2.. at random prices and leverages against a 2x long, then buy-backs.
+        const [B, other] = [t[0], t[9]];
+        // The counterparty side is the one opposite B; `other` (2x) takes the far side of their trades.
+        type Signer = (typeof t)[number];
+        const trade = (cp: Signer, o: Signer, size: number, price: bigint, cpLev?: bigint, oLev?: bigint) =>
+          s.bShort
+            ? tradeAt(f, cp, o, units(size), price, { long: cpLev, short: oLev })
+            : tradeAt(f, o, cp, units(size), price, { long: oLev, short: cpLev });
+        const unwind = (cp: Signer, o: Signer, size: number, price: bigint) =>
+          s.bShort ? tradeAt(f, o, cp, units(size), price) : tradeAt(f, cp, o, units(size), price);
+        // B at 2,000 with 10x against t1 (long B: the gap goes down; short B: up).
+        await trade(t[1], B, s.bSize, ETH_PRICE, lev(s.t1Leverage), lev(10));
+        // Counterparties t2.. at random prices and leverages, then partial or full unwinds.
         for (const [i, sh] of s.shorts.entries()) {
-          const trader = t[2 + i];
+          const cp = t[2 + i];
           const price = USD(sh.price);
-          await tradeAt(f, longs, trader, units(sh.size), price, { long: lev(2), short: lev(sh.leverage) });
-          if (sh.buyBack === 1 && sh.size >= 1) await tradeAt(f, trader, longs, units(sh.size / 2), price);
-          if (sh.buyBack === 2) await tradeAt(f, trader, longs, units(sh.size), price);
+          await trade(cp, other, sh.size, price, lev(sh.leverage), lev(2));
+          if (sh.buyBack === 1 && sh.size >= 1) await unwind(cp, other, sh.size / 2, price);
+          if (sh.buyBack === 2) await unwind(cp, other, sh.size, price);
         }
-        // Late high-leverage entrants a little above the gap.
+        // Late high-leverage entrants a little before the gap.
+        const gap = s.bShort ? 4000 - s.gap : s.gap;
         for (const [i, l] of s.late.entries()) {
-          const price = USD(s.gap + l.above * 10);
-          await tradeAt(f, t[8], t[6 + i], units(1), price, { long: lev(2), short: lev(l.leverage) });
+          const price = USD(s.bShort ? gap - l.above * 10 : gap + l.above * 10);
+          await trade(t[6 + i], t[8], 1, price, lev(l.leverage), lev(2));
         }
-        await f.setPrice(ETH, USD(s.gap));
+        await f.setPrice(ETH, USD(gap));
         const v = await keeperPlan(f, id, B.address);
         expect(v.delta.deficit, "B bankrupt").to.be.greaterThan(0n);
         expect(v.available, "fund short").to.be.lessThan(v.delta.deficit);
