@@ -385,3 +385,14 @@ export function buildDeleverage(
   plan.proof = buildProof(book, marketId, !b.isLong, price, funding, delta, plan.scores[plan.scores.length - 1]);
   return plan;
 }
+
+/** PositionBook.fromEvents as a free function. */
+export function fromEvents(
+  clearinghouse: Clearinghouse,
+  deleverager: AutoDeleverager,
+  fromBlock: number,
+  toBlock: number,
+  pageSize = 5000,
+): Promise<PositionBook> {
+  return PositionBook.fromEvents(clearinghouse, deleverager, fromBlock, toBlock, pageSize);
+}

@@ -11,6 +11,7 @@ import type { ContractTransactionReceipt } from "ethers";
 import {
   PositionBook,
   adlDelta,
+  fromEvents,
   buildDeleverage,
   type AdlDelta,
   type DeleveragePlan,
@@ -58,7 +59,7 @@ export interface KeeperView {
 /** Rebuilds the book from every event so far (in pages of `pageSize` blocks) and reads (P, F, A). */
 export async function keeperView(f: Fixture, id: string, bankrupt: string, pageSize = 5000): Promise<KeeperView> {
   const latest = await ethers.provider.getBlockNumber();
-  const book = await PositionBook.fromEvents(f.clearinghouse, f.deleverager, 0, latest, pageSize);
+  const book = await fromEvents(f.clearinghouse, f.deleverager, 0, latest, pageSize);
   // "pending": the block the call will run in (its timestamp pinned with setNextBlockTimestamp).
   const [price] = await f.oracle.getPrice(id, true, PENDING);
   const funding = await f.lens.currentFunding(id, PENDING);
