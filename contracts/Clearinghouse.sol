@@ -108,9 +108,10 @@ contract Clearinghouse is ClearinghouseBase, IClearinghouse {
         bytes32 marketId,
         address bankrupt,
         DeleverageLeg[] calldata legs,
-        uint256 fundPays
+        uint256 fundPays,
+        address keeper
     ) external nonReentrant returns (uint256) {
-        return _settleDeleverage(marketId, bankrupt, legs, fundPays);
+        return _settleDeleverage(marketId, bankrupt, legs, fundPays, keeper);
     }
 
     /// @notice Sets the ADL rank index once; positions opened before are indexed as they change.

@@ -340,7 +340,7 @@ contract AutoDeleverager is IAutoDeleverager, AccessControl, ReentrancyGuardTran
         uint256 fundPays = covered.mulDivDown(d, b.size);
         uint256 owed = _owed(c, b, d, fundPays);
         _charge(c, bankrupt, legs, scores, owed, d);
-        clearinghouse.settleDeleverage(c.marketId, bankrupt, legs, fundPays);
+        clearinghouse.settleDeleverage(c.marketId, bankrupt, legs, fundPays, msg.sender);
         emit DeleverageExecuted(c.marketId, bankrupt, d, fundPays, owed, b.size - d, c.delta);
     }
 

@@ -74,7 +74,8 @@ abstract contract Liquidations is PositionBook {
         bytes32 marketId,
         address bankrupt,
         DeleverageLeg[] calldata legs,
-        uint256 fundPays
+        uint256 fundPays,
+        address keeper
     ) internal returns (uint256 collected) {
         if (msg.sender != rankIndex) revert NotRankIndex(msg.sender);
         uint256 price = _indexPrice(marketId, true);
@@ -82,6 +83,22 @@ abstract contract Liquidations is PositionBook {
         bool bLong = _positions[marketId][bankrupt].isLong;
         int256 closed = _closeBankruptPart(marketId, bankrupt, bLong, legs, price);
         if (closed > 0 || uint256(-closed) < fundPays) revert DeleverageFundOverpays(closed, fundPays);
+        collected = _chargeCounterparties(marketId, bLong, legs, price);
+        _drawFromFund(fundPays);
+        int256 gap = -closed - int256(fundPays) - int256(collected);
+        if (gap > 0) _drawFromRoundingReserve(marketId, uint256(gap));
+        else pendingFundFees += uint256(-gap);
+        _payAdlReward(marketId, bankrupt, keeper, legs, price);
+    }
+
+    /// @dev Reduces each counterparty by its take at the index price, charging at most its charge
+    /// (capped at its closed share's equity); returns what they paid in total.
+    function _chargeCounterparties(
+        bytes32 marketId,
+        bool bLong,
+        DeleverageLeg[] calldata legs,
+        uint256 price
+    ) private returns (uint256 collected) {
         for (uint256 i; i < legs.length; ++i) {
             DeleverageLeg calldata leg = legs[i];
             int256 charge = int256(leg.charge);
@@ -101,10 +118,33 @@ abstract contract Liquidations is PositionBook {
             // Collected = V - max(V - L, 0): min(L, V), or V itself when V < 0 (paid from the gap).
             collected = uint256(int256(collected) + (v > charge ? charge : v));
         }
-        _drawFromFund(fundPays);
-        int256 gap = -closed - int256(fundPays) - int256(collected);
-        if (gap > 0) _drawFromRoundingReserve(marketId, uint256(gap));
-        else pendingFundFees += uint256(-gap);
+    }
+
+    /// @dev DESIGN.md section 3, step 6: a keeper reward from the treasury (what it has, never
+    /// reverting), the liquidator's share of the liquidation fee on the notional closed, paid only
+    /// when the call closes at least the minimum notional or all of the bankrupt position. The
+    /// minimum never decides validity.
+    function _payAdlReward(
+        bytes32 marketId,
+        address bankrupt,
+        address keeper,
+        DeleverageLeg[] calldata legs,
+        uint256 price
+    ) private {
+        uint256 total;
+        for (uint256 i; i < legs.length; ++i) total += legs[i].take;
+        MarketParams storage params = _params[marketId];
+        bool closedAll = _positions[marketId][bankrupt].size == 0;
+        if (!closedAll && total.mulDivDown(price, WAD) < params.minNotional) return;
+        uint256 reward = LiquidationMath.feeUp(total, price, params.liquidationFee).mulDivDown(
+            params.liquidatorShare,
+            WAD
+        );
+        if (reward > treasuryBalance) reward = treasuryBalance;
+        if (reward == 0) return;
+        treasuryBalance -= reward;
+        _free[keeper] += reward;
+        emit KeeperRewardPaid(marketId, keeper, reward);
     }
 
     /// @dev Closes the legs' total of the bankrupt position; returns the closed part's booked

@@ -63,13 +63,15 @@ interface IClearinghouse is IClearinghouseTypes {
     function liquidate(bytes32 marketId, address account, uint256 size, uint256 leverage) external;
 
     /// @notice Executes a verified ADL call; only the rank index (AutoDeleverager) may call.
+    /// `keeper` (the deleverage caller) receives the ADL keeper reward from the treasury.
     /// @dev See `Liquidations._settleDeleverage` for what the core checks itself.
     /// @return collected What the counterparties paid in total (18-decimal quote).
     function settleDeleverage(
         bytes32 marketId,
         address bankrupt,
         DeleverageLeg[] calldata legs,
-        uint256 fundPays
+        uint256 fundPays,
+        address keeper
     ) external returns (uint256 collected);
 
     // ------------------------------------------------------------------ funding

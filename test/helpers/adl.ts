@@ -134,6 +134,16 @@ export interface AdlPrediction {
   /** V_i: booked equity of each counterparty's closed share. */
   closedEquity: bigint[];
   remaining: bigint;
+  /** The keeper reward paid from the treasury. */
+  reward: bigint;
+}
+
+/** What the ADL keeper reward depends on (DESIGN.md section 3, step 6). */
+export interface RewardTerms {
+  keeper: string;
+  liquidationFee: bigint;
+  liquidatorShare: bigint;
+  minNotional: bigint;
 }
 
 const xOf = (p: Pos, price: bigint, funding: bigint): bigint =>
@@ -153,6 +163,7 @@ export function predictDeleverage(
   price: bigint,
   funding: bigint,
   available: bigint,
+  terms?: RewardTerms,
 ): AdlPrediction {
   const b = s.positions.get(bankrupt)!;
   const xB = xOf(b, price, funding);
@@ -214,7 +225,17 @@ export function predictDeleverage(
     after.roundingReserve -= fromReserve;
     after.treasuryBalance -= gap - fromReserve;
   } else after.pendingFundFees += -gap;
-  return { after, takes, d, fundPays, owed, charges, closedEquity, remaining: b.size - d };
+  // The keeper reward: the liquidator's share of the liquidation fee on the notional closed, from
+  // the treasury (what it has), only if the call closes the minimum notional or all of B.
+  let reward = 0n;
+  if (terms && (d === b.size || (d * price) / WAD >= terms.minNotional)) {
+    const fee = ceilDiv(ceilDiv(d * price, WAD) * terms.liquidationFee, WAD);
+    reward = (fee * terms.liquidatorShare) / WAD;
+    if (reward > after.treasuryBalance) reward = after.treasuryBalance;
+    after.treasuryBalance -= reward;
+    if (after.free.has(terms.keeper)) after.free.set(terms.keeper, after.free.get(terms.keeper)! + reward);
+  }
+  return { after, takes, d, fundPays, owed, charges, closedEquity, remaining: b.size - d, reward };
 }
 
 /** All accounts a scenario uses: the ten traders. */
@@ -234,14 +255,21 @@ export async function deleverageExactly(
   proof: ProofNode[],
   expectScores?: bigint[],
 ): Promise<{ prediction: AdlPrediction; receipt: ContractTransactionReceipt }> {
-  const accounts = everyone(f);
+  // The keeper is included: it receives the ADL keeper reward.
+  const accounts = [...everyone(f), f.keeper.address];
   const before = await readAdlState(f, id, accounts);
   const [price] = await f.oracle.getPrice(id, true, PENDING);
   const funding = await f.lens.currentFunding(id, PENDING);
   const available = await fundAvailable(f);
   const [viewDelta] = await f.deleverager.adlDelta(id, bankrupt, PENDING);
   const dustBefore = await conservation(f, [f.ethId, f.btcId], accounts);
-  const prediction = predictDeleverage(before, bankrupt, list, price, funding, available);
+  const params = await f.clearinghouse.marketParams(id);
+  const prediction = predictDeleverage(before, bankrupt, list, price, funding, available, {
+    keeper: f.keeper.address,
+    liquidationFee: params.liquidationFee,
+    liquidatorShare: params.liquidatorShare,
+    minNotional: params.minNotional,
+  });
   const tx = await f.deleverager.connect(f.keeper).deleverage(id, bankrupt, list, proof);
   const receipt = (await tx.wait())!;
   expect((await f.clearinghouse.marketState(id)).cumulativeFunding, "F of the call").to.equal(funding);
