@@ -44,6 +44,9 @@ contract AutoDeleverager is IAutoDeleverager, AccessControl, ReentrancyGuardTran
     uint256 public maxOpenedMembers = 2000;
 
     mapping(bytes32 marketId => mapping(bool isLong => RankTree.Tree)) private _trees;
+    /// @dev Unsettled bankrupt positions per market, and each one's index + 1 in that list.
+    mapping(bytes32 marketId => address[]) private _unsettled;
+    mapping(bytes32 marketId => mapping(address account => uint256)) private _unsettledSlot;
     /// @dev Counts deleverage calls within a transaction, so list marks never leak between calls.
     uint256 private transient _callNonce;
 
@@ -169,6 +172,34 @@ contract AutoDeleverager is IAutoDeleverager, AccessControl, ReentrancyGuardTran
         );
         _verifyProof(c, proof);
         _execute(c, bankrupt, b, legs, scores, covered);
+        // A partly settled position stays visible until it is settled in full.
+        if (clearinghouse.getPosition(marketId, bankrupt).size == 0) _removeUnsettled(marketId, bankrupt);
+        else _addUnsettled(marketId, bankrupt, deficit - _closedShare(deficit, b.size, legs));
+    }
+
+    // ================================================================ unsettled positions
+
+    /// @inheritdoc IAutoDeleverager
+    function reportUnsettled(bytes32 marketId, address account) external nonReentrant {
+        uint256 deficit = _currentDeficit(marketId, account);
+        uint256 available = _fundAvailable();
+        if (deficit == 0) revert AdlNotBankrupt(marketId, account, 0);
+        if (available >= deficit) revert AdlFundSufficient(deficit, available);
+        _addUnsettled(marketId, account, deficit);
+    }
+
+    /// @inheritdoc IAutoDeleverager
+    function clearUnsettled(bytes32 marketId, address account) external nonReentrant {
+        uint256 deficit = _currentDeficit(marketId, account);
+        if (deficit != 0) revert AdlStillUnsettled(marketId, account, deficit);
+        _removeUnsettled(marketId, account);
+    }
+
+    /// @inheritdoc IAutoDeleverager
+    function unsettled(bytes32 marketId) external view returns (address[] memory accounts, uint256[] memory deficits) {
+        accounts = _unsettled[marketId];
+        deficits = new uint256[](accounts.length);
+        for (uint256 i; i < accounts.length; ++i) deficits[i] = _currentDeficit(marketId, accounts[i]);
     }
 
     // ================================================================ views
@@ -407,6 +438,46 @@ contract AutoDeleverager is IAutoDeleverager, AccessControl, ReentrancyGuardTran
         address fund = clearinghouse.insuranceFund();
         uint256 tokens = fund == address(0) ? 0 : IInsuranceFund(fund).available();
         return clearinghouse.pendingFundFees() + tokens * clearinghouse.collateralScale();
+    }
+
+    /// @dev The deficit of `account` at the current price and funding (virtual accrual); 0 if none.
+    function _currentDeficit(bytes32 marketId, address account) private view returns (uint256) {
+        IClearinghouseTypes.Position memory p = clearinghouse.getPosition(marketId, account);
+        if (p.size == 0) return 0;
+        (uint256 price, ) = clearinghouse.oracle().getPrice(marketId, false);
+        int256 x = PositionMath.pnlPerUnit(p.isLong, p.entry, price, lens.currentFunding(marketId));
+        int256 eq = PositionMath.equity(p.margin, p.size, x);
+        return eq < 0 ? uint256(-eq) : 0;
+    }
+
+    /// @dev The deficit share of the closed size, floor(D * d / q), for the event of a partial call.
+    function _closedShare(
+        uint256 deficit,
+        uint256 size,
+        IClearinghouseTypes.DeleverageLeg[] memory legs
+    ) private pure returns (uint256) {
+        uint256 d;
+        for (uint256 i; i < legs.length; ++i) d += legs[i].take;
+        return deficit.mulDivDown(d, size);
+    }
+
+    function _addUnsettled(bytes32 marketId, address account, uint256 deficit) private {
+        if (_unsettledSlot[marketId][account] != 0) return;
+        _unsettled[marketId].push(account);
+        _unsettledSlot[marketId][account] = _unsettled[marketId].length;
+        emit UnsettledAdded(marketId, account, deficit);
+    }
+
+    function _removeUnsettled(bytes32 marketId, address account) private {
+        uint256 slot = _unsettledSlot[marketId][account];
+        if (slot == 0) return;
+        address[] storage list = _unsettled[marketId];
+        address last = list[list.length - 1];
+        list[slot - 1] = last;
+        _unsettledSlot[marketId][last] = slot;
+        list.pop();
+        delete _unsettledSlot[marketId][account];
+        emit UnsettledRemoved(marketId, account);
     }
 
     function _mark(uint256 callId, address account) private {

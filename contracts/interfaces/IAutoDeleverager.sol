@@ -44,6 +44,11 @@ interface IAutoDeleverager is IRankIndex {
         uint256 remainingSize,
         uint256 delta
     );
+    /// @notice `account` is bankrupt in `marketId`, the fund cannot cover its `deficit`, and it
+    /// awaits settlement (DESIGN.md section 3, step 5).
+    event UnsettledAdded(bytes32 indexed marketId, address indexed account, uint256 deficit);
+    /// @notice `account` left the unsettled list (settled, closed or recovered).
+    event UnsettledRemoved(bytes32 indexed marketId, address indexed account);
     /// @notice The band reference of `marketId` was set.
     event MarketConfigured(bytes32 indexed marketId, uint8 kRef);
     /// @notice Work bounds changed.
@@ -73,6 +78,7 @@ interface IAutoDeleverager is IRankIndex {
     error AdlMemberOutranks(address member);
     error AdlLeafCountMismatch(uint256 leaf, uint256 listed, uint256 count);
     error AdlBoundsOutOfRange();
+    error AdlStillUnsettled(bytes32 marketId, address account, uint256 deficit);
 
     /// @notice Settles (part of) `bankrupt`'s position in `marketId` against `counterparties`,
     /// which must be exactly the head of the eligible opposite-side queue, as `proof` shows.
@@ -94,6 +100,17 @@ interface IAutoDeleverager is IRankIndex {
         uint256 position,
         address[] calldata members
     ) external;
+
+    /// @notice Records `account` as an unsettled bankrupt position (anyone may call): it must be
+    /// bankrupt at the current price and funding with the fund short of its deficit.
+    function reportUnsettled(bytes32 marketId, address account) external;
+
+    /// @notice Removes `account` from the unsettled list once it is closed or no longer bankrupt.
+    function clearUnsettled(bytes32 marketId, address account) external;
+
+    /// @notice The unsettled bankrupt positions of `marketId` and their deficits at the current
+    /// price and funding (0 for one that has recovered and awaits `clearUnsettled`).
+    function unsettled(bytes32 marketId) external view returns (address[] memory accounts, uint256[] memory deficits);
 
     /// @notice The canonical queue score of `account`'s position, funding accrued virtually to now.
     /// @return minusInfinity True if the position's equity per unit cannot be positive.
