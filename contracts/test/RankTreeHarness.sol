@@ -5,7 +5,7 @@ import {RankTree} from "../libraries/RankTree.sol";
 
 /// @title RankTreeHarness
 /// @notice Test-only holder of the two rank trees (long, short) of one market, exposing RankTree externally
-/// so the TypeScript mirror (lib/rank-tree.ts) can be compared node for node.
+/// so the TypeScript mirror (lib/rank-tree.ts) can be compared node for node and slot for slot.
 /// @dev Every function forwards its arguments unchanged (the side picks the tree and the direction of best K);
 /// no validation is added or removed, and nothing is emitted.
 contract RankTreeHarness {
@@ -51,13 +51,70 @@ contract RankTreeHarness {
         for (uint256 i = 0; i < heapIndices.length; ++i) out[i] = t.node(heapIndices[i]);
     }
 
-    /// @notice XOR over `heapIndices` of keccak256(abi.encodePacked(heapIndex, maxA, bestK, maxE, count)): compares
-    /// many nodes with the mirror without returning them (the mirror can update it node by node).
+    /// @notice RankTree.word (the packed slot) for each of `heapIndices`.
+    function words(bool isLong, uint256[] calldata heapIndices) external view returns (uint256[] memory out) {
+        RankTree.Tree storage t = _tree(isLong);
+        out = new uint256[](heapIndices.length);
+        for (uint256 i = 0; i < heapIndices.length; ++i) out[i] = t.word(heapIndices[i]);
+    }
+
+    /// @notice XOR over `heapIndices` of keccak256(abi.encodePacked(heapIndex, word)), word the packed slot:
+    /// compares many nodes bit for bit with the mirror without returning them (the mirror can update it node by
+    /// node).
     function digest(bool isLong, uint256[] calldata heapIndices) external view returns (bytes32 d) {
         RankTree.Tree storage t = _tree(isLong);
         for (uint256 i = 0; i < heapIndices.length; ++i) {
-            RankTree.Node memory n = t.node(heapIndices[i]);
-            d ^= keccak256(abi.encodePacked(heapIndices[i], n.maxA, n.bestK, n.maxE, n.count));
+            d ^= keccak256(abi.encodePacked(heapIndices[i], t.word(heapIndices[i])));
+        }
+    }
+
+    /// @notice RankTree.memberWord for each (a, k) on the side `isLong`.
+    function memberWords(
+        bool isLong,
+        uint256[] calldata aValues,
+        int256[] calldata kValues
+    ) external pure returns (uint256[] memory out) {
+        out = new uint256[](aValues.length);
+        for (uint256 i = 0; i < aValues.length; ++i) out[i] = RankTree.memberWord(isLong, aValues[i], kValues[i]);
+    }
+
+    /// @notice RankTree.decode.
+    function decode(uint256 w) external pure returns (RankTree.Node memory) {
+        return RankTree.decode(w);
+    }
+
+    /// @notice RankTree.encodeA / decodeA on each of `aValues`, and RankTree.encodeSigned (up and down) /
+    /// decodeSigned on each of `sValues`.
+    function codecs(
+        uint128[] calldata aValues,
+        int128[] calldata sValues
+    )
+        external
+        pure
+        returns (
+            uint256[] memory aCodes,
+            uint256[] memory aDecoded,
+            uint256[] memory upCodes,
+            int256[] memory upDecoded,
+            uint256[] memory downCodes,
+            int256[] memory downDecoded
+        )
+    {
+        aCodes = new uint256[](aValues.length);
+        aDecoded = new uint256[](aValues.length);
+        for (uint256 i = 0; i < aValues.length; ++i) {
+            aCodes[i] = RankTree.encodeA(aValues[i]);
+            aDecoded[i] = RankTree.decodeA(aCodes[i]);
+        }
+        upCodes = new uint256[](sValues.length);
+        upDecoded = new int256[](sValues.length);
+        downCodes = new uint256[](sValues.length);
+        downDecoded = new int256[](sValues.length);
+        for (uint256 i = 0; i < sValues.length; ++i) {
+            upCodes[i] = RankTree.encodeSigned(sValues[i], true);
+            upDecoded[i] = RankTree.decodeSigned(upCodes[i]);
+            downCodes[i] = RankTree.encodeSigned(sValues[i], false);
+            downDecoded[i] = RankTree.decodeSigned(downCodes[i]);
         }
     }
 

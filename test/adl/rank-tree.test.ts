@@ -7,20 +7,27 @@
  *    harness vs mirror vs an independent string-based reading of the spec; bands are monotone.
  * 2. Layout: heapIndex / leafRange on every level, and every rejected input reverts with the custom
  *    error and arguments the mirror throws.
- * 3. Random operation sequences (fast-check, fixed seed, chain reset per run): insert, update,
+ * 3. The one-slot codec: encodeA / encodeSigned / decode on chain vs mirror over random and edge
+ *    values: a rounded up, K and E up or down as asked (decode(encode(v)) >= v up, <= v down, == v
+ *    when v is representable), by less than one unit of the last place, monotone, codes canonical
+ *    (encode(decode(code)) == code); member words and decoded slots equal on chain and in the mirror;
+ *    a leaf at the largest count rejects an insert.
+ * 4. Random operation sequences (fast-check, fixed seed, chain reset per run): insert, update,
  *    remove, move (remove + insert), refreshLeaf with the true member list, refreshInternal, and a
  *    path refresh. After every step the nodes the step can touch (the paths of its leaves and the
- *    siblings along them) are equal on chain and in the mirror field by field, every monitored node
- *    of that side (the paths and siblings of all leaves in play) is equal by digest (an XOR of
- *    per-node hashes the mirror updates node by node), leaf counts equal the model's, and:
+ *    siblings along them) are equal on chain and in the mirror field by field and slot by slot,
+ *    every monitored node of that side (the paths and siblings of all leaves in play) is equal by
+ *    digest (an XOR of per-slot hashes the mirror updates node by node), leaf counts equal the
+ *    model's, and:
  *    - soundness: for every member currently in a leaf, the leaf and every ancestor have
- *      maxA >= a, bestK at least as good as K (<= for longs, >= for shorts) and maxE >= E;
+ *      maxA >= a, bestK at least as good as K (<= for longs, >= for shorts) and maxE >= E, on the
+ *      members' exact (unrounded) values;
  *    - every node dominates its children (the invariant the early stop of a merge relies on);
- *    - after refreshLeaf the leaf is exactly the max / best over its members; after refreshInternal
- *      the node is exactly the join of its children.
- * 4. Tightness: after a bottom-up rebuild (every leaf in play, then every internal node on their
- *    paths), every node equals the exact max / best over the current members below it.
- * 5. Gas (printed, not asserted).
+ *    - after refreshLeaf the leaf is exactly the rounded max / best over its members; after
+ *      refreshInternal the node is exactly the join of its children.
+ * 5. Tightness: after a bottom-up rebuild (every leaf in play, then every internal node on their
+ *    paths), every node equals the rounded max / best over the current members below it.
+ * 6. Gas (printed, not asserted), with the figures of the former two-slot node for comparison.
  */
 import { expect } from "chai";
 import { ethers } from "hardhat";
@@ -33,13 +40,23 @@ import { eligibilityKey } from "../../lib/score";
 import {
   HEIGHT,
   LEAVES,
+  MAX_COUNT,
   RankTree,
   RankTreeError,
   bandOf,
+  decodeA,
+  decodeSigned,
+  decodeWord,
+  encodeA,
+  encodeSigned,
   heapIndex,
   leafOf,
   leafRange,
+  memberWord,
   pathOf,
+  roundA,
+  roundE,
+  roundK,
   type RankNode,
 } from "../../lib/rank-tree";
 
@@ -159,8 +176,18 @@ function rangeOfIndex(index: number): [number, number] {
   return leafRange(level, index - (1 << (HEIGHT - level)));
 }
 
-/** Exact aggregates over `members` (one side); empty list -> empty node. count = members.length. */
+/**
+ * The aggregates over `members` (one side) that a refresh stores: the max / best of the exact values, rounded
+ * as the slot rounds them (a up, K toward best, E up). Empty list -> empty node. count = members.length.
+ */
 function exact(isLong: boolean, members: Member[]): RankNode {
+  const n = exactUnrounded(isLong, members);
+  if (members.length === 0) return n;
+  return { maxA: roundA(n.maxA), bestK: roundK(isLong, n.bestK), maxE: roundE(n.maxE), count: n.count };
+}
+
+/** The max / best over `members` of their exact (unrounded) values. */
+function exactUnrounded(isLong: boolean, members: Member[]): RankNode {
   if (members.length === 0) return { maxA: 0n, bestK: 0n, maxE: 0n, count: 0n };
   let [maxA, bestK, maxE] = [0n, members[0].k, eligibilityKey(isLong, members[0].a, members[0].k)];
   for (const m of members) {
@@ -192,10 +219,9 @@ const packed = (v: bigint, bytes: number): string =>
     .toString(16)
     .padStart(bytes * 2, "0");
 
-/** keccak256(abi.encodePacked(index, maxA, bestK, maxE, count)) of one node, as a bigint. */
-function nodeHash(index: number, n: RankNode): bigint {
-  const hex = packed(BigInt(index), 32) + packed(n.maxA, 16) + packed(n.bestK, 16) + packed(n.maxE, 16);
-  return BigInt(ethers.keccak256("0x" + hex + packed(n.count, 8)));
+/** keccak256(abi.encodePacked(index, word)) of one node's slot, as a bigint. */
+function nodeHash(index: number, word: bigint): bigint {
+  return BigInt(ethers.keccak256("0x" + packed(BigInt(index), 32) + packed(word, 32)));
 }
 
 /**
@@ -211,7 +237,7 @@ class Digest {
     this.hashes = new Map(indices.map((i) => [i, EMPTY_HASHES.get(i)!]));
   }
   refresh(touched: number[]): void {
-    for (const i of touched) if (this.hashes.has(i)) this.hashes.set(i, nodeHash(i, this.tree.node(i)));
+    for (const i of touched) if (this.hashes.has(i)) this.hashes.set(i, nodeHash(i, this.tree.word(i)));
   }
   value(): string {
     let d = 0n;
@@ -219,7 +245,7 @@ class Digest {
     return "0x" + d.toString(16).padStart(64, "0");
   }
 }
-const EMPTY_HASHES = new Map(MONITORED.map((i) => [i, nodeHash(i, { maxA: 0n, bestK: 0n, maxE: 0n, count: 0n })]));
+const EMPTY_HASHES = new Map(MONITORED.map((i) => [i, nodeHash(i, 0n)]));
 
 async function deployHarness(): Promise<RankTreeHarness> {
   return (await ethers.getContractFactory("RankTreeHarness")).deploy();
@@ -428,6 +454,173 @@ describe("RankTree: the rank index of DESIGN.md section 4", function () {
     });
   });
 
+  describe("one-slot codec", function () {
+    const M127 = (1n << 127n) - 1n;
+    const MIN_I128 = -(1n << 127n);
+    /** Least exponent the codec uses for a magnitude v with `bits` mantissa bits. */
+    const ulpExp = (v: bigint, bits: number): bigint => {
+      const len = v === 0n ? 0 : v.toString(2).length;
+      return BigInt(Math.max(0, len - bits));
+    };
+    const representable = (v: bigint, bits: number): boolean => {
+      const e = ulpExp(v < 0n ? -v : v, bits);
+      return ((v < 0n ? -v : v) >> e) << e === (v < 0n ? -v : v);
+    };
+    const aEdges = [
+      0n,
+      1n,
+      2n,
+      (1n << 56n) - 1n,
+      1n << 56n,
+      (1n << 56n) + 1n,
+      (1n << 57n) - 1n,
+      (1n << 57n) + 1n,
+      (1n << 57n) + 2n,
+      WAD,
+      7n * WAD,
+      WAD / 3n,
+      M120,
+      1n << 127n,
+      M128 - 1n,
+      M128,
+      ...bitBoundaries(128),
+    ];
+    const sEdges = [
+      MIN_I128,
+      MIN_I128 + 1n,
+      M127,
+      M127 - 1n,
+      0n,
+      ...[1n, (1n << 64n) - 1n, 1n << 64n, (1n << 64n) + 1n, (1n << 65n) + 1n, 3000n * WAD, M120].flatMap((v) => [
+        v,
+        -v,
+      ]),
+      ...bitBoundaries(127).flatMap((v) => [v, -v]),
+    ];
+    const aCases = [...aEdges, ...sample(logUniform(M128), 20, 1500)];
+    const sCases = [
+      ...sEdges,
+      ...sample(signedLogUniform(M127), 21, 1500),
+      ...sample(fc.bigInt(-(5000n * WAD), 5000n * WAD), 22, 300),
+    ];
+
+    it(`encode / decode on chain == mirror, rounded the asked way by less than one ulp, canonical (${aCases.length} a, ${sCases.length} signed)`, async function () {
+      const failures: string[] = [];
+      const fail = (msg: string): void => {
+        if (failures.length < 8) failures.push(msg);
+      };
+      for (let i = 0; i < Math.max(aCases.length, sCases.length); i += CHUNK) {
+        const as = aCases.slice(i, i + CHUNK);
+        const ss = sCases.slice(i, i + CHUNK);
+        const [aCodes, aDec, upCodes, upDec, downCodes, downDec] = await h.codecs(as, ss);
+        as.forEach((v, j) => {
+          const code = encodeA(v);
+          const d = decodeA(code);
+          if (aCodes[j] !== code || aDec[j] !== d) fail(`a ${v}: chain ${aCodes[j]}/${aDec[j]}, mirror ${code}/${d}`);
+          const e = code >> 56n;
+          const m = code & ((1n << 56n) - 1n);
+          if (d < v || d - v >= 1n << ulpExp(v, 56)) fail(`a ${v} -> ${d}: not rounded up within one ulp`);
+          if ((d === v) !== representable(v, 56)) fail(`a ${v} -> ${d}: representable iff unchanged`);
+          if (e > 0n && m < 1n << 55n) fail(`a ${v}: code ${code} not normalized`);
+          if ((v === 0n) !== (code === 0n)) fail(`a ${v}: code ${code} (0 only for 0)`);
+          if (d <= M128 && encodeA(d) !== code) fail(`a ${v}: encode(decode(code)) != code`);
+        });
+        ss.forEach((v, j) => {
+          for (const [up, chainCode, chainDec] of [
+            [true, upCodes[j], upDec[j]],
+            [false, downCodes[j], downDec[j]],
+          ] as const) {
+            const code = encodeSigned(v, up);
+            const d = decodeSigned(code);
+            if (chainCode !== code || chainDec !== d)
+              fail(`s ${v} up=${up}: chain ${chainCode}/${chainDec}, mirror ${code}/${d}`);
+            const gap = up ? d - v : v - d;
+            if (gap < 0n || gap >= 1n << ulpExp(v < 0n ? -v : v, 64))
+              fail(`s ${v} up=${up} -> ${d}: not within one ulp`);
+            if ((d === v) !== representable(v, 64)) fail(`s ${v} up=${up} -> ${d}: representable iff unchanged`);
+            if ((code >> 71n === 1n) !== v < 0n) fail(`s ${v}: sign bit of ${code}`);
+            const e = (code >> 64n) & 127n;
+            if (e > 0n && (code & ((1n << 64n) - 1n)) < 1n << 63n) fail(`s ${v}: code ${code} not normalized`);
+            if (d >= MIN_I128 && d <= M127 && (encodeSigned(d, true) !== code || encodeSigned(d, false) !== code)) {
+              fail(`s ${v}: encode(decode(code)) != code`);
+            }
+          }
+        });
+      }
+      expect(failures, failures.join("\n")).to.deep.equal([]);
+    });
+
+    it("rounding is monotone (what makes the rounded max / best the max / best of the rounded values)", function () {
+      const as = [...aCases].sort((x, y) => (x < y ? -1 : x > y ? 1 : 0));
+      const ss = [...sCases].sort((x, y) => (x < y ? -1 : x > y ? 1 : 0));
+      for (let i = 1; i < as.length; i++)
+        expect(roundA(as[i - 1]) <= roundA(as[i]), show(as.slice(i - 1, i + 1))).to.equal(true);
+      for (const isLong of [true, false]) {
+        for (let i = 1; i < ss.length; i++) {
+          expect(roundK(isLong, ss[i - 1]) <= roundK(isLong, ss[i])).to.equal(true);
+          expect(roundE(ss[i - 1]) <= roundE(ss[i])).to.equal(true);
+        }
+      }
+    });
+
+    it("member words and decoded slots are equal on chain and in the mirror, and bound the member", async function () {
+      const members = sample(fc.tuple(fc.boolean(), memberA, memberK), 23, 800).filter(([isLong, a, k]) => {
+        const e = eligibilityKey(isLong, a, k);
+        return e >= MIN_I128 && e <= M127;
+      });
+      for (const isLong of [true, false]) {
+        const list = members.filter((m) => m[0] === isLong);
+        for (let i = 0; i < list.length; i += CHUNK) {
+          const chunk = list.slice(i, i + CHUNK);
+          const got = await h.memberWords(
+            isLong,
+            chunk.map((m) => m[1]),
+            chunk.map((m) => m[2]),
+          );
+          chunk.forEach(([, a, k], j) => {
+            const w = memberWord(isLong, a, k);
+            expect(got[j], show([isLong, a, k])).to.equal(w);
+            const n = decodeWord(w);
+            const e = eligibilityKey(isLong, a, k);
+            expect([n.maxA, n.bestK, n.maxE, n.count]).to.deep.equal([roundA(a), roundK(isLong, k), roundE(e), 0n]);
+            expect(dominates(isLong, n, a, k, e), show([isLong, a, k])).to.equal(true);
+          });
+        }
+        // The chain decodes stored-format words as the mirror does (with a count in the low bits).
+        for (const [j, [, a, k]] of list.slice(0, 40).entries()) {
+          const w = memberWord(isLong, a, k) | BigInt(j * 7919);
+          const d = await h.decode(w);
+          expect([d.maxA, d.bestK, d.maxE, d.count]).to.deep.equal(Object.values(decodeWord(w)));
+        }
+      }
+      expect(decodeWord(0n)).to.deep.equal({ maxA: 0n, bestK: 0n, maxE: 0n, count: 0n });
+    });
+
+    it("a leaf at the largest count (2^48 - 1) rejects an insert with RankTreeCountOverflow", async function () {
+      const { h: fresh } = await loadFixture(fixture);
+      const leaf = 77;
+      const full = memberWord(true, WAD, 3000n * WAD) | MAX_COUNT;
+      // _longs is the harness's slot 0 and its mapping the Tree's only member: words[i] at keccak256(i . 0).
+      const slot = ethers.keccak256(
+        ethers.AbiCoder.defaultAbiCoder().encode(["uint256", "uint256"], [LEAVES + leaf, 0]),
+      );
+      await ethers.provider.send("hardhat_setStorageAt", [await fresh.getAddress(), slot, ethers.toBeHex(full, 32)]);
+      const tree = new RankTree(true);
+      tree.words.set(LEAVES + leaf, full);
+      expect(Array.from(await fresh.node(true, LEAVES + leaf))).to.deep.equal(Object.values(tree.node(LEAVES + leaf)));
+      await expect(fresh.insert(true, leaf, WAD, 0n))
+        .to.be.revertedWithCustomError(fresh, "RankTreeCountOverflow")
+        .withArgs(leaf);
+      expect(() => tree.insert(leaf, WAD, 0n)).to.throw(RankTreeError, `RankTreeCountOverflow(${leaf})`);
+      // A removal still works and frees the room.
+      await fresh.remove(true, leaf);
+      await fresh.insert(true, leaf, WAD, 0n);
+      tree.remove(leaf);
+      tree.insert(leaf, WAD, 0n);
+      expect((await fresh.words(true, [LEAVES + leaf]))[0]).to.equal(tree.word(LEAVES + leaf));
+    });
+  });
+
   describe("random operation sequences: chain vs mirror, soundness, exact refreshes", function () {
     type Op =
       | { kind: "insert"; isLong: boolean; slot: number; a: bigint; k: bigint }
@@ -549,6 +742,9 @@ describe("RankTree: the rank index of DESIGN.md section 4", function () {
             const touched = monitored(touchedLeaves);
             const chain = await readNodes(c, isLong, touched);
             for (const i of touched) expect(chain.get(i), `node ${i} after ${show(o)}`).to.deep.equal(tree.node(i));
+            expect(await c.words(isLong, touched), `slots after ${show(o)}`).to.deep.equal(
+              touched.map((i) => tree.word(i)),
+            );
             digests[`${isLong}`].refresh(touched);
             expect(await c.digest(isLong, MONITORED), `monitored nodes after ${show(o)}`).to.equal(
               digests[`${isLong}`].value(),
@@ -672,7 +868,8 @@ describe("RankTree: the rank index of DESIGN.md section 4", function () {
       await c.remove(false, leaf);
       await c.remove(false, leaf);
       const stale = await c.node(false, 1);
-      expect(stale.maxA).to.equal(7n * WAD); // stale but sound
+      expect(stale.maxA).to.equal(roundA(7n * WAD)); // stale but sound
+      expect(stale.maxA).to.equal(7n * WAD); // 7e18 = 7 * 5^18 * 2^18: 45 significant bits, representable
       await c.refreshLeaf(false, leaf, [], []);
       for (const i of pathOf(leaf).slice(1)) await c.refreshInternal(false, i);
       for (const i of pathOf(leaf)) expect((await c.node(false, i)).maxA).to.equal(0n);
@@ -695,32 +892,38 @@ describe("RankTree: the rank index of DESIGN.md section 4", function () {
       const leaf = leafOf(5n * WAD, 3000n * WAD, 71);
       const rows: [string, string][] = [];
       rows.push([
-        "insert into an empty tree (15 nodes, both slots written)",
+        "insert into an empty tree (15 nodes, one slot each; two-slot node: 692,276)",
         await gasOf(c.insert(true, leaf, 5n * WAD, 3000n * WAD)),
       ]);
       rows.push([
-        "insert into a non-empty leaf that changes nothing upward",
+        "insert into a non-empty leaf that changes nothing upward (two-slot node: 31,483)",
         await gasOf(c.insert(true, leaf, 4n * WAD, 3100n * WAD)),
       ]);
       rows.push([
-        "update that climbs to the root (maxA only)",
+        "update that climbs to the root, maxA only (two-slot node: 145,576)",
         await gasOf(c.update(true, leaf, 10n * WAD, 3000n * WAD)),
       ]);
       rows.push([
-        "update that climbs to the root (maxA, bestK and maxE)",
+        "update that climbs to the root, maxA, bestK and maxE (two-slot node: 191,326)",
         await gasOf(c.update(true, leaf, 11n * WAD, 2000n * WAD)),
       ]);
       rows.push([
-        "insert into an empty leaf of a non-empty tree (meets the path at the root)",
+        "insert into an empty leaf of a non-empty tree, meets the path at the root (two-slot node: 652,439)",
         await gasOf(c.insert(true, 3, WAD, 5000n * WAD)),
       ]);
-      rows.push(["remove", await gasOf(c.remove(true, leaf))]);
-      rows.push(["refreshLeaf, 1 member", await gasOf(c.refreshLeaf(true, leaf, [11n * WAD], [2000n * WAD]))]);
-      rows.push(["refreshInternal (parent of the leaf)", await gasOf(c.refreshInternal(true, (LEAVES + leaf) >> 1))]);
+      rows.push(["remove (two-slot node: 27,682)", await gasOf(c.remove(true, leaf))]);
+      rows.push([
+        "refreshLeaf, 1 member (two-slot node: 29,544)",
+        await gasOf(c.refreshLeaf(true, leaf, [11n * WAD], [2000n * WAD])),
+      ]);
+      rows.push([
+        "refreshInternal, parent of the leaf (two-slot node: 35,907)",
+        await gasOf(c.refreshInternal(true, (LEAVES + leaf) >> 1)),
+      ]);
       const many = Array.from({ length: 20 }, (_, i) => [BigInt(i + 2) * WAD, BigInt(2500 + i) * WAD] as const);
       for (const [a, k] of many) await c.insert(false, 77, a, k);
       rows.push([
-        "refreshLeaf, 20 members",
+        "refreshLeaf, 20 members (two-slot node: 58,275)",
         await gasOf(
           c.refreshLeaf(
             false,
