@@ -19,6 +19,7 @@
 import { expect } from "chai";
 import { ethers } from "hardhat";
 import fc from "fast-check";
+import { MAX_I256, MAX_U256, MIN_I256, bigintGenerators, fitsI256 } from "../helpers/generators";
 import type { ScoreHarness } from "../../typechain-types";
 import { WAD, mulDivUp } from "../../lib/math";
 import { leverageUp, pnlPerUnit } from "../../lib/position";
@@ -48,9 +49,6 @@ const CASES = 500;
 const MIRROR_CASES = 5000;
 const CHUNK = 250;
 
-const MAX_U256 = (1n << 256n) - 1n;
-const MAX_I256 = (1n << 255n) - 1n;
-const MIN_I256 = -(1n << 255n);
 /** The design's cap on a. */
 const A_MAX = 1n << 128n;
 /** |K|, q, P stay below 2^128. */
@@ -61,26 +59,10 @@ const FUND = 1n << 127n;
 /** |x| reachable in the domain: |(P - F) - K| < 2^129 + 2^127. */
 const X_MAX = (1n << 129n) + FUND;
 
-const fitsI256 = (v: bigint): boolean => v >= MIN_I256 && v <= MAX_I256;
 const always = (): boolean => true;
 
 const U_EDGES = [0n, 1n, 2n, WAD - 1n, WAD, WAD + 1n, 10n ** 36n - 1n, 10n ** 36n, M120, M128, A_MAX];
-
-/** An unsigned bigint in [lo, hi]: a quarter edge values, the rest log-uniform. */
-function uint(hi: bigint, lo = 0n): fc.Arbitrary<bigint> {
-  const bits = hi.toString(2).length;
-  const edges = U_EDGES.filter((v) => v >= lo && v <= hi).concat([lo, hi]);
-  const logUniform = fc
-    .integer({ min: 0, max: bits })
-    .chain((b) => fc.bigInt(0n, (1n << BigInt(b)) - 1n))
-    .map((v) => (v < lo ? lo + v : v > hi ? hi : v));
-  return fc.oneof({ weight: 1, arbitrary: fc.constantFrom(...edges) }, { weight: 3, arbitrary: logUniform });
-}
-
-/** A signed bigint with |v| <= mag. */
-function sint(mag: bigint): fc.Arbitrary<bigint> {
-  return fc.tuple(fc.boolean(), uint(mag)).map(([neg, v]) => (neg ? -v : v));
-}
+const { uint, sint } = bigintGenerators(U_EDGES);
 
 /** x near 0: within a few thousand wei, 0 included. */
 const xNearZero = fc.oneof(fc.constantFrom(-1n, 0n, 1n), fc.bigInt(-5000n, 5000n));

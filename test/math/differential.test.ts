@@ -20,6 +20,7 @@
 import { expect } from "chai";
 import { ethers } from "hardhat";
 import fc from "fast-check";
+import { MAX_I256, MAX_U256, MIN_I256, bigintGenerators, fitsI256, fitsU256 } from "../helpers/generators";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
 import type { MathHarness, Clearinghouse } from "../../typechain-types";
@@ -53,37 +54,13 @@ const SEED = 0x5eed_2026;
 const CASES = 400;
 const CHUNK = 200;
 
-const MAX_U256 = (1n << 256n) - 1n;
-const MAX_I256 = (1n << 255n) - 1n;
-const MIN_I256 = -(1n << 255n);
 const M120 = MAX_MAGNITUDE; // 2^120 - 1
 const M128 = (1n << 128n) - 1n;
 const M64 = (1n << 64n) - 1n;
 
-const fitsU256 = (v: bigint): boolean => v >= 0n && v <= MAX_U256;
-const fitsI256 = (v: bigint): boolean => v >= MIN_I256 && v <= MAX_I256;
-
 /** Edge values every unsigned generator mixes in. */
 const U_EDGES = [0n, 1n, 2n, WAD - 1n, WAD, WAD + 1n, 10n ** 36n, M64, M120 - 1n, M120, M128];
-
-/**
- * An unsigned bigint in [lo, hi]: a third edge values, the rest log-uniform (a random bit length,
- * then uniform below it) so that small, medium and huge magnitudes all appear.
- */
-function uint(hi: bigint, lo = 0n): fc.Arbitrary<bigint> {
-  const bits = hi.toString(2).length;
-  const edges = U_EDGES.filter((v) => v >= lo && v <= hi).concat([lo, hi]);
-  const logUniform = fc
-    .integer({ min: 0, max: bits })
-    .chain((b) => fc.bigInt(0n, (1n << BigInt(b)) - 1n))
-    .map((v) => (v < lo ? lo + v : v > hi ? hi : v));
-  return fc.oneof({ weight: 1, arbitrary: fc.constantFrom(...edges) }, { weight: 3, arbitrary: logUniform });
-}
-
-/** A signed bigint with |v| <= mag (both signs, including -mag and +mag). */
-function sint(mag: bigint): fc.Arbitrary<bigint> {
-  return fc.tuple(fc.boolean(), uint(mag)).map(([neg, v]) => (neg ? -v : v));
-}
+const { uint, sint } = bigintGenerators(U_EDGES);
 
 const sample = <T>(arb: fc.Arbitrary<T>, salt: number, n = CASES): T[] =>
   fc.sample(arb, { seed: SEED + salt, numRuns: n });
