@@ -16,8 +16,8 @@ export const LEAVES = 1 << HEIGHT;
 export const K_BAND_BITS = 8;
 export const MAX_A_BAND = 63;
 export const MAX_K_BAND = 255;
-/** aBand = clamp(2 * bitlen(a) + secondBit(a) - A_BAND_OFFSET, 0, MAX_A_BAND). */
-export const A_BAND_OFFSET = 60;
+/** aBand = clamp(2 * bitlen(a) + secondBit(a) + 2 * kRef - A_BAND_BIAS, 0, MAX_A_BAND): bands of leverage. */
+export const A_BAND_BIAS = 200;
 
 const MAX_U128 = (1n << 128n) - 1n;
 const MAX_I128 = (1n << 127n) - 1n;
@@ -63,7 +63,7 @@ function checkUint(v: bigint, max: bigint, what: string): void {
 
 /**
  * The two bands of a position with stored (a, k) in a market with reference exponent kRef (uint8).
- * aBand = clamp(2 * bitlen(a) + secondBit(a) - 60, 0, 63); kBand = 0 for k <= 0, else
+ * aBand = clamp(2 * bitlen(a) + secondBit(a) + 2 * kRef - 200, 0, 63); kBand = 0 for k <= 0, else
  * clamp((bitlen(k) - kRef) * 128 + mant7(k), 0, 255), mant7 the 7 bits below the leading one.
  */
 export function bandOf(a: bigint, k: bigint, kRef: number): { aBand: number; kBand: number } {
@@ -71,8 +71,8 @@ export function bandOf(a: bigint, k: bigint, kRef: number): { aBand: number; kBa
   if (k < MIN_I256 || k > MAX_I256) throw new RangeError("k out of range");
   if (!Number.isInteger(kRef) || kRef < 0 || kRef > 255) throw new RangeError("kRef out of range");
   const aBits = bitLength(a);
-  const t = 2 * aBits + (aBits >= 2 ? Number((a >> BigInt(aBits - 2)) & 1n) : 0);
-  const aBand = t <= A_BAND_OFFSET ? 0 : Math.min(t - A_BAND_OFFSET, MAX_A_BAND);
+  const t = 2 * aBits + (aBits >= 2 ? Number((a >> BigInt(aBits - 2)) & 1n) : 0) + 2 * kRef;
+  const aBand = t <= A_BAND_BIAS ? 0 : Math.min(t - A_BAND_BIAS, MAX_A_BAND);
   let kBand = 0;
   if (k > 0n) {
     const b = bitLength(k);

@@ -37,8 +37,10 @@ library RankTree {
     uint256 internal constant MAX_A_BAND = 63;
     /// @dev Largest K band (8 bits).
     uint256 internal constant MAX_K_BAND = 255;
-    /// @dev aBand = clamp(2 * bitlen(a) + secondBit(a) - A_BAND_OFFSET, 0, MAX_A_BAND).
-    uint256 internal constant A_BAND_OFFSET = 60;
+    /// @dev aBand = clamp(2 * bitlen(a) + secondBit(a) + 2 * kRef - A_BAND_BIAS, 0, MAX_A_BAND). The kRef term
+    /// centres the a bands on leverage rather than on raw a = q/c, which scales as 1/price: a market at 2,000
+    /// (kRef 70) and one at 1 (kRef 59) both put 1x near band 39 and 100x near band 52.
+    uint256 internal constant A_BAND_BIAS = 200;
 
     /// @dev Mantissa bits of the maxA code (its exponent has 8 bits).
     uint256 internal constant A_MANTISSA_BITS = 56;
@@ -191,14 +193,15 @@ library RankTree {
     }
 
     /// @notice The two bands of a leaf. Any assignment is sound; this one groups alike positions.
-    /// @dev aBand = clamp(2 * bitlen(a) + secondBit(a) - A_BAND_OFFSET, 0, 63), two bands per octave, where
-    /// secondBit is the bit below the leading one (0 if a < 2). kBand = 0 for k <= 0, else with b = bitlen(k)
+    /// @dev aBand = clamp(2 * bitlen(a) + secondBit(a) + 2 * kRef - A_BAND_BIAS, 0, 63), two bands per octave of
+    /// leverage, where secondBit is the bit below the leading one (0 if a < 2). kBand = 0 for k <= 0, else with b = bitlen(k)
     /// and mant7 the 7 bits below the leading one (zero-padded when b < 8, truncated otherwise, i.e. rounded
     /// down): clamp((b - kRef) * 128 + mant7, 0, 255), so 128 bands per octave over [2^(kRef-1), 2^(kRef+1)).
     function bandOf(uint256 a, int256 k, uint8 kRef) internal pure returns (uint256 aBand, uint256 kBand) {
         uint256 aBits = _bitLength(a);
-        uint256 t = 2 * aBits + (aBits >= 2 ? (a >> (aBits - 2)) & 1 : 0);
-        aBand = t <= A_BAND_OFFSET ? 0 : Math.min(t - A_BAND_OFFSET, MAX_A_BAND);
+        // At most 2 * 256 + 1 + 2 * 255: no overflow; compared before subtracting, so no underflow.
+        uint256 t = 2 * aBits + (aBits >= 2 ? (a >> (aBits - 2)) & 1 : 0) + 2 * uint256(kRef);
+        aBand = t <= A_BAND_BIAS ? 0 : Math.min(t - A_BAND_BIAS, MAX_A_BAND);
         if (k > 0) {
             uint256 magnitude = uint256(k);
             uint256 b = _bitLength(magnitude);

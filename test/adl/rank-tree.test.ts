@@ -121,7 +121,7 @@ function specBands(a: bigint, k: bigint, kRef: number): { aBand: number; kBand: 
     const mant7 = parseInt((ks.slice(1) + "0000000").slice(0, 7), 2);
     kBand = clamp((ks.length - kRef) * 128 + mant7, 255);
   }
-  return { aBand: clamp(t - 60, 63), kBand };
+  return { aBand: clamp(t + 2 * kRef - 200, 63), kBand };
 }
 
 /** Member values for the tree tests: a in [1, 2^128 - 1], |K| <= 2^120 - 1, repeats likely. */
@@ -330,16 +330,24 @@ describe("RankTree: the rank index of DESIGN.md section 4", function () {
 
     it("edge values land where the spec says", function () {
       expect(bandOf(1n, 0n, 0)).to.deep.equal({ aBand: 0, kBand: 0 }); // t = 2
-      expect(bandOf(M128, 1n, 0)).to.deep.equal({ aBand: 63, kBand: 128 }); // t = 257; b = 1: (1 - 0) * 128 + 0
+      expect(bandOf(M128, 1n, 0)).to.deep.equal({ aBand: 57, kBand: 128 }); // t = 257; b = 1: (1 - 0) * 128 + 0
+      expect(bandOf(M128, 1n, 255).aBand).to.equal(63); // 257 + 510 - 200, clamped
       expect(bandOf(WAD, -WAD, 71).kBand).to.equal(0); // K <= 0
       expect(bandOf(WAD, 1n, 127).kBand).to.equal(0); // (1 - 127) * 128 < 0
-      expect(bandOf(WAD, M120, 127)).to.deep.equal({ aBand: 61, kBand: 0 }); // (120 - 127) * 128 + 127 < 0
+      expect(bandOf(WAD, M120, 127)).to.deep.equal({ aBand: 63, kBand: 0 }); // (120 - 127) * 128 + 127 < 0
       expect(bandOf(WAD, M120, 119).kBand).to.equal(255); // 128 + 127
       expect(bandOf(WAD, M120, 0).kBand).to.equal(255); // clamped
-      expect(bandOf(WAD, 3000n * WAD, 71)).to.deep.equal({ aBand: 61, kBand: 162 }); // 1x: bitlen 60, second bit 1
-      // Two bands per octave of a: 1x is band 61, and everything from about 1.73x (2^60 * 1.5) up is band 63.
-      expect(bandOf((WAD * 17n) / 10n, 0n, 0).aBand).to.equal(62);
-      expect(bandOf((WAD * 174n) / 100n, 0n, 0).aBand).to.equal(63);
+      // 1x at 3,000 (kRef 71): a = W / 3000, bitlen 49, second bit 0: 98 + 142 - 200.
+      expect(bandOf(WAD / 3000n, 3000n * WAD, 71)).to.deep.equal({ aBand: 40, kBand: 162 });
+      // The a bands follow leverage, not raw a: 1x and 100x land in the same bands at 2,000 (kRef 70) and at 1
+      // (kRef 59), though a differs by a factor of 2,000.
+      expect(bandOf(WAD / 2000n, 0n, 70).aBand).to.equal(39);
+      expect(bandOf(WAD, 0n, 59).aBand).to.equal(39);
+      expect(bandOf((100n * WAD) / 2000n, 0n, 70).aBand).to.equal(52);
+      expect(bandOf(100n * WAD, 0n, 59).aBand).to.equal(52);
+      // Two bands per octave of a: just below 1.5 * 2^59 and from it on (second bit set).
+      expect(bandOf(3n << 58n, 0n, 59).aBand).to.equal(bandOf((3n << 58n) - 1n, 0n, 59).aBand + 1);
+      expect(bandOf(1n << 60n, 0n, 59).aBand).to.equal(bandOf(3n << 58n, 0n, 59).aBand + 1);
     });
 
     it("bands are non-decreasing in a and in K, and every leaf is below LEAVES (mirror, 5,000 pairs)", function () {
