@@ -78,6 +78,28 @@ interface MarketIndex {
 
 const memberKey = (isLong: boolean, leaf: number): string => `${isLong}:${leaf}`;
 
+/** A position in a BookSnapshot: bigints as decimal strings. */
+export interface PositionSnapshot {
+  account: string;
+  isLong: boolean;
+  size: string;
+  entry: string;
+  margin: string;
+  leverage: string;
+  leaf: number;
+}
+
+/** A PositionBook as plain JSON: positions and the packed node words of both trees, per market. */
+export interface BookSnapshot {
+  markets: {
+    marketId: string;
+    positions: PositionSnapshot[];
+    /** [heap index, packed word as a decimal string] of every non-empty node. */
+    long: [number, string][];
+    short: [number, string][];
+  }[];
+}
+
 /**
  * Every position of every market and the replayed rank index. Apply PositionChanged (from the
  * clearinghouse) and NodeRefreshed (from the deleverager) events in chain order.
@@ -176,6 +198,58 @@ export class PositionBook {
     const key = memberKey(ev.isLong, leaf);
     if (!m.members.has(key)) m.members.set(key, new Set());
     m.members.get(key)!.add(account);
+  }
+
+  /** Market ids (lower case) the book has seen. */
+  marketIds(): string[] {
+    return [...this.markets.keys()];
+  }
+
+  /** The whole book as JSON-safe data (see restore). */
+  snapshot(): BookSnapshot {
+    const words = (t: RankTree): [number, string][] => [...t.words].map(([i, w]) => [i, w.toString()]);
+    return {
+      markets: [...this.markets].map(([marketId, m]) => ({
+        marketId,
+        positions: [...m.positions.values()].map((p) => ({
+          account: p.account,
+          isLong: p.isLong,
+          size: p.size.toString(),
+          entry: p.entry.toString(),
+          margin: p.margin.toString(),
+          leverage: p.leverage.toString(),
+          leaf: p.leaf,
+        })),
+        long: words(m.trees.long),
+        short: words(m.trees.short),
+      })),
+    };
+  }
+
+  /** A book equal to the one `snapshot` was taken of. */
+  static restore(s: BookSnapshot): PositionBook {
+    const book = new PositionBook();
+    for (const ms of s.markets) {
+      const m = book.market(ms.marketId);
+      for (const [i, w] of ms.long) m.trees.long.words.set(i, BigInt(w));
+      for (const [i, w] of ms.short) m.trees.short.words.set(i, BigInt(w));
+      for (const p of ms.positions) {
+        const account = getAddress(p.account);
+        m.positions.set(account, {
+          account,
+          isLong: p.isLong,
+          size: BigInt(p.size),
+          entry: BigInt(p.entry),
+          margin: BigInt(p.margin),
+          leverage: BigInt(p.leverage),
+          leaf: p.leaf,
+        });
+        const key = memberKey(p.isLong, p.leaf);
+        if (!m.members.has(key)) m.members.set(key, new Set());
+        m.members.get(key)!.add(account);
+      }
+    }
+    return book;
   }
 
   /** Applies one NodeRefreshed: a leaf from its current members, an internal node from its children. */
@@ -369,9 +443,24 @@ export function buildDeleverage(
   delta: bigint,
   maxEntries = 64,
 ): DeleveragePlan {
+  const plan = planDeleverage(book, marketId, bankrupt, price, funding, delta, maxEntries);
+  if (!plan) throw new Error(`no eligible counterparty for ${bankrupt}`);
+  return plan;
+}
+
+/** buildDeleverage, or undefined when no eligible counterparty exists (ADL cannot settle `bankrupt`). */
+export function planDeleverage(
+  book: PositionBook,
+  marketId: string,
+  bankrupt: string,
+  price: bigint,
+  funding: bigint,
+  delta: bigint,
+  maxEntries = 64,
+): DeleveragePlan | undefined {
   const b = book.position(marketId, bankrupt);
   const queue = buildQueue(book, marketId, bankrupt, price, funding, delta);
-  if (queue.length === 0) throw new Error(`no eligible counterparty for ${bankrupt}`);
+  if (queue.length === 0) return undefined;
   const plan: DeleveragePlan = { counterparties: [], proof: [], takes: [], scores: [] };
   let remaining = b.size;
   for (const q of queue) {

@@ -1,0 +1,301 @@
+/**
+ * Runs the actions `decide` returns, one transaction at a time, and turns each outcome into the
+ * tick report: liquidations re-read their cap from the lens; deleverage calls whose list or proof
+ * went stale are rebuilt from fresh state (events synced, (P, F) and fund re-read) and retried.
+ */
+import { adlAction, busyKey, openedMembers } from "./decide";
+import { classify } from "./errors";
+import type { PositionSource, PriceSource } from "./interfaces";
+import type { EventLog } from "./log";
+import type { KeeperOptions } from "./options";
+import type { PipelineResult, TxPipeline } from "./pipeline";
+import { deleverageEvents, liquidationEvent } from "./receipts";
+import type { KeeperContracts } from "./chain/contracts";
+import type {
+  Action,
+  ClearUnsettledAction,
+  DecodedError,
+  DeleverageAction,
+  LiquidateAction,
+  ProofTooLargeAction,
+  RefreshAction,
+  ReportUnsettledAction,
+  TickReport,
+} from "./types";
+
+export interface ExecutionContext {
+  contracts: KeeperContracts;
+  addresses: { clearinghouse: string; deleverager: string };
+  positions: PositionSource;
+  prices: PriceSource;
+  pipeline: TxPipeline;
+  log: EventLog;
+  options: KeeperOptions;
+  /** Latest block to sync to before a rebuild (head minus confirmations). */
+  syncTarget: () => Promise<number>;
+}
+
+export class ActionExecutor {
+  /** Set after a mined transaction: the book no longer matches the chain until the next sync. */
+  private bookDirty = false;
+
+  constructor(
+    private readonly ctx: ExecutionContext,
+    private readonly report: TickReport,
+  ) {}
+
+  async run(action: Action): Promise<void> {
+    switch (action.kind) {
+      case "liquidate":
+        return this.liquidate(action);
+      case "deleverage":
+        return this.deleverage(action);
+      case "proof-too-large":
+        return this.proofTooLarge(action);
+      case "report-unsettled":
+      case "clear-unsettled":
+      case "refresh":
+        return this.maintenance(action);
+    }
+  }
+
+  private async liquidate(a: LiquidateAction): Promise<void> {
+    const { contracts, prices, pipeline, log, options } = this.ctx;
+    // The lens is what `liquidate` enforces; it agrees with decide's mirror unless the state moved.
+    let size = await prices.maxLiquidationSize(a.marketId, a.account);
+    for (let attempt = 0; attempt <= 1; attempt++) {
+      if (size === 0n) {
+        log.info("action.moot", { kind: a.kind, marketId: a.marketId, account: a.account, reason: "not liquidatable" });
+        return;
+      }
+      const data = contracts.clearinghouse.interface.encodeFunctionData("liquidate", [
+        a.marketId,
+        a.account,
+        size,
+        options.liquidationLeverage,
+      ]);
+      const r = await pipeline.run("liquidate", a.marketId, a.account, { to: this.ctx.addresses.clearinghouse, data });
+      if (r.status === "rejected" && classify(r.error) === "resize" && attempt === 0) {
+        size = await prices.maxLiquidationSize(a.marketId, a.account);
+        continue;
+      }
+      if (r.status !== "mined") return this.failed(a, a.account, r);
+      this.bookDirty = true;
+      const ev = liquidationEvent(this.ctx.addresses.clearinghouse, a.account, r.outcome);
+      const entry = {
+        marketId: a.marketId,
+        account: a.account,
+        size: ev?.size ?? size,
+        cover: a.cover,
+        price: ev?.price ?? 0n,
+        feeToLiquidator: ev?.feeToLiquidator ?? 0n,
+        deficitCovered: ev?.deficitCovered ?? 0n,
+        gasUsed: r.outcome.gasUsed,
+        txHash: r.outcome.hash,
+        block: r.outcome.block,
+      };
+      this.report.liquidations.push(entry);
+      log.info("liquidation.sent", { ...entry, equity: a.equity, deficit: a.deficit });
+      return;
+    }
+  }
+
+  /** Re-syncs the book and re-reads (P, F), fund and bounds, then plans the call on `bankrupt` again. */
+  private async rebuild(a: DeleverageAction): Promise<DeleverageAction | ProofTooLargeAction | undefined> {
+    const { positions, prices } = this.ctx;
+    await positions.sync(await this.ctx.syncTarget());
+    this.bookDirty = false;
+    const [market, fund, bounds] = await Promise.all([
+      prices.market(a.marketId),
+      prices.fundAvailable(),
+      prices.bounds(),
+    ]);
+    return adlAction(positions.book, market, a.bankrupt, fund, bounds, this.ctx.options.maxEntries);
+  }
+
+  private async deleverage(first: DeleverageAction): Promise<void> {
+    const { contracts, pipeline, log, options } = this.ctx;
+    let a: DeleverageAction = first;
+    let rebuilds = 0;
+    if (this.bookDirty) {
+      // An earlier transaction this tick changed positions: plan against the chain as it is now.
+      const fresh = await this.rebuild(a);
+      if (!fresh) return this.moot(a, "no longer needs ADL");
+      if (fresh.kind === "proof-too-large") return this.proofTooLarge(fresh);
+      a = fresh;
+    }
+    for (;;) {
+      const data = contracts.deleverager.interface.encodeFunctionData("deleverage", [
+        a.marketId,
+        a.bankrupt,
+        a.plan.counterparties,
+        a.plan.proof,
+      ]);
+      const tx = { to: this.ctx.addresses.deleverager, data };
+      const rejected = await pipeline.simulate(tx);
+      if (rejected && classify(rejected) === "stale" && rebuilds < options.maxRebuilds) {
+        rebuilds++;
+        const fresh = await this.rebuild(a);
+        log.info("adl.rebuilt", {
+          marketId: a.marketId,
+          bankrupt: a.bankrupt,
+          cause: rejected.name,
+          args: rejected.args,
+          rebuilds,
+          counterparties: fresh?.plan.counterparties ?? [],
+        });
+        if (!fresh) return this.moot(a, "no longer needs ADL");
+        if (fresh.kind === "proof-too-large") return this.proofTooLarge(fresh);
+        a = fresh;
+        continue;
+      }
+      const r: PipelineResult = rejected
+        ? { status: "rejected", error: rejected }
+        : await pipeline.run("deleverage", a.marketId, a.bankrupt, tx, true);
+      if (r.status === "gas-above-cap") {
+        // Too heavy for one transaction: the place where a multi-transaction session takes over.
+        this.report.deferred.push({
+          kind: "deleverage",
+          marketId: a.marketId,
+          account: a.bankrupt,
+          reason: "gas-above-cap",
+          detail: `estimate ${r.estimate} above cap ${options.gasLimitCap}`,
+        });
+        log.warn("adl.gas_above_cap", { marketId: a.marketId, bankrupt: a.bankrupt, estimate: r.estimate });
+        return;
+      }
+      if (r.status !== "mined") return this.failed(a, a.bankrupt, r);
+      this.bookDirty = true;
+      const ev = deleverageEvents(this.ctx.addresses.deleverager, r.outcome);
+      const entry = {
+        marketId: a.marketId,
+        bankrupt: a.bankrupt,
+        counterparties: ev?.counterparties ?? a.plan.counterparties,
+        takes: ev?.takes ?? a.plan.takes,
+        scores: ev?.scores ?? a.plan.scores,
+        queuePositions: ev?.queuePositions ?? [],
+        charges: ev?.charges ?? [],
+        price: ev?.price ?? a.price,
+        funding: a.funding,
+        delta: ev?.delta ?? a.delta.delta,
+        closedSize: ev?.closedSize ?? 0n,
+        remainingSize: ev?.remainingSize ?? 0n,
+        fundContribution: ev?.fundContribution ?? 0n,
+        deficitAbsorbed: ev?.deficitAbsorbed ?? 0n,
+        proofNodes: a.plan.proof.length,
+        openedMembers: openedMembers(a.plan),
+        rebuilds,
+        gasUsed: r.outcome.gasUsed,
+        txHash: r.outcome.hash,
+        block: r.outcome.block,
+      };
+      this.report.adl.push(entry);
+      log.info("adl.sent", entry);
+      return;
+    }
+  }
+
+  private async proofTooLarge(a: ProofTooLargeAction): Promise<void> {
+    // Extension point: a multi-transaction ADL session (open / continue / finish) would run here.
+    this.report.deferred.push({
+      kind: "proof-too-large",
+      marketId: a.marketId,
+      account: a.bankrupt,
+      reason: "proof-too-large",
+      detail: `list ${a.listLength}, proof ${a.proofNodes} nodes, ${a.openedMembers} opened members`,
+    });
+    this.ctx.log.warn("adl.proof_too_large", {
+      marketId: a.marketId,
+      bankrupt: a.bankrupt,
+      listLength: a.listLength,
+      proofNodes: a.proofNodes,
+      openedMembers: a.openedMembers,
+      delta: a.delta.delta,
+    });
+  }
+
+  private async maintenance(a: ReportUnsettledAction | ClearUnsettledAction | RefreshAction): Promise<void> {
+    const { contracts, pipeline, log } = this.ctx;
+    const iface = contracts.deleverager.interface;
+    const data =
+      a.kind === "report-unsettled"
+        ? iface.encodeFunctionData("reportUnsettled", [a.marketId, a.account])
+        : a.kind === "clear-unsettled"
+          ? iface.encodeFunctionData("clearUnsettled", [a.marketId, a.account])
+          : iface.encodeFunctionData("refresh", [a.marketId, a.isLong, a.level, a.position, a.members]);
+    const account = a.kind === "refresh" ? `node:${a.isLong}:${a.level}:${a.position}` : a.account;
+    const r = await pipeline.run(
+      a.kind,
+      a.marketId,
+      a.kind === "refresh" ? "0x0000000000000000000000000000000000000000" : a.account,
+      {
+        to: this.ctx.addresses.deleverager,
+        data,
+      },
+    );
+    if (r.status !== "mined") return this.failed(a, account, r);
+    if (a.kind === "refresh") this.bookDirty = true;
+    const entry = {
+      kind: a.kind,
+      marketId: a.marketId,
+      account: a.kind === "refresh" ? undefined : a.account,
+      deficit: a.kind === "report-unsettled" ? a.deficit : undefined,
+      node: a.kind === "refresh" ? { isLong: a.isLong, level: a.level, position: a.position } : undefined,
+      gasUsed: r.outcome.gasUsed,
+      txHash: r.outcome.hash,
+      block: r.outcome.block,
+    };
+    this.report.unsettled.push(entry);
+    const event =
+      a.kind === "report-unsettled"
+        ? "unsettled.sent"
+        : a.kind === "clear-unsettled"
+          ? "unsettled.cleared"
+          : "node.refreshed";
+    log.info(event, entry);
+  }
+
+  private moot(a: Action, reason: string): void {
+    const account = "account" in a ? a.account : "bankrupt" in a ? a.bankrupt : "";
+    this.ctx.log.info("action.moot", { kind: a.kind, marketId: a.marketId, account, reason });
+  }
+
+  /** Records a non-mined outcome: deferred (timeout), moot (someone else acted) or an error. */
+  private failed(a: Action, account: string, r: Exclude<PipelineResult, { status: "mined" }>): void {
+    const { log } = this.ctx;
+    if (r.status === "timeout") {
+      this.report.deferred.push({
+        kind: a.kind,
+        marketId: a.marketId,
+        account,
+        reason: "receipt-timeout",
+        detail: "sent; left pending in the journal",
+        txHash: r.hash,
+      });
+      log.warn("tx.timeout", { kind: a.kind, marketId: a.marketId, account, txHash: r.hash });
+      return;
+    }
+    if (r.status === "gas-above-cap") {
+      this.report.deferred.push({
+        kind: a.kind,
+        marketId: a.marketId,
+        account,
+        reason: "gas-above-cap",
+        detail: `estimate ${r.estimate}`,
+      });
+      log.warn("tx.gas_above_cap", { kind: a.kind, marketId: a.marketId, account, estimate: r.estimate });
+      return;
+    }
+    const error: DecodedError = r.error;
+    if (r.status === "rejected" && classify(error) === "moot") {
+      log.info("action.moot", { kind: a.kind, marketId: a.marketId, account, reason: error.name, args: error.args });
+      return;
+    }
+    const txHash = r.status === "reverted" ? r.outcome.hash : undefined;
+    this.report.errors.push({ kind: a.kind, marketId: a.marketId, account, error, txHash });
+    const event = a.kind === "liquidate" ? "liquidation.failed" : a.kind === "deleverage" ? "adl.failed" : "tx.failed";
+    log.error(event, { kind: a.kind, marketId: a.marketId, account, stage: r.status, error, txHash });
+  }
+}
+
+export { busyKey };

@@ -1,0 +1,28 @@
+/**
+ * The keeper of verifiable ADL, usable in-process:
+ *
+ *   const keeper = await Keeper.create({ runner, addresses, markets, logger, checkpoint: new MemoryCheckpointStore() });
+ *   const report = await keeper.tick();
+ *   await keeper.stop();
+ *
+ * See docs/keeper.md.
+ */
+export { Keeper, type KeeperDeps } from "./keeper";
+export { DEFAULT_OPTIONS, type KeeperOptions } from "./options";
+export { MemoryCheckpointStore, FileCheckpointStore } from "./checkpoint";
+export type {
+  AdlBounds,
+  CheckpointStore,
+  MarketReading,
+  MarketRisk,
+  PositionSource,
+  PriceSource,
+  TxOutcome,
+  TxRequest,
+  TxSender,
+} from "./interfaces";
+export { decide, adlAction, busyKey, looseNodeRefreshes, openedMembers, type DecisionState } from "./decide";
+export { maxTake, isLiquidatable } from "./liquidation-math";
+export { classify, decodeError, isTransient } from "./errors";
+export { readDeployment, type DeploymentAddresses } from "./deployment";
+export * from "./types";

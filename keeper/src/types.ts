@@ -1,0 +1,226 @@
+/**
+ * The keeper's data: what it decides (actions), what it reports (TickReport) and what it persists
+ * (the checkpoint with the journal of sent transactions). Every amount is a bigint.
+ */
+import type { AdlDelta, DeleveragePlan } from "../../lib/adl";
+import type { BookSnapshot } from "../../lib/adl";
+
+/** The contracts the keeper talks to. */
+export interface KeeperAddresses {
+  clearinghouse: string;
+  deleverager: string;
+  insuranceFund: string;
+  lens: string;
+}
+
+/** Take over `size` of a liquidatable position; `cover` when it is bankrupt and the fund pays. */
+export interface LiquidateAction {
+  kind: "liquidate";
+  marketId: string;
+  account: string;
+  size: bigint;
+  /** True if the position is bankrupt and the fund covers its whole deficit. */
+  cover: boolean;
+  equity: bigint;
+  /** Deficit -equity when bankrupt, else 0. */
+  deficit: bigint;
+}
+
+/** Settle a bankrupt position the fund cannot cover with a list and proof (single transaction). */
+export interface DeleverageAction {
+  kind: "deleverage";
+  marketId: string;
+  bankrupt: string;
+  plan: DeleveragePlan;
+  price: bigint;
+  funding: bigint;
+  delta: AdlDelta;
+}
+
+/**
+ * The proof for a bankrupt position exceeds what one transaction may carry. Today this is only
+ * logged (`adl.proof_too_large`); a multi-transaction session executor plugs in here.
+ */
+export interface ProofTooLargeAction {
+  kind: "proof-too-large";
+  marketId: string;
+  bankrupt: string;
+  plan: DeleveragePlan;
+  price: bigint;
+  funding: bigint;
+  delta: AdlDelta;
+  listLength: number;
+  proofNodes: number;
+  openedMembers: number;
+}
+
+/** Record a bankrupt position that no eligible counterparty can settle. */
+export interface ReportUnsettledAction {
+  kind: "report-unsettled";
+  marketId: string;
+  account: string;
+  deficit: bigint;
+}
+
+/** Remove a listed position that recovered or closed. */
+export interface ClearUnsettledAction {
+  kind: "clear-unsettled";
+  marketId: string;
+  account: string;
+}
+
+/** Recompute a node whose aggregates went loose (best effort: shortens later proofs). */
+export interface RefreshAction {
+  kind: "refresh";
+  marketId: string;
+  isLong: boolean;
+  level: number;
+  position: number;
+  members: string[];
+}
+
+export type Action =
+  | LiquidateAction
+  | DeleverageAction
+  | ProofTooLargeAction
+  | ReportUnsettledAction
+  | ClearUnsettledAction
+  | RefreshAction;
+
+export type ActionKind = Action["kind"];
+
+/** A decoded custom error (or the raw message when none decodes). */
+export interface DecodedError {
+  name: string;
+  args: string[];
+  message: string;
+}
+
+/** A liquidation the keeper sent and saw mined. */
+export interface LiquidationReport {
+  marketId: string;
+  account: string;
+  size: bigint;
+  cover: boolean;
+  price: bigint;
+  feeToLiquidator: bigint;
+  deficitCovered: bigint;
+  gasUsed: bigint;
+  txHash: string;
+  block: number;
+}
+
+/** A deleverage call the keeper sent and saw mined. */
+export interface AdlReport {
+  marketId: string;
+  bankrupt: string;
+  counterparties: string[];
+  /** Each live entry's take, from the CounterpartyDeleveraged events. */
+  takes: bigint[];
+  scores: bigint[];
+  queuePositions: bigint[];
+  charges: bigint[];
+  price: bigint;
+  funding: bigint;
+  delta: bigint;
+  closedSize: bigint;
+  remainingSize: bigint;
+  fundContribution: bigint;
+  deficitAbsorbed: bigint;
+  proofNodes: number;
+  openedMembers: number;
+  /** How many times the list and proof were rebuilt from fresh state before this call went out. */
+  rebuilds: number;
+  gasUsed: bigint;
+  txHash: string;
+  block: number;
+}
+
+/** A reportUnsettled / clearUnsettled / refresh the keeper sent. */
+export interface MaintenanceReport {
+  kind: "report-unsettled" | "clear-unsettled" | "refresh";
+  marketId: string;
+  account?: string;
+  deficit?: bigint;
+  node?: { isLong: boolean; level: number; position: number };
+  gasUsed: bigint;
+  txHash: string;
+  block: number;
+}
+
+/** An action not sent this tick, and why (proof too large, a transaction still pending, ...). */
+export interface DeferredReport {
+  kind: ActionKind;
+  marketId: string;
+  account: string;
+  reason: "proof-too-large" | "pending-transaction" | "gas-above-cap" | "receipt-timeout";
+  detail: string;
+  txHash?: string;
+}
+
+/** An action that failed (simulation revert, mined revert, RPC failure after retries). */
+export interface ErrorReport {
+  kind: ActionKind | "sync";
+  marketId?: string;
+  account?: string;
+  error: DecodedError;
+  txHash?: string;
+}
+
+/** Everything one tick did. */
+export interface TickReport {
+  /** Events applied in [fromBlock, toBlock] (fromBlock > toBlock when there was nothing new). */
+  fromBlock: number;
+  toBlock: number;
+  eventsApplied: number;
+  positions: number;
+  liquidations: LiquidationReport[];
+  adl: AdlReport[];
+  /** reportUnsettled calls (and clearUnsettled / refresh, told apart by kind). */
+  unsettled: MaintenanceReport[];
+  deferred: DeferredReport[];
+  errors: ErrorReport[];
+  /** Journal entries found mined (or dropped) that earlier ticks or runs had left pending. */
+  resolved: JournalEntry[];
+  durationMs: number;
+}
+
+/** Totals over a run (logged as keeper.summary at shutdown). */
+export interface KeeperSummary {
+  ticks: number;
+  lastBlock: number;
+  liquidations: number;
+  adlCalls: number;
+  unsettledReports: number;
+  deferred: number;
+  errors: number;
+  gasUsed: bigint;
+}
+
+export type JournalStatus = "sent" | "confirmed" | "reverted" | "dropped";
+
+/** One transaction the keeper sent, persisted before it waits for the receipt. */
+export interface JournalEntry {
+  /** `${kind}:${marketId}:${account}`: at most one pending entry per key. */
+  key: string;
+  kind: ActionKind;
+  marketId: string;
+  account: string;
+  txHash: string;
+  nonce: number;
+  status: JournalStatus;
+  /** Block the transaction was mined in (when known). */
+  block?: number;
+  sentAt: string;
+}
+
+/** What the keeper persists between ticks and runs. */
+export interface Checkpoint {
+  version: 1;
+  chainId: string;
+  clearinghouse: string;
+  /** Last block whose events are in `book`. */
+  lastBlock: number;
+  book: BookSnapshot;
+  journal: JournalEntry[];
+}
