@@ -3,6 +3,8 @@ import { subtask } from "hardhat/config";
 import { TASK_COMPILE_SOLIDITY_GET_SOLC_BUILD } from "hardhat/builtin-tasks/task-names";
 import type { HardhatUserConfig } from "hardhat/config";
 import "@nomicfoundation/hardhat-toolbox";
+// The keeper bot (npm run keeper): liquidation, cover and ADL.
+import "./keeper/task";
 
 /** The one compiler version the project uses; it must equal the `solc` package pinned in package.json. */
 const SOLC_VERSION = "0.8.30";

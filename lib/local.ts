@@ -120,6 +120,8 @@ export async function deployLocalSystem(admin: Signer, specs: LocalMarketSpec[])
   await (await clearinghouse.setRankIndex(await deleverager.getAddress())).wait();
   await (await clearinghouse.setInsuranceFund(await insuranceFund.getAddress())).wait();
   await (await insuranceFund.grantRole(await insuranceFund.COVER_ROLE(), await clearinghouse.getAddress())).wait();
+  // ADL sessions set the bankrupt position's share of the fund aside (reserve / release).
+  await (await insuranceFund.grantRole(await insuranceFund.COVER_ROLE(), await deleverager.getAddress())).wait();
   await (await insuranceFund.setFeeSource(await clearinghouse.getAddress())).wait();
   // Each market's rounding reserve is seeded at listing with one token unit (1e12 internal wei).
   await (await token.mint(adminAddress, BigInt(specs.length))).wait();

@@ -1,0 +1,254 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+import {IClearinghouseTypes} from "../interfaces/IClearinghouseTypes.sol";
+import {IFundReserves} from "../interfaces/IFundReserves.sol";
+import {Clearinghouse} from "../Clearinghouse.sol";
+import {ClearinghouseLens} from "../periphery/ClearinghouseLens.sol";
+import {FixedPointMath} from "../libraries/FixedPointMath.sol";
+import {RankTree} from "../libraries/RankTree.sol";
+import {AdlBase} from "./AdlBase.sol";
+
+/// @title AdlSessions
+/// @notice Multi-transaction ADL (DESIGN.md section 4): a session pins (P, F, sigma, delta) and the
+/// list, verifies the completeness proof over several calls (a big leaf over several calls too)
+/// while the deleverager's `reindex` guards every verified tile, and settles at the pinned subsidy
+/// on current sizes. It lives in its own contract to keep the deleverager under the 24 KB limit,
+/// and runs only by DELEGATECALL from the deleverager, on its storage and under its reentrancy lock.
+contract AdlSessions is AdlBase {
+    using FixedPointMath for uint256;
+
+    address private immutable _self;
+
+    /// @dev Built by the deleverager's constructor with the deleverager's own arguments.
+    constructor(Clearinghouse clearinghouse_, ClearinghouseLens lens_) AdlBase(clearinghouse_, lens_) {
+        _self = address(this);
+    }
+
+    /// @dev Called directly this contract would act on its own, empty storage: refuse.
+    modifier onlyDelegated() {
+        if (address(this) == _self) revert AdlModuleDirectCall();
+        _;
+    }
+
+    /// @notice See IAutoDeleverager.openAdlSession.
+    function openAdlSession(
+        bytes32 marketId,
+        address bankrupt,
+        address[] calldata counterparties
+    ) external nonReentrant onlyDelegated returns (uint256 sessionId) {
+        address fund = clearinghouse.insuranceFund();
+        // Whole tokens of unswept fees move into the fund first (what the fund can pay is the same
+        // before and after), so the reserve can hold nearly all of sigma * q_B in tokens.
+        if (fund != address(0)) clearinghouse.sweepFundFees();
+        (Call memory c, IClearinghouseTypes.Position memory b, uint256 deficit, uint256 covered) = _pin(
+            marketId,
+            bankrupt
+        );
+        MarketConfig storage cfg = _config[marketId];
+        if (c.side ? cfg.sessionLong : cfg.sessionShort) revert AdlSessionActive(marketId, c.side);
+        sessionId = ++_sessionNonce;
+        c.sessionId = sessionId;
+        (IClearinghouseTypes.DeleverageLeg[] memory legs, ) = _walkList(c, bankrupt, b.size, counterparties);
+        if (c.side) cfg.sessionLong = true;
+        else cfg.sessionShort = true;
+        _record(c, bankrupt, b.size, covered.mulDivDown(WAD, b.size), legs, _ttl(cfg));
+        _addUnsettled(marketId, bankrupt, deficit);
+    }
+
+    /// @notice See IAutoDeleverager.continueAdlSession.
+    function continueAdlSession(
+        bytes32 marketId,
+        bool side,
+        ProofNode[] calldata proof
+    ) external nonReentrant onlyDelegated {
+        Session storage s = _openSession(marketId, side);
+        _requireBeforeDeadline(s);
+        Progress memory g = Progress(s.cursor, 0, s.held, s.heldLast, s.heldTally);
+        _verifyTiles(_sessionCall(marketId, side, s), proof, g, true);
+        s.cursor = uint32(g.cursor);
+        s.held = g.held;
+        s.heldLast = g.heldLast;
+        s.heldTally = uint64(g.tally);
+        emit AdlSessionContinued(marketId, side, s.id, g.cursor, g.held, g.tally, g.opened);
+    }
+
+    /// @notice See IAutoDeleverager.finishAdlSession.
+    function finishAdlSession(bytes32 marketId, bool side) external nonReentrant onlyDelegated {
+        Session storage s = _openSession(marketId, side);
+        _requireBeforeDeadline(s);
+        if (s.cursor != RankTree.LEAVES || s.held) revert AdlSessionIncomplete(s.cursor, s.held);
+        Call memory c = _sessionCall(marketId, side, s);
+        (address bankrupt, uint256 sigma, address[] memory entries) = (s.bankrupt, s.sigma, s.entries);
+        uint256 id = s.id;
+        // End first (flags, storage, reserve back into what the fund can pay), then settle.
+        _end(marketId, side, s);
+        emit AdlSessionFinished(marketId, side, id, _settle(c, bankrupt, sigma, entries));
+    }
+
+    /// @notice See IAutoDeleverager.challengeAdlSession.
+    function challengeAdlSession(bytes32 marketId, bool side, address account) external nonReentrant onlyDelegated {
+        Session storage s = _openSession(marketId, side);
+        IClearinghouseTypes.Position memory p = clearinghouse.getPosition(marketId, account);
+        if (
+            p.size == 0 ||
+            p.isLong != side ||
+            _isSessionListed(s.id, account) ||
+            !_outranksLast(_sessionCall(marketId, side, s), account, p)
+        ) revert AdlChallengeRejected(account);
+        uint256 id = s.id;
+        _end(marketId, side, s);
+        emit AdlSessionChallenged(marketId, side, id, account, msg.sender);
+    }
+
+    /// @notice See IAutoDeleverager.expireAdlSession.
+    function expireAdlSession(bytes32 marketId, bool side) external nonReentrant onlyDelegated {
+        Session storage s = _openSession(marketId, side);
+        if (block.timestamp <= s.deadline) revert AdlSessionNotExpired(s.deadline, block.timestamp);
+        uint256 id = s.id;
+        _end(marketId, side, s);
+        emit AdlSessionExpired(marketId, side, id);
+    }
+
+    /// @notice See AutoDeleverager.setSessionTtl. Applies to sessions opened afterwards.
+    function setSessionTtl(bytes32 marketId, uint32 ttlSeconds) external onlyDelegated onlyRole(ADL_ADMIN_ROLE) {
+        if (ttlSeconds < MIN_SESSION_TTL || ttlSeconds > MAX_SESSION_TTL) revert AdlSessionTtlOutOfRange(ttlSeconds);
+        _config[marketId].sessionTtl = ttlSeconds;
+        emit SessionTtlSet(marketId, ttlSeconds);
+    }
+
+    // ================================================================ internals
+
+    /// @dev Stores an opened session (pinned values, entries, reserve) and emits its event.
+    function _record(
+        Call memory c,
+        address bankrupt,
+        uint256 size,
+        uint256 sigma,
+        IClearinghouseTypes.DeleverageLeg[] memory legs,
+        uint256 ttl
+    ) private {
+        Session storage s = _sessions[c.marketId][c.side];
+        s.id = uint64(c.sessionId);
+        s.openedAt = uint64(block.timestamp);
+        s.deadline = uint64(block.timestamp + ttl);
+        s.bankrupt = bankrupt;
+        s.lastAccount = c.lastAccount;
+        s.lastScore = c.lastScore;
+        s.price = c.price;
+        s.funding = c.funding;
+        s.delta = c.delta;
+        s.sigma = sigma;
+        for (uint256 i; i < legs.length; ++i) s.entries.push(legs[i].account);
+        s.reserveTokens = _reserve(_reserveKey(c.marketId, bankrupt), sigma.mulDivDown(size, WAD));
+        _emitOpened(c, bankrupt, sigma);
+    }
+
+    function _emitOpened(Call memory c, address bankrupt, uint256 sigma) private {
+        emit AdlSessionOpened(
+            c.marketId,
+            c.side,
+            c.sessionId,
+            bankrupt,
+            c.price,
+            c.funding,
+            sigma,
+            c.delta,
+            c.lastScore,
+            c.lastAccount
+        );
+    }
+
+    function _openSession(bytes32 marketId, bool side) private view returns (Session storage s) {
+        s = _sessions[marketId][side];
+        if (s.id == 0) revert AdlNoSession(marketId, side);
+    }
+
+    function _requireBeforeDeadline(Session storage s) private view {
+        if (block.timestamp > s.deadline) revert AdlSessionTooOld(s.deadline, block.timestamp);
+    }
+
+    /// @dev Clears the session and its flag and releases the bankrupt position's reserve.
+    function _end(bytes32 marketId, bool side, Session storage s) private {
+        address bankrupt = s.bankrupt;
+        uint256 reserved = s.reserveTokens;
+        delete _sessions[marketId][side];
+        MarketConfig storage cfg = _config[marketId];
+        if (side) cfg.sessionLong = false;
+        else cfg.sessionShort = false;
+        if (reserved != 0) IFundReserves(clearinghouse.insuranceFund()).release(_reserveKey(marketId, bankrupt));
+    }
+
+    /// @dev Finish: re-checks the precondition at the current (P, F) (no trade if B recovered, closed
+    /// or is now covered) and otherwise settles the stored entries on current sizes (closed ones
+    /// skipped) with the fund paying the pinned sigma per unit. The clearinghouse executes at the
+    /// current (P, F); each counterparty's net payout depends on (P, F) only through x_i + x_B,
+    /// which does not move with them, so this equals settling at the pinned values up to rounding.
+    /// Returns the size closed.
+    function _settle(
+        Call memory c,
+        address bankrupt,
+        uint256 sigma,
+        address[] memory entries
+    ) private returns (uint256 d) {
+        clearinghouse.accrueFunding(c.marketId);
+        (uint256 price, ) = clearinghouse.oracle().getPrice(c.marketId, true);
+        int256 funding = clearinghouse.marketState(c.marketId).cumulativeFunding;
+        IClearinghouseTypes.Position memory b = clearinghouse.getPosition(c.marketId, bankrupt);
+        int256 eq = _equityAt(b, price, funding);
+        if (eq >= 0) return 0;
+        uint256 available = _fundAvailable();
+        if (available >= uint256(-eq)) return 0;
+        IClearinghouseTypes.DeleverageLeg[] memory legs;
+        int256[] memory scores;
+        (legs, scores, d) = _currentLegs(c, b.size, entries);
+        if (d == 0) return 0;
+        uint256 fundPays = sigma.mulDivDown(d, WAD);
+        if (fundPays > available) fundPays = available;
+        (c.price, c.funding) = (price, funding);
+        _execute(c, bankrupt, b, legs, scores, d, fundPays);
+        _syncUnsettled(c.marketId, bankrupt, uint256(-eq), b.size, d);
+    }
+
+    /// @dev The stored entries on current sizes, in order: closed ones and zero takes skipped; each
+    /// with its score at the pinned values (the guard kept its a and K).
+    function _currentLegs(
+        Call memory c,
+        uint256 remaining,
+        address[] memory entries
+    ) private view returns (IClearinghouseTypes.DeleverageLeg[] memory legs, int256[] memory scores, uint256 d) {
+        legs = new IClearinghouseTypes.DeleverageLeg[](entries.length);
+        scores = new int256[](entries.length);
+        uint256 live;
+        for (uint256 i; i < entries.length && remaining != 0; ++i) {
+            IClearinghouseTypes.Position memory p = clearinghouse.getPosition(c.marketId, entries[i]);
+            if (p.size == 0) continue;
+            uint256 take = remaining < p.size ? remaining : p.size;
+            remaining -= take;
+            d += take;
+            legs[live] = IClearinghouseTypes.DeleverageLeg(entries[i], take, 0);
+            (, scores[live]) = _scoreOf(c, p);
+            ++live;
+        }
+        assembly ("memory-safe") {
+            mstore(legs, live)
+            mstore(scores, live)
+        }
+    }
+
+    /// @dev Sets aside up to `amount` (internal units, rounded up to tokens) of what the fund has
+    /// available for the bankrupt position; returns the tokens reserved.
+    function _reserve(bytes32 key, uint256 amount) private returns (uint256 tokens) {
+        address fund = clearinghouse.insuranceFund();
+        if (fund == address(0) || amount == 0) return 0;
+        tokens = amount.mulDivUp(1, clearinghouse.collateralScale());
+        uint256 avail = IFundReserves(fund).available();
+        if (tokens > avail) tokens = avail;
+        IFundReserves(fund).reserve(key, tokens);
+    }
+
+    /// @dev The fund reserve key of `bankrupt` in `marketId`.
+    function _reserveKey(bytes32 marketId, address bankrupt) private pure returns (bytes32) {
+        return keccak256(abi.encode(marketId, bankrupt));
+    }
+}

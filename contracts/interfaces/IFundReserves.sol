@@ -1,0 +1,19 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+/// @title IFundReserves
+/// @notice The insurance fund's per-key reserves (InsuranceFund): money set aside for one bankrupt
+/// position while an ADL session settles it, excluded from `available()` until released.
+interface IFundReserves {
+    /// @notice Sets `tokenAmount` of the available balance aside under `key` (COVER_ROLE).
+    function reserve(bytes32 key, uint256 tokenAmount) external;
+
+    /// @notice Returns the whole reserve under `key` to the available balance (COVER_ROLE).
+    function release(bytes32 key) external;
+
+    /// @notice The reserve under `key`, in token units.
+    function reserveOf(bytes32 key) external view returns (uint256);
+
+    /// @notice Collateral available to cover bad debt now (reserves excluded), in token units.
+    function available() external view returns (uint256);
+}
