@@ -38,6 +38,7 @@ export interface KeeperDeps {
 
 export class Keeper {
   private stopping = false;
+  private stopped: Promise<KeeperSummary> | undefined;
   private running: Promise<TickReport> | undefined;
   private wake: (() => void) | undefined;
   private readonly totals: KeeperSummary = {
@@ -329,16 +330,20 @@ export class Keeper {
     return this.summary();
   }
 
-  /** Finishes the tick in progress (no new action starts), saves, and logs the summary. */
-  async stop(): Promise<KeeperSummary> {
-    if (!this.stopping) {
+  /**
+   * Finishes the tick in progress (no new action starts), saves, and logs the summary. Every call
+   * returns the same promise, so a caller racing a signal handler waits for the same shutdown.
+   */
+  stop(): Promise<KeeperSummary> {
+    this.stopped ??= (async () => {
       this.stopping = true;
       this.wake?.();
       if (this.running) await this.running.catch(() => undefined);
       await this.save();
       this.log.info("keeper.summary", { ...this.summary() });
       this.log.info("keeper.stopped", {});
-    }
-    return this.summary();
+      return this.summary();
+    })();
+    return this.stopped;
   }
 }
