@@ -387,10 +387,45 @@ async function legKind(v: Venue, trader: string, delta: bigint): Promise<Leg> {
 }
 
 /**
+ * A mature market for the index-cost mix: `count` positions (both sides, 1x-50x, entries within 5%
+ * of 2,000, notional 100-10,000) opened against a whale with the rank index set, so the trees'
+ * leaves and paths near the mix's bands already hold members.
+ */
+async function preloadBook(v: Venue, index: string, seed: number, count: number): Promise<void> {
+  await (await v.clearinghouse.setRankIndex(index)).wait();
+  const rand = prng(seed + 2);
+  const specs: PositionSpec[] = [];
+  for (let i = 0; i < count; i++) {
+    const price = BigInt(Math.round(2000 * (0.95 + 0.1 * rand()))) * WAD;
+    const leverage = wad(logUniform(rand, 1, 50), 2);
+    const size = wad(logUniform(rand, 100, 10_000) / Number(price / WAD), 6);
+    specs.push({ wallet: traderWallet("mature", i), isLong: i % 2 === 0, size, price, leverage });
+  }
+  await depositFor(v, v.whale.address, specs.reduce((t, p) => t + (p.size * p.price) / WAD, 0n) + 1000n * WAD);
+  await openAgainstWhale(v, specs, 100n * WAD, (done) => log(`index cost: preloaded ${done} / ${count}`), 1000);
+}
+
+/** Overwrites the clearinghouse's `rankIndex` slot (found by its current value) with `value`. */
+async function setRankIndexSlot(clearinghouse: string, current: string, value: bigint): Promise<void> {
+  const want = BigInt(current);
+  for (let slot = 0; slot < 256; slot++) {
+    const word = BigInt(await ethers.provider.getStorage(clearinghouse, slot));
+    if (word !== want) continue;
+    await ethers.provider.send("hardhat_setStorageAt", [
+      clearinghouse,
+      ethers.toQuantity(slot),
+      ethers.toBeHex(value, 32),
+    ]);
+    return;
+  }
+  throw new Error("rankIndex slot not found");
+}
+
+/**
  * The same trade mix on a fresh deployment, once without and once with the rank index (both
  * branches from one snapshot, so orders, signatures and calldata are identical).
  */
-async function measureIndexCost(admin: string, keeper: string, seed: number): Promise<IndexCost> {
+async function measureIndexCost(admin: string, keeper: string, seed: number, preload: number): Promise<IndexCost> {
   const signer = await ethers.getSigner(admin);
   const token = await new MockERC20__factory(signer).deploy("Mock USD", "mUSD", 6);
   const oracle = await new OracleAdapter__factory(signer).deploy(admin);
@@ -439,7 +474,8 @@ async function measureIndexCost(admin: string, keeper: string, seed: number): Pr
   const warmup = Number(env("ADL_BENCH_WARMUP") ?? 200);
   const trades = Number(env("ADL_BENCH_MIX") ?? 400);
   const wallets = Array.from({ length: accounts }, (_, i) => traderWallet("mix", i));
-  await fundAdmin(v, BigInt(accounts) * 10_000_000n * 10n ** 6n);
+  await fundAdmin(v, (BigInt(accounts) * 10_000_000n + BigInt(preload) * 20_000n) * 10n ** 6n);
+  if (preload > 0) await preloadBook(v, await del.getAddress(), seed, preload);
   for (const w of wallets) await depositFor(v, w.address, 5_000_000n * WAD);
   const base = await snapshot();
 
@@ -486,10 +522,13 @@ async function measureIndexCost(admin: string, keeper: string, seed: number): Pr
   };
   // Salts must repeat across branches so the orders (and signatures) are identical.
   const saltState = currentSalt();
+  // Without the index: a fresh market never sets it; a preloaded one has it cleared from storage
+  // (the clearinghouse skips reindexing when it is zero), so both branches see the same book.
+  if (preload > 0) await setRankIndexSlot(v.chAddress, await del.getAddress(), 0n);
   const without = await run();
   await revertTo(base);
   resetSalt(saltState);
-  await (await ch.setRankIndex(await del.getAddress())).wait();
+  if (preload === 0) await (await ch.setRankIndex(await del.getAddress())).wait();
   const withIndex = await run();
   for (let t = 0; t < without.kinds.length; t++) {
     if (without.kinds[t] !== withIndex.kinds[t]) throw new Error(`trade ${t} differs between branches`);
@@ -506,6 +545,7 @@ async function measureIndexCost(admin: string, keeper: string, seed: number): Pr
   const byKind = new Map<string, number[]>();
   for (const x of mix) byKind.set(x.kind, [...(byKind.get(x.kind) ?? []), x.d]);
   return {
+    preloaded: preload,
     accounts,
     warmupTrades: warmup,
     mixTrades: trades,
@@ -541,15 +581,27 @@ async function main(): Promise<void> {
   const [adminSigner, keeperSigner] = await ethers.getSigners();
   const [admin, keeper] = [adminSigner.address, keeperSigner.address];
 
-  const start = await snapshot();
+  let start = await snapshot();
   let indexCost: IndexCost | null = null;
+  let indexCostMature: IndexCost | null = null;
   if (!skip.has("index")) {
     const t = Date.now();
-    log("index cost: the same trade mix with and without the rank index");
-    indexCost = await measureIndexCost(admin, keeper, seed);
+    log("index cost: the same trade mix with and without the rank index, fresh market");
+    indexCost = await measureIndexCost(admin, keeper, seed, 0);
     log(
       `index cost: median ${indexCost.median}, p90 ${indexCost.p90}, worst ${indexCost.worst} (${indexCost.worstKind})`,
     );
+    await revertTo(start);
+    start = await snapshot(); // a snapshot is used up by reverting to it
+    const preload = Number(env("ADL_BENCH_PRELOAD") ?? 2000);
+    log(`index cost: the same mix on a market already holding ${preload} positions`);
+    indexCostMature = await measureIndexCost(admin, keeper, seed, preload);
+    log(
+      `index cost (mature): median ${indexCostMature.median}, p90 ${indexCostMature.p90}, ` +
+        `worst ${indexCostMature.worst} (${indexCostMature.worstKind})`,
+    );
+    for (const k of indexCostMature.byKind)
+      log(`  ${k.kind}: ${k.trades} trades, median ${k.median}, worst ${k.worst}`);
     phases["index cost"] = seconds(t);
   }
   await revertTo(start);
@@ -619,8 +671,9 @@ async function main(): Promise<void> {
     },
     rows,
     indexCost,
+    indexCostMature,
     adversarial,
-    targets: evaluateTargets(rows, indexCost),
+    targets: evaluateTargets(rows, indexCost, indexCostMature),
     runSeconds: Math.round(seconds(t0)),
     phases: Object.fromEntries(Object.entries(phases).map(([k, x]) => [k, Math.round(x)])),
   };
