@@ -1,19 +1,43 @@
-/** Adds the core contracts and their wiring to a module, around a given collateral. */
-import type { ArgumentType, IgnitionModuleBuilder } from "@nomicfoundation/ignition-core";
+/** Adds the core contracts, their wiring and the markets to a module, around a given collateral. */
+import type {
+  ArgumentType,
+  CallableContractFuture,
+  ContractFuture,
+  Future,
+  IgnitionModuleBuilder,
+  ModuleParameterRuntimeValue,
+  SolidityParameterType,
+} from "@nomicfoundation/ignition-core";
+import { encodeBytes32String } from "ethers";
+import { defaultMarketParams } from "../../lib/local";
+import { MARKETS, type MarketDefinition } from "../markets";
+
+/** Future ids shared by every module, so lib/deployment.ts finds the same names in any deployment. */
+export const FUTURE_IDS = {
+  collateral: "Collateral",
+  oracle: "OracleAdapter",
+  clearinghouse: "Clearinghouse",
+  lens: "ClearinghouseLens",
+  insuranceFund: "InsuranceFund",
+  deleverager: "AutoDeleverager",
+  feed: (key: string) => `Feed_${key}`,
+} as const;
 
 export function addCore(m: IgnitionModuleBuilder, collateral: ArgumentType) {
   const admin = m.getAccount(0);
-  const oracle = m.contract("OracleAdapter", [admin]);
-  const clearinghouse = m.contract("Clearinghouse", [collateral, oracle, admin]);
-  const lens = m.contract("ClearinghouseLens", [clearinghouse]);
-  const insuranceFund = m.contract("InsuranceFund", [collateral, admin]);
-  const deleverager = m.contract("AutoDeleverager", [clearinghouse, lens, admin]);
+  const oracle = m.contract("OracleAdapter", [admin], { id: FUTURE_IDS.oracle });
+  const clearinghouse = m.contract("Clearinghouse", [collateral, oracle, admin], { id: FUTURE_IDS.clearinghouse });
+  const lens = m.contract("ClearinghouseLens", [clearinghouse], { id: FUTURE_IDS.lens });
+  const insuranceFund = m.contract("InsuranceFund", [collateral, admin], { id: FUTURE_IDS.insuranceFund });
+  const deleverager = m.contract("AutoDeleverager", [clearinghouse, lens, admin], { id: FUTURE_IDS.deleverager });
   // Before any trade, so that every position is indexed.
   const setIndex = m.call(clearinghouse, "setRankIndex", [deleverager]);
 
   const setFund = m.call(clearinghouse, "setInsuranceFund", [insuranceFund]);
   const coverRole = m.staticCall(insuranceFund, "COVER_ROLE", []);
   m.call(insuranceFund, "grantRole", [coverRole, clearinghouse], { id: "grantCover" });
+  // ADL sessions set the bankrupt position's share of the fund aside (reserve / release).
+  m.call(insuranceFund, "grantRole", [coverRole, deleverager], { id: "grantCoverDeleverager" });
   // The fee source must already pay this fund, or the fund rejects it.
   m.call(insuranceFund, "setFeeSource", [clearinghouse], { after: [setFund] });
 
@@ -26,4 +50,94 @@ export function addCore(m: IgnitionModuleBuilder, collateral: ArgumentType) {
   /** Futures that must run before feeds are set and markets listed. */
   const wired = [grantOracleAdmin, setIndex, ...roleGrants];
   return { oracle, clearinghouse, lens, insuranceFund, deleverager, wired };
+}
+
+/** Default feed settings (overridable per market): a day's heartbeat, an hour for liquidation and ADL. */
+const DEFAULT_HEARTBEAT_S = 86_400;
+const DEFAULT_STRICT_MAX_AGE_S = 3_600;
+const DEFAULT_MIN_PRICE = 10n ** 18n;
+const DEFAULT_MAX_PRICE = 10n ** 30n;
+/** One token unit per market seeds the rounding reserve, as lib/local.ts does. */
+const DEFAULT_RESERVE_SEED = 1n;
+const DEFAULT_SEQUENCER_GRACE_S = 3_600;
+
+/** What only a local deployment with mocks provides. */
+export interface LocalOptions {
+  /** Gives the deployer a market's rounding-reserve seed (the mock collateral mints it). */
+  fundSeed: (market: MarketDefinition, seed: ModuleParameterRuntimeValue<bigint>) => Future;
+  /** Default band reference per market key, from the mock feed's first answer. */
+  bandReference: ReadonlyMap<string, number>;
+}
+
+/**
+ * The whole system around `collateral` (a token contract future) with one price feed future per
+ * market: the core and its roles, the sequencer-uptime feed (zero address: no check), and for each
+ * market of deploy/markets.ts its feed configuration, listing, band reference in the deleverager and
+ * rounding-reserve seed. Market settings are module parameters prefixed with the market's key.
+ */
+export function addSystem(
+  m: IgnitionModuleBuilder,
+  collateral: CallableContractFuture<string>,
+  feeds: ReadonlyMap<string, ContractFuture<string>>,
+  local?: LocalOptions,
+) {
+  const core = addCore(m, collateral);
+  const { oracle, wired } = core;
+  const sequencerFeed = m.getParameter<string>("sequencerUptimeFeed", "0x0000000000000000000000000000000000000000");
+  const sequencerGrace = m.getParameter<number>("sequencerGracePeriod", DEFAULT_SEQUENCER_GRACE_S);
+  m.call(oracle, "setSequencerFeed", [sequencerFeed, sequencerGrace], { after: wired });
+
+  // Approvals overwrite each other, so each market's seed is approved and pulled before the next.
+  let previousSeed: Future | undefined;
+  for (const market of MARKETS) {
+    const feed = feeds.get(market.key);
+    if (feed === undefined) throw new Error(`no feed future for ${market.symbol}`);
+    previousSeed = addMarket(m, core, collateral, feed, market, previousSeed, local);
+  }
+  return core;
+}
+
+function addMarket(
+  m: IgnitionModuleBuilder,
+  core: ReturnType<typeof addCore>,
+  collateral: CallableContractFuture<string>,
+  feed: ContractFuture<string>,
+  market: MarketDefinition,
+  previousSeed: Future | undefined,
+  local: LocalOptions | undefined,
+): Future {
+  const { oracle, clearinghouse, deleverager, wired } = core;
+  const k = market.key;
+  const id = encodeBytes32String(market.symbol);
+  const setFeed = m.call(
+    oracle,
+    "setFeed",
+    [
+      id,
+      {
+        aggregator: feed,
+        heartbeat: m.getParameter<number>(`${k}_heartbeat`, DEFAULT_HEARTBEAT_S),
+        strictMaxAge: m.getParameter<number>(`${k}_strictMaxAge`, DEFAULT_STRICT_MAX_AGE_S),
+        minPrice: m.getParameter<bigint>(`${k}_minPrice`, DEFAULT_MIN_PRICE),
+        maxPrice: m.getParameter<bigint>(`${k}_maxPrice`, DEFAULT_MAX_PRICE),
+      },
+    ],
+    { id: `setFeed_${k}`, after: wired },
+  );
+  // Required on real networks (it depends on the price at listing); local mocks know their price.
+  const bandReference = m.getParameter<number>(`${k}_bandReference`, local?.bandReference.get(k));
+  m.call(deleverager, "configureMarket", [id, bandReference], {
+    id: `configure_${k}`,
+  });
+  const params = m.getParameter<SolidityParameterType>(
+    `${k}_params`,
+    defaultMarketParams() as unknown as SolidityParameterType,
+  );
+  const list = m.call(clearinghouse, "listMarket", [id, params], { id: `list_${k}`, after: [setFeed, ...wired] });
+  const seed = m.getParameter<bigint>(`${k}_roundingReserveSeed`, DEFAULT_RESERVE_SEED);
+  const after: Future[] = [list];
+  if (previousSeed !== undefined) after.push(previousSeed);
+  if (local !== undefined) after.push(local.fundSeed(market, seed));
+  const approve = m.call(collateral, "approve", [clearinghouse, seed], { id: `approveSeed_${k}`, after });
+  return m.call(clearinghouse, "fundRoundingReserve", [id, seed], { id: `seed_${k}`, after: [approve] });
 }

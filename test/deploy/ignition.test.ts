@@ -9,6 +9,8 @@ describe("Ignition LocalSystem module", function () {
     const chAddress = await clearinghouse.getAddress();
     expect(await clearinghouse.insuranceFund()).to.equal(await insuranceFund.getAddress());
     expect(await insuranceFund.hasRole(await insuranceFund.COVER_ROLE(), chAddress)).to.equal(true);
+    const adlAddress = await deleverager.getAddress();
+    expect(await insuranceFund.hasRole(await insuranceFund.COVER_ROLE(), adlAddress)).to.equal(true);
     expect(await insuranceFund.feeSource()).to.equal(chAddress);
     expect(await clearinghouse.rankIndex()).to.equal(await deleverager.getAddress());
     expect(await clearinghouse.hasRole(await clearinghouse.MARKET_ADMIN_ROLE(), admin.address)).to.equal(true);
@@ -19,6 +21,9 @@ describe("Ignition LocalSystem module", function () {
       expect(paused).to.equal(false);
       const [price] = await oracle.getPrice(id, false);
       expect(price > 0n).to.equal(true);
+      // One token unit (6 decimals) seeds the rounding reserve; the band reference follows the price.
+      expect(await clearinghouse.roundingReserve(id)).to.equal(10n ** 12n);
+      expect(await deleverager.kRef(id)).to.equal(BigInt(price.toString(2).length - 1));
     }
   });
 });

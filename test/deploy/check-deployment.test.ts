@@ -1,0 +1,78 @@
+/**
+ * The post-deploy check (lib/deployment-check.ts, task `check-deployment`): a system deployed by the
+ * LocalSystem Ignition module passes it, and each broken wire is reported as a problem that names it.
+ */
+import { expect } from "chai";
+import { ignition, ethers } from "hardhat";
+import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
+import LocalSystem from "../../deploy/modules/LocalSystem";
+import { checkDeployment, formatReport, type SystemAddresses } from "../../lib/deployment-check";
+import { defaultMarketParams, marketId } from "../../lib/local";
+
+async function deployed() {
+  const system = await ignition.deploy(LocalSystem);
+  const addresses: SystemAddresses = {
+    collateral: await system.collateral.getAddress(),
+    oracle: await system.oracle.getAddress(),
+    clearinghouse: await system.clearinghouse.getAddress(),
+    lens: await system.lens.getAddress(),
+    insuranceFund: await system.insuranceFund.getAddress(),
+    deleverager: await system.deleverager.getAddress(),
+  };
+  return { ...system, addresses };
+}
+
+describe("check-deployment", function () {
+  it("passes on a fresh Ignition deployment and describes every market, feed and role", async function () {
+    const { addresses } = await loadFixture(deployed);
+    const report = await checkDeployment(ethers.provider, addresses);
+    expect(report.problems, formatReport(report)).to.deep.equal([]);
+    const text = report.lines.join("\n");
+    for (const symbol of ["ETH-USD", "BTC-USD"]) expect(text).to.contain(`market ${symbol}: listed`);
+    expect(text).to.contain(`InsuranceFund.COVER_ROLE: ${addresses.clearinghouse}, ${addresses.deleverager}`);
+    expect(text).to.contain(`Clearinghouse.rankIndex (rank index wiring) = ${addresses.deleverager}`);
+    expect(text).to.contain("strict max age 3600 s");
+    expect(formatReport(report)).to.match(/deployment OK/);
+  });
+
+  it("fails naming the fund's cover role once the clearinghouse no longer holds it", async function () {
+    const { addresses, insuranceFund } = await loadFixture(deployed);
+    await (await insuranceFund.revokeRole(await insuranceFund.COVER_ROLE(), addresses.clearinghouse)).wait();
+    const report = await checkDeployment(ethers.provider, addresses);
+    expect(report.problems).to.deep.equal([
+      `InsuranceFund.COVER_ROLE is not held by the clearinghouse ${addresses.clearinghouse}`,
+    ]);
+    expect(formatReport(report)).to.match(/deployment MIS-WIRED: 1 problem$/);
+  });
+
+  it("fails naming a stranger that holds the cover role, and a rank index pointing elsewhere", async function () {
+    const { addresses, insuranceFund, clearinghouse } = await loadFixture(deployed);
+    const [, stranger] = await ethers.getSigners();
+    await (await insuranceFund.grantRole(await insuranceFund.COVER_ROLE(), stranger.address)).wait();
+    await (await clearinghouse.setRankIndex(stranger.address)).wait();
+    const report = await checkDeployment(ethers.provider, addresses);
+    expect(report.problems).to.have.members([
+      `InsuranceFund.COVER_ROLE is held by ${stranger.address}, which is neither the clearinghouse nor the deleverager`,
+      `Clearinghouse.rankIndex (rank index wiring) is ${stranger.address}, expected ${addresses.deleverager}`,
+    ]);
+  });
+
+  it("fails naming a listed market that the deleverager was never configured for", async function () {
+    const { addresses, oracle, clearinghouse } = await loadFixture(deployed);
+    const id = marketId("SOL-USD");
+    const eth = await oracle.feedConfig(marketId("ETH-USD"));
+    await (
+      await oracle.setFeed(id, {
+        aggregator: eth.aggregator,
+        heartbeat: eth.heartbeat,
+        strictMaxAge: eth.strictMaxAge,
+        minPrice: eth.minPrice,
+        maxPrice: eth.maxPrice,
+      })
+    ).wait();
+    await (await clearinghouse.listMarket(id, defaultMarketParams())).wait();
+    const report = await checkDeployment(ethers.provider, addresses);
+    expect(report.problems).to.deep.equal([`market ${id} is not configured in the deleverager (configureMarket)`]);
+    expect(report.warnings).to.deep.equal([`market ${id} has an empty rounding reserve`]);
+  });
+});
