@@ -1,10 +1,21 @@
+import { existsSync } from "node:fs";
 import path from "node:path";
-import { subtask } from "hardhat/config";
+import { extendEnvironment, subtask } from "hardhat/config";
 import { TASK_COMPILE_SOLIDITY_GET_SOLC_BUILD } from "hardhat/builtin-tasks/task-names";
 import type { HardhatUserConfig } from "hardhat/config";
 import "@nomicfoundation/hardhat-toolbox";
 // The keeper bot (npm run keeper): liquidation, cover and ADL.
 import "./keeper/task";
+import { networksFromEnv, requireNetworkEnv } from "./deploy/networks";
+// deploy-system and check-deployment (npm run deploy, npm run deploy:check).
+import "./deploy/tasks";
+
+// RPC URLs and the deployer key may live in a .env file (see .env.example); real variables win.
+const ENV_FILE = path.join(__dirname, ".env");
+if (existsSync(ENV_FILE)) process.loadEnvFile(ENV_FILE);
+
+// A testnet's variables are demanded only when that network is actually used.
+extendEnvironment((hre) => requireNetworkEnv(hre.network.name));
 
 /** The one compiler version the project uses; it must equal the `solc` package pinned in package.json. */
 const SOLC_VERSION = "0.8.30";
@@ -40,6 +51,7 @@ const config: HardhatUserConfig = {
     hardhat: {
       hardfork: "cancun",
     },
+    ...networksFromEnv(),
   },
   gasReporter: {
     enabled: process.env.REPORT_GAS === "1",
