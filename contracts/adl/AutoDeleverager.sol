@@ -267,7 +267,7 @@ contract AutoDeleverager is AdlBase, IAutoDeleverager {
         info.lastScore = s.lastScore;
         info.lastAccount = s.lastAccount;
         info.reserveTokens = s.reserveTokens;
-        info.entries = s.entries;
+        info.listed = s.entries;
     }
 
     // ================================================================ internals

@@ -91,7 +91,7 @@ interface IAdlTypes {
     /// @param sigma Pinned fund subsidy per unit. @param delta Pinned loss per unit.
     /// @param lastScore Score of the last live entry. @param lastAccount Its address.
     /// @param reserveTokens Fund tokens set aside for `bankrupt`.
-    /// @param entries The live entries, in queue order.
+    /// @param listed The live entries, in queue order.
     struct SessionInfo {
         uint256 id;
         address bankrupt;
@@ -108,7 +108,7 @@ interface IAdlTypes {
         int256 lastScore;
         address lastAccount;
         uint256 reserveTokens;
-        address[] entries;
+        address[] listed;
     }
 
     /// @notice A multi-transaction settlement of `bankrupt` against the `side` (true: longs) of

@@ -164,6 +164,8 @@ export function predictDeleverage(
   funding: bigint,
   available: bigint,
   terms?: RewardTerms,
+  /** A session's fund payment: floor(sigma * d / W) at the pinned sigma (capped at what the fund has). */
+  sessionSigma?: bigint,
 ): AdlPrediction {
   const b = s.positions.get(bankrupt)!;
   const xB = xOf(b, price, funding);
@@ -181,7 +183,11 @@ export function predictDeleverage(
     takes.push(take);
   }
   const d = takes.reduce((x, y) => x + y, 0n);
-  const fundPays = (covered * d) / b.size;
+  let fundPays = (covered * d) / b.size;
+  if (sessionSigma !== undefined) {
+    fundPays = (sessionSigma * d) / WAD;
+    if (fundPays > available) fundPays = available;
+  }
   const closedB = (b.margin * d) / b.size + divFloor(d * xB, WAD);
   const owedRaw = -closedB - fundPays;
   const owed = owedRaw > 0n ? owedRaw : 0n;
