@@ -346,6 +346,11 @@ function expandTo(ctx: Ctx, level: number, position: number, leaf: number): Proo
 }
 
 const KINDS: Kind[] = [
+  {
+    name: "none: the builder's pair (accepted)",
+    applies: () => true,
+    build: async (_, h) => ({ list: h.list, proof: h.proof, expect: ACCEPT }),
+  },
   // ---------------------------------------------------------------- list, rejected
   {
     name: "list: drop an entry that is not the last",
