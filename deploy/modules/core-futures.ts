@@ -36,8 +36,6 @@ export function addCore(m: IgnitionModuleBuilder, collateral: ArgumentType) {
   const setFund = m.call(clearinghouse, "setInsuranceFund", [insuranceFund]);
   const coverRole = m.staticCall(insuranceFund, "COVER_ROLE", []);
   m.call(insuranceFund, "grantRole", [coverRole, clearinghouse], { id: "grantCover" });
-  // ADL sessions set a bankrupt position's share of the fund aside (reserve / release).
-  m.call(insuranceFund, "grantRole", [coverRole, deleverager], { id: "grantCoverDeleverager" });
   // ADL sessions set the bankrupt position's share of the fund aside (reserve / release).
   m.call(insuranceFund, "grantRole", [coverRole, deleverager], { id: "grantCoverDeleverager" });
   // The fee source must already pay this fund, or the fund rejects it.
