@@ -15,7 +15,7 @@ import {
 import { WAD, mulDivDown, mulDivUp } from "./math";
 import { equityOf, pnlPerUnit } from "./position";
 import { RankTree, HEIGHT } from "./rank-tree";
-import { compareQueue, isEligible, keyCovers, nodeBound, positionScore, type QueueEntry } from "./score";
+import { isEligible, keyCovers, nodeBound, positionScore, type QueueEntry } from "./score";
 
 /** A position as the clearinghouse stores it, with its rank-index leaf. */
 export interface IndexedPosition {
@@ -63,6 +63,21 @@ const POSITION_CHANGED = clearinghouseInterface.getEvent("PositionChanged")!.top
 const NODE_REFRESHED = deleveragerInterface.getEvent("NodeRefreshed")!.topicHash;
 
 const addressValue = (a: string): bigint => BigInt(a);
+
+/**
+ * getAddress with a memo: the checksum costs a keccak, and a book of 100,000 positions replays
+ * hundreds of thousands of events over the same accounts.
+ */
+const CHECKSUMS = new Map<string, string>();
+function checksummed(account: string): string {
+  let c = CHECKSUMS.get(account);
+  if (c === undefined) {
+    c = getAddress(account);
+    if (CHECKSUMS.size >= 1_000_000) CHECKSUMS.clear();
+    CHECKSUMS.set(account, c);
+  }
+  return c;
+}
 const byAddress = (a: string, b: string): number => {
   const [x, y] = [addressValue(a), addressValue(b)];
   return x < y ? -1 : x > y ? 1 : 0;
@@ -129,7 +144,7 @@ export class PositionBook {
 
   /** The stored position of `account` (size 0 if none). */
   position(marketId: string, account: string): IndexedPosition {
-    const acct = getAddress(account);
+    const acct = checksummed(account);
     return (
       this.market(marketId).positions.get(acct) ?? {
         account: acct,
@@ -163,7 +178,7 @@ export class PositionBook {
    */
   applyPositionChanged(ev: PositionChangedArgs): void {
     const m = this.market(ev.marketId);
-    const account = getAddress(ev.account);
+    const account = checksummed(ev.account);
     const old = m.positions.get(account);
     const wasOpen = old !== undefined;
     const isOpen = ev.size !== 0n;
@@ -234,7 +249,7 @@ export class PositionBook {
       for (const [i, w] of ms.long) m.trees.long.words.set(i, BigInt(w));
       for (const [i, w] of ms.short) m.trees.short.words.set(i, BigInt(w));
       for (const p of ms.positions) {
-        const account = getAddress(p.account);
+        const account = checksummed(p.account);
         m.positions.set(account, {
           account,
           isLong: p.isLong,
@@ -373,14 +388,114 @@ export function buildQueue(
   const b = book.position(marketId, bankrupt);
   if (b.size === 0n) throw new Error(`${bankrupt} has no position in ${marketId}`);
   const side = !b.isLong;
-  const out: QueuedPosition[] = [];
+  const keyed: { entry: QueuedPosition; approx: number; addr: bigint }[] = [];
   for (const p of book.positions(marketId)) {
     if (p.isLong !== side || p.account === b.account) continue;
+    // Eligibility first: it is cheaper than the score and rules most of a book out.
+    if (!isEligible(p.isLong, p.leverage, p.entry, price, funding, delta)) continue;
     const s = positionScore(p.isLong, p.leverage, p.entry, price, funding);
-    if (s.minusInf || !isEligible(p.isLong, p.leverage, p.entry, price, funding, delta)) continue;
-    out.push({ ...s, account: p.account, position: p });
+    if (s.minusInf) continue;
+    keyed.push({
+      entry: { ...s, account: p.account, position: p },
+      approx: Number(s.value),
+      addr: addressValue(p.account),
+    });
   }
-  return out.sort(compareQueue);
+  // compareQueue on finite scores: higher score, then lower address. Number() is monotone, so
+  // comparing the float first and the exact bigint only on equal floats keeps the order exact.
+  keyed.sort((x, y) => {
+    if (x.approx !== y.approx) return y.approx - x.approx;
+    if (x.entry.value !== y.entry.value) return x.entry.value > y.entry.value ? -1 : 1;
+    return x.addr < y.addr ? -1 : x.addr > y.addr ? 1 : 0;
+  });
+  return keyed.map((k) => k.entry);
+}
+
+/** A max-heap item of headOfQueue: a tree node (by its bound) or a scored member. */
+interface HeadItem {
+  value: bigint;
+  /** 0 for a node, 1 for a member: on equal values a node is expanded before any member is taken. */
+  kind: 0 | 1;
+  addr: bigint;
+  level: number;
+  position: number;
+  entry?: QueuedPosition;
+}
+
+/** True iff `a` comes out of the heap before `b`. */
+const headFirst = (a: HeadItem, b: HeadItem): boolean =>
+  a.value !== b.value ? a.value > b.value : a.kind !== b.kind ? a.kind < b.kind : a.addr < b.addr;
+
+/**
+ * The queue of buildQueue, lazily, head first: a best-first walk of the opposite side's replayed
+ * rank tree. Node bounds S_fin(max a, best K) are upper bounds on every member's score (the
+ * soundness the on-chain proof relies on), so a member taken from the heap ranks above everything
+ * still unexpanded; empty and wholly ineligible nodes are skipped. Only leaves whose bound reaches
+ * the head are ever scored, so the cost follows the proof's size rather than the book's.
+ */
+export function* headOfQueue(
+  book: PositionBook,
+  marketId: string,
+  bankrupt: string,
+  price: bigint,
+  funding: bigint,
+  delta: bigint,
+): Generator<QueuedPosition> {
+  const b = book.position(marketId, bankrupt);
+  if (b.size === 0n) throw new Error(`${bankrupt} has no position in ${marketId}`);
+  const side = !b.isLong;
+  const tree = book.tree(marketId, side);
+  const heap: HeadItem[] = [];
+  const push = (item: HeadItem): void => {
+    let i = heap.push(item) - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (!headFirst(heap[i], heap[parent])) break;
+      [heap[i], heap[parent]] = [heap[parent], heap[i]];
+      i = parent;
+    }
+  };
+  const pop = (): HeadItem => {
+    const top = heap[0];
+    const last = heap.pop()!;
+    if (heap.length > 0) {
+      heap[0] = last;
+      for (let i = 0; ; ) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let best = i;
+        if (l < heap.length && headFirst(heap[l], heap[best])) best = l;
+        if (r < heap.length && headFirst(heap[r], heap[best])) best = r;
+        if (best === i) break;
+        [heap[i], heap[best]] = [heap[best], heap[i]];
+        i = best;
+      }
+    }
+    return top;
+  };
+  const pushNode = (level: number, position: number): void => {
+    const n = tree.nodeAt(level, position);
+    if (n.maxA === 0n || !keyCovers(side, n.maxE, price, funding, delta)) return;
+    push({ value: nodeBound(n.maxA, n.bestK, side, price, funding), kind: 0, addr: 0n, level, position });
+  };
+  pushNode(HEIGHT, 0);
+  while (heap.length > 0) {
+    const item = pop();
+    if (item.kind === 1) {
+      yield item.entry!;
+    } else if (item.level > 0) {
+      pushNode(item.level - 1, 2 * item.position);
+      pushNode(item.level - 1, 2 * item.position + 1);
+    } else {
+      for (const p of book.leafMembers(marketId, side, item.position)) {
+        if (p.account === b.account) continue;
+        const s = positionScore(p.isLong, p.leverage, p.entry, price, funding);
+        if (s.minusInf || !isEligible(p.isLong, p.leverage, p.entry, price, funding, delta)) continue;
+        const entry: QueuedPosition = { ...s, account: p.account, position: p };
+        push({ value: s.value, kind: 1, addr: addressValue(p.account), level: 0, position: item.position, entry });
+      }
+    }
+  }
 }
 
 /**
@@ -459,11 +574,9 @@ export function planDeleverage(
   maxEntries = 64,
 ): DeleveragePlan | undefined {
   const b = book.position(marketId, bankrupt);
-  const queue = buildQueue(book, marketId, bankrupt, price, funding, delta);
-  if (queue.length === 0) return undefined;
   const plan: DeleveragePlan = { counterparties: [], proof: [], takes: [], scores: [] };
   let remaining = b.size;
-  for (const q of queue) {
+  for (const q of headOfQueue(book, marketId, bankrupt, price, funding, delta)) {
     if (remaining === 0n || plan.counterparties.length >= maxEntries) break;
     const take = remaining < q.position.size ? remaining : q.position.size;
     remaining -= take;
@@ -471,6 +584,7 @@ export function planDeleverage(
     plan.takes.push(take);
     plan.scores.push(q.value);
   }
+  if (plan.counterparties.length === 0) return undefined;
   plan.proof = buildProof(book, marketId, !b.isLong, price, funding, delta, plan.scores[plan.scores.length - 1]);
   return plan;
 }

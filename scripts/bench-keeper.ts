@@ -1,0 +1,123 @@
+/**
+ * Off-chain speed of the keeper's ADL work (a script that prints figures, not a timed test): a
+ * random book of N positions (default 100,000) in one market, leverages 1x-50x (log-uniform),
+ * entries within 20% of the index, both sides; one bankrupt long the fund cannot cover. Times
+ * buildQueue (every eligible short scored and ranked), buildProof (top-down over the replayed rank
+ * index) and buildDeleverage (both, for the head covering the bankrupt size) on one core.
+ *
+ *   npm run bench:keeper
+ *   KEEPER_BENCH_N=20000 KEEPER_BENCH_RUNS=9 KEEPER_BENCH_SEED=3 npm run bench:keeper
+ */
+import { cpus, loadavg } from "node:os";
+import { getAddress } from "ethers";
+import { PositionBook, adlDelta, buildDeleverage, buildProof, buildQueue } from "../lib/adl";
+import { bandReference, marketId } from "../lib/local";
+import { WAD, mulDivUp } from "../lib/math";
+import { leverageUp } from "../lib/position";
+import { leafOf } from "../lib/rank-tree";
+
+const N = Number(process.env.KEEPER_BENCH_N ?? 100_000);
+const RUNS = Number(process.env.KEEPER_BENCH_RUNS ?? 7);
+const SEED = Number(process.env.KEEPER_BENCH_SEED ?? 7);
+const PRICE = 2000n * WAD;
+const ID = marketId("ETH-USD");
+
+/** mulberry32: a small seeded PRNG, so every run builds the same book. */
+function prng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** A decimal in [0, 1) as a bigint fraction of WAD (9 significant digits are plenty here). */
+const frac = (r: number): bigint => BigInt(Math.floor(r * 1e9)) * 10n ** 9n;
+
+function buildBook(rand: () => number): { book: PositionBook; bankrupt: string; buildMs: number } {
+  const t0 = performance.now();
+  const book = new PositionBook();
+  const kRef = bandReference(PRICE);
+  const add = (account: string, isLong: boolean, size: bigint, entry: bigint, margin: bigint): void => {
+    const leverage = leverageUp(size, margin);
+    book.applyPositionChanged({
+      marketId: ID,
+      account,
+      isLong,
+      size,
+      entry,
+      margin,
+      leverage,
+      leaf: leafOf(leverage, entry, kRef),
+    });
+  };
+  for (let i = 0; i < N; i++) {
+    const isLong = rand() < 0.5;
+    // Leverage log-uniform in [1, 50]; entry within 20% of the index; size 0.01 to 100 units.
+    const lev = BigInt(Math.floor(Math.exp(rand() * Math.log(50)) * 1e6)) * 10n ** 12n;
+    const entry = (PRICE * (WAD - WAD / 5n + (2n * frac(rand())) / 5n)) / WAD;
+    const size = (WAD / 100n) * BigInt(1 + Math.floor(rand() * 10_000));
+    const margin = mulDivUp(mulDivUp(size, entry, WAD), WAD, lev);
+    add(getAddress(`0x${(i + 1).toString(16).padStart(40, "0")}`), isLong, size, entry, margin);
+  }
+  // The bankrupt long: 20x entered 15% above the index.
+  const bankrupt = getAddress(`0x${"b".repeat(40)}`);
+  const size = 50n * WAD;
+  const entry = (PRICE * 115n) / 100n;
+  add(bankrupt, true, size, entry, mulDivUp(mulDivUp(size, entry, WAD), WAD, 20n * WAD));
+  return { book, bankrupt, buildMs: performance.now() - t0 };
+}
+
+/** Wall-clock and CPU milliseconds (user + system of this process) of each run. */
+function time<T>(fn: () => T): { ms: number[]; cpu: number[]; value: T } {
+  const ms: number[] = [];
+  const cpu: number[] = [];
+  let value!: T;
+  for (let r = 0; r < RUNS; r++) {
+    const c0 = process.cpuUsage();
+    const t0 = performance.now();
+    value = fn();
+    ms.push(performance.now() - t0);
+    const c = process.cpuUsage(c0);
+    cpu.push((c.user + c.system) / 1000);
+  }
+  return { ms, cpu, value };
+}
+
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const fmt = (t: { ms: number[]; cpu: number[] }): string =>
+  `wall median ${median(t.ms).toFixed(1)} ms (min ${Math.min(...t.ms).toFixed(1)}), cpu median ${median(t.cpu).toFixed(1)} ms`;
+
+function main(): void {
+  const rand = prng(SEED);
+  const { book, bankrupt, buildMs } = buildBook(rand);
+  const funding = 0n;
+  const fund = 1000n * WAD;
+  const { delta } = adlDelta(book, ID, bankrupt, PRICE, funding, fund);
+  console.log(`keeper ADL benchmark: N = ${N}, seed ${SEED}, ${RUNS} runs each, node ${process.version}`);
+  console.log(`  book built from ${N + 1} PositionChanged records in ${buildMs.toFixed(0)} ms`);
+  console.log(`  bankrupt long 50 units at 20x, delta = ${delta} (${Number(delta / 10n ** 14n) / 1e4} per unit)`);
+
+  const queue = time(() => buildQueue(book, ID, bankrupt, PRICE, funding, delta));
+  console.log(`  buildQueue:       ${fmt(queue)}  (${queue.value.length} eligible shorts ranked)`);
+  const plan = time(() => buildDeleverage(book, ID, bankrupt, PRICE, funding, delta));
+  const p = plan.value;
+  const opened = p.proof.reduce((n, x) => n + (x.open ? x.members.length : 0), 0);
+  const lastScore = p.scores[p.scores.length - 1];
+  const proof = time(() => buildProof(book, ID, false, PRICE, funding, delta, lastScore));
+  console.log(`  buildProof:       ${fmt(proof)}  (${p.proof.length} nodes, ${opened} opened members)`);
+  console.log(`  buildDeleverage:  ${fmt(plan)}  (${p.counterparties.length} counterparties)`);
+  // The queue the plan names is the head of the full ranking.
+  const head = queue.value.slice(0, p.counterparties.length).map((q) => q.account);
+  if (head.join() !== p.counterparties.join()) throw new Error("plan is not the head of the queue");
+  const budget = 250;
+  const worst = Math.max(median(plan.ms), median(plan.cpu));
+  console.log(`  budget ${budget} ms for ranking and proof (buildDeleverage): ${worst <= budget ? "met" : "MISSED"}`);
+  const [load1] = loadavg();
+  console.log(`  load average at the end: ${load1.toFixed(2)} on ${cpus().length} cores (wall times grow with it)`);
+}
+
+main();
