@@ -1,0 +1,271 @@
+/**
+ * End-to-end test (npm run test:e2e): a real `hardhat node` on a free loopback port, the system
+ * deployed to it with the same task and Ignition modules as a testnet, the keeper as a separate
+ * process (`hardhat keeper --network localhost`), and a market crash driven from this process.
+ * The keeper is killed (SIGKILL) right after its first action of the bankruptcy step and started
+ * again on the same checkpoint. Asserts: every bad debt settled or correctly reported unsettled,
+ * every ADL call equal to an independent re-ranking, the DESIGN.md section 5 invariants after each
+ * step, and no keeper transaction reverted or sent twice. Every process started is stopped, also on
+ * failure. Exit code 0 on success, 1 on any failed check.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { JsonRpcProvider } from "ethers";
+import { loadDeployment, type Deployment } from "../lib/deployment";
+import type { Ledger } from "../lib/invariants";
+import {
+  adlCalls,
+  ledgerInvariants,
+  liquidationStats,
+  settlementStatus,
+  transactionsFrom,
+  type SettlementStatus,
+} from "./checks";
+import { CRASH_STEPS_USD, connect, openBook, setEthPrice, type CrashContext } from "./crash";
+import {
+  REPO_ROOT,
+  freePort,
+  runHardhat,
+  sleep,
+  startHardhat,
+  stopAll,
+  stopAllOnSignals,
+  waitForRpc,
+  type Managed,
+} from "./processes";
+
+const STEP_TIMEOUT_MS = 90_000;
+/** The step whose first keeper action is followed by a SIGKILL and a restart: the bankruptcies. */
+const KILL_AT_STEP = 0;
+/** The keeper's journal events that carry a transaction it sent. */
+const SENT_EVENTS = new Set(["liquidation.sent", "adl.sent", "unsettled.sent", "maintenance.sent", "tx.sent"]);
+
+interface Failure {
+  what: string;
+  detail: string;
+}
+
+const failures: Failure[] = [];
+const fail = (what: string, detail: string) => {
+  failures.push({ what, detail });
+  console.log(`  FAIL ${what}: ${detail}`);
+};
+const pass = (what: string) => console.log(`  ok   ${what}`);
+const expectThat = (ok: boolean, what: string, detail = "") => (ok ? pass(what) : fail(what, detail));
+const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  const work = mkdtempSync(path.join(os.tmpdir(), "adl-e2e-"));
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const deploymentId = `e2e-${port}`;
+  const env = { LOCALHOST_RPC_URL: url };
+  console.log(`e2e: node at ${url}, logs in ${work}`);
+  stopAllOnSignals();
+  try {
+    const node = startHardhat(
+      "node",
+      ["node", "--hostname", "127.0.0.1", "--port", String(port)],
+      env,
+      log(work, "node"),
+    );
+    await waitForRpc(url, 120_000, node);
+    const tNode = Date.now();
+    console.log(`e2e: node up in ${seconds(tNode - started)}`);
+
+    await runHardhat(
+      "deploy",
+      ["deploy-system", "--network", "localhost", "--deployment-id", deploymentId, "--reset"],
+      env,
+      log(work, "deploy"),
+      240_000,
+    );
+    const deployment = loadDeployment(31337, { deploymentId });
+    const tDeploy = Date.now();
+    console.log(`e2e: deployed and checked in ${seconds(tDeploy - tNode)} (clearinghouse ${deployment.clearinghouse})`);
+
+    const provider = new JsonRpcProvider(url, undefined, { pollingInterval: 100, cacheTimeout: -1 });
+    const ctx = await connect(provider, deployment);
+    await openBook(ctx);
+    const booked = await provider.getBlockNumber();
+    console.log(`e2e: book opened at block ${booked}`);
+
+    const keeperArgs = [
+      "keeper",
+      "--network",
+      "localhost",
+      "--signer-index",
+      "1",
+      "--checkpoint-path",
+      path.join(work, "keeper-checkpoint.json"),
+      "--poll-interval-ms",
+      "200",
+      "--start-block",
+      String(deployment.startBlock),
+      "--clearinghouse",
+      deployment.clearinghouse,
+      "--deleverager",
+      deployment.deleverager,
+      "--insurance-fund",
+      deployment.insuranceFund,
+      "--lens",
+      deployment.lens,
+      "--log-level",
+      "info",
+    ];
+    const keepers: Managed[] = [startHardhat("keeper#1", keeperArgs, env, log(work, "keeper-1"))];
+    await waitForLine(keepers[0], "keeper.started", 120_000);
+    const tKeeper = Date.now();
+    console.log(`e2e: keeper up in ${seconds(tKeeper - tDeploy)}`);
+
+    let previous: Ledger | undefined;
+    let killedAtBlock = 0;
+    for (const [i, usd] of CRASH_STEPS_USD.entries()) {
+      const stepStart = Date.now();
+      const before = await provider.getBlockNumber();
+      await setEthPrice(ctx, usd);
+      console.log(`e2e: step ${i + 1}: ETH-USD index ${usd}`);
+      // Kill the keeper mid-run once: right after its first action of the step that creates bad debt.
+      if (i === KILL_AT_STEP) {
+        await waitForKeeperTx(provider, ctx, before + 1, STEP_TIMEOUT_MS);
+        await keepers[0].stop("SIGKILL");
+        killedAtBlock = await provider.getBlockNumber();
+        console.log(`e2e: keeper killed (SIGKILL) at block ${killedAtBlock}; starting it again on its checkpoint`);
+        keepers.push(startHardhat("keeper#2", keeperArgs, env, log(work, "keeper-2")));
+      }
+      const status = await waitSettled(provider, deployment, ctx, STEP_TIMEOUT_MS);
+      console.log(
+        `e2e: step ${i + 1} settled at block ${status.block} in ${seconds(Date.now() - stepStart)}` +
+          ` (${status.unsettled.length} reported unsettled)`,
+      );
+      for (const r of await ledgerInvariants(provider, deployment, status.ledger, previous)) {
+        expectThat(r.pass, `step ${i + 1}: ${r.name}`, r.detail);
+      }
+      previous = status.ledger;
+    }
+    const end = await provider.getBlockNumber();
+
+    // ---------------------------------------------------------------- bad debt and ADL
+    const final = await settlementStatus(provider, deployment, deployment.startBlock);
+    expectThat(final.outstanding.length === 0, "every bad debt settled or reported unsettled", json(final.outstanding));
+    for (const u of final.unsettled) {
+      pass(`unsettled ${u.market} ${u.account}: deficit ${u.deficit}, no eligible counterparty`);
+    }
+    const adl = await adlCalls(provider, deployment, booked, end);
+    expectThat(adl.length > 0, "the crash needed ADL", `${adl.length} deleverage calls`);
+    for (const call of adl) {
+      const bad = call.results.filter((r) => !r.pass);
+      expectThat(
+        call.pass,
+        `ADL ${call.txHash.slice(0, 10)} on ${call.bankrupt}: ${call.legs.length} counterparties equal the re-ranked head`,
+        bad.map((r) => `${r.name}: ${r.detail}`).join("; "),
+      );
+    }
+    const liq = await liquidationStats(provider, deployment, booked, end);
+    expectThat(liq.coveredByFund > 0, "liquidations drew on the fund", json(liq));
+    console.log(
+      `e2e: ${liq.liquidations} liquidations (${liq.coveredByFund} covered by the fund, ${liq.fundPaid} paid)`,
+    );
+
+    // ---------------------------------------------------------------- the keeper across its restart
+    const receipts = await transactionsFrom(provider, ctx.keeper, booked, end);
+    const reverted = receipts.filter((r) => r.status !== 1);
+    expectThat(reverted.length === 0, "no keeper transaction reverted", reverted.map((r) => r.hash).join(", "));
+    const afterRestart = receipts.filter((r) => r.blockNumber > killedAtBlock);
+    expectThat(afterRestart.length > 0, "the restarted keeper acted", `${afterRestart.length} transactions`);
+    const sent = keepers.flatMap((k) => sentHashes(k.lines));
+    const unique = new Set(sent);
+    expectThat(unique.size === sent.length, "no transaction logged as sent twice", `${sent.length} sent`);
+    const mined = new Set(receipts.map((r) => r.hash.toLowerCase()));
+    const unmined = [...unique].filter((h) => !mined.has(h));
+    expectThat(unmined.length === 0, "every transaction the keeper logged as sent was mined", unmined.join(", "));
+    console.log(`e2e: keeper sent ${receipts.length} transactions (${afterRestart.length} after the restart)`);
+    await Promise.all(keepers.map((k) => k.stop()));
+    console.log(`e2e: total ${seconds(Date.now() - started)}`);
+  } finally {
+    await stopAll();
+    rmSync(path.join(REPO_ROOT, "deploy", "deployments", deploymentId), { recursive: true, force: true });
+  }
+}
+
+const log = (dir: string, name: string) => path.join(dir, `${name}.log`);
+const json = (v: unknown) => JSON.stringify(v, (_k, x: unknown) => (typeof x === "bigint" ? x.toString() : x));
+
+/** Waits until a JSON log line of `p` has `event` (its `msg` equals the event name). */
+async function waitForLine(p: Managed, event: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!p.lines.some((l) => l.includes(`"event":"${event}"`))) {
+    if (p.child.exitCode !== null) throw new Error(`${p.name} exited: ${p.lines.slice(-20).join("\n")}`);
+    if (Date.now() > deadline) throw new Error(`${p.name} did not log ${event} within ${timeoutMs} ms`);
+    await sleep(100);
+  }
+}
+
+/** Waits for the first transaction of the keeper's account mined at or after `fromBlock`. */
+async function waitForKeeperTx(
+  provider: JsonRpcProvider,
+  ctx: CrashContext,
+  fromBlock: number,
+  timeoutMs: number,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const latest = await provider.getBlockNumber();
+    if ((await transactionsFrom(provider, ctx.keeper, fromBlock, latest)).length > 0) return;
+    if (Date.now() > deadline) throw new Error("the keeper sent nothing after the price step");
+    await sleep(50);
+  }
+}
+
+/** Waits until nothing is outstanding and the chain has been quiet for a moment. */
+async function waitSettled(
+  provider: JsonRpcProvider,
+  d: Deployment,
+  ctx: CrashContext,
+  timeoutMs: number,
+): Promise<SettlementStatus> {
+  const deadline = Date.now() + timeoutMs;
+  let last: SettlementStatus | undefined;
+  for (;;) {
+    const status = await settlementStatus(provider, d, d.startBlock);
+    // Settled twice in a row with no block in between: the keeper has nothing more to do.
+    if (status.outstanding.length === 0 && last?.outstanding.length === 0 && last.block === status.block) {
+      return status;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`the keeper left work undone: ${json(status.outstanding)}`);
+    }
+    last = status;
+    await sleep(1_000);
+  }
+}
+
+/** Transaction hashes in the keeper's "sent" log lines. */
+function sentHashes(lines: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const line of lines) {
+    if (!line.startsWith("{")) continue;
+    try {
+      const entry = JSON.parse(line) as { event?: string; txHash?: string };
+      if (entry.event && SENT_EVENTS.has(entry.event) && entry.txHash) out.push(entry.txHash.toLowerCase());
+    } catch {
+      // Not a JSON log line.
+    }
+  }
+  return out;
+}
+
+main()
+  .catch((err: unknown) => {
+    fail("run", err instanceof Error ? (err.stack ?? err.message) : String(err));
+  })
+  .finally(() => {
+    if (failures.length > 0) {
+      console.log(`e2e: FAILED (${failures.length} check${failures.length === 1 ? "" : "s"})`);
+      process.exitCode = 1;
+    } else {
+      console.log("e2e: passed");
+    }
+  });
