@@ -7,6 +7,7 @@
 import { getAddress } from "ethers";
 import { adlDelta, planDeleverage, type DeleveragePlan, type PositionBook } from "../../lib/adl";
 import { HEIGHT } from "../../lib/rank-tree";
+import { WAD } from "../../lib/math";
 import { equityOf, pnlPerUnit } from "../../lib/position";
 import type { AdlBounds, MarketReading } from "./interfaces";
 import { isLiquidatable, maxTake } from "./liquidation-math";
@@ -114,8 +115,9 @@ export function decide(state: DecisionState): Action[] {
         continue;
       }
       const size = maxTake(p.size, equity, price, risk);
-      // Equity per unit of notional, scaled to keep order in integers: the lowest goes first.
-      const ratio = (equity * 10n ** 18n) / (p.size * price > 0n ? (p.size * price) / 10n ** 18n : 1n);
+      // Equity per unit of notional (18 decimals): the most under water goes first.
+      const notional = (p.size * price) / WAD;
+      const ratio = notional > 0n ? (equity * WAD) / notional : equity;
       liquidations.push({
         action: { kind: "liquidate", marketId, account: p.account, size, cover: false, equity, deficit: 0n },
         ratio,
