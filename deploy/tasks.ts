@@ -16,6 +16,8 @@ import type { HardhatRuntimeEnvironment } from "hardhat/types";
 import { loadDeployment } from "../lib/deployment";
 import { LOCAL_NETWORKS, MARKETS } from "./markets";
 
+const LOCAL_POLL_MS = 200;
+
 interface DeployArgs {
   parameters?: string;
   deploymentId?: string;
@@ -39,6 +41,9 @@ task("deploy-system", "Deploys the whole system with Hardhat Ignition, then runs
     const parameters = path.resolve(args.parameters ?? path.join(__dirname, "parameters", `${network}.json`));
     if (!existsSync(parameters)) throw new Error(`no parameter file ${parameters} for network ${network}`);
     if (!local) await preflight(hre, parameters);
+    // A local node mines each transaction at once: poll for receipts far more often than the
+    // one-second default meant for real networks.
+    if (local) hre.config.ignition.blockPollingInterval = LOCAL_POLL_MS;
     await hre.run(
       { scope: "ignition", task: "deploy" },
       { modulePath, parameters, deploymentId: args.deploymentId, reset: args.reset },

@@ -84,7 +84,9 @@ async function main(): Promise<void> {
     );
     const deployment = loadDeployment(31337, { deploymentId });
     const tDeploy = Date.now();
-    console.log(`e2e: deployed and checked in ${seconds(tDeploy - tNode)} (clearinghouse ${deployment.clearinghouse})`);
+    console.log(
+      `e2e: deployed and checked in ${seconds(tDeploy - tNode)} (clearinghouse ${deployment.clearinghouse}, from block ${deployment.startBlock})`,
+    );
 
     const provider = new JsonRpcProvider(url, undefined, { pollingInterval: 100, cacheTimeout: -1 });
     const ctx = await connect(provider, deployment);
