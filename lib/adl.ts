@@ -15,7 +15,7 @@ import {
 import { WAD, mulDivDown, mulDivUp } from "./math";
 import { equityOf, pnlPerUnit } from "./position";
 import { RankTree, HEIGHT } from "./rank-tree";
-import { isEligible, keyCovers, nodeBound, positionScore, type QueueEntry } from "./score";
+import { WAD_SQUARED, isEligible, keyCovers, nodeBound, positionScore, type QueueEntry } from "./score";
 
 /** A position as the clearinghouse stores it, with its rank-index leaf. */
 export interface IndexedPosition {
@@ -389,10 +389,14 @@ export function buildQueue(
   if (b.size === 0n) throw new Error(`${bankrupt} has no position in ${marketId}`);
   const side = !b.isLong;
   const keyed: { entry: QueuedPosition; approx: number; addr: bigint }[] = [];
+  const adjusted = price - funding;
   for (const p of book.positions(marketId)) {
     if (p.isLong !== side || p.account === b.account) continue;
-    // Eligibility first: it is cheaper than the score and rules most of a book out.
-    if (!isEligible(p.isLong, p.leverage, p.entry, price, funding, delta)) continue;
+    // Eligibility first (isEligible inlined: E -/+ (P - F) >= max(delta, 0), with E = floor(W^2/a) -/+ K);
+    // it is cheaper than the score and rules most of a book out.
+    const perUnitMargin = WAD_SQUARED / p.leverage;
+    const equityPerUnit = side ? perUnitMargin - p.entry + adjusted : perUnitMargin + p.entry - adjusted;
+    if (equityPerUnit < 0n || equityPerUnit < delta) continue;
     const s = positionScore(p.isLong, p.leverage, p.entry, price, funding);
     if (s.minusInf) continue;
     keyed.push({

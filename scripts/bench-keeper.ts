@@ -10,7 +10,7 @@
  */
 import { cpus, loadavg } from "node:os";
 import { getAddress } from "ethers";
-import { PositionBook, adlDelta, buildDeleverage, buildProof, buildQueue } from "../lib/adl";
+import { PositionBook, adlDelta, buildDeleverage, buildProof, buildQueue, headOfQueue } from "../lib/adl";
 import { bandReference, marketId } from "../lib/local";
 import { WAD, mulDivUp } from "../lib/math";
 import { leverageUp } from "../lib/position";
@@ -103,6 +103,10 @@ function main(): void {
 
   const queue = time(() => buildQueue(book, ID, bankrupt, PRICE, funding, delta));
   console.log(`  buildQueue:       ${fmt(queue)}  (${queue.value.length} eligible shorts ranked)`);
+  const walk = time(() => [...headOfQueue(book, ID, bankrupt, PRICE, funding, delta)]);
+  console.log(`  headOfQueue, all: ${fmt(walk)}  (the same ranking by a best-first tree walk)`);
+  const same = (xs: { account: string; value: bigint }[]) => xs.map((q) => `${q.account}:${q.value}`).join();
+  if (same(walk.value) !== same(queue.value)) throw new Error("tree walk and brute-force ranking differ");
   const plan = time(() => buildDeleverage(book, ID, bankrupt, PRICE, funding, delta));
   const p = plan.value;
   const opened = p.proof.reduce((n, x) => n + (x.open ? x.members.length : 0), 0);
