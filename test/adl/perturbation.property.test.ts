@@ -15,8 +15,8 @@
  *          last live entry, or ineligible.
  *
  * Invariant checked: on random books (built as in deleverage.property.test.ts) with a bankrupt B and
- * the fund short, the pair lib/adl.ts builds is true; ONE perturbation is applied to it per call;
- * the contract accepts iff the perturbed claim is true. An accepted call settles exactly as the
+ * the fund short, the pair lib/adl.ts builds is true (and is sent as is in some calls); ONE
+ * perturbation is applied to it per call; the contract accepts iff the perturbed claim is true. An accepted call settles exactly as the
  * spec predicts (deleverageExactly, to the wei) and its live list is the exact head of the eligible
  * queue by brute force (soundness); a rejected call reverts with the expected error and arguments
  * and leaves positions, free collateral, market state, fund, treasury, rounding reserves, the
@@ -386,7 +386,11 @@ const KINDS: Kind[] = [
     name: "list: insert an ineligible opposite position",
     applies: (ctx, h) => ineligibles(ctx, h).length > 0,
     build: async (ctx, h, pick) => {
-      const x = oneOf(ineligibles(ctx, h), pick);
+      // Minus infinity or finite, each half of the time when both occur.
+      const groups = [true, false]
+        .map((inf) => ineligibles(ctx, h).filter((a) => rankOf(ctx, a).inf === inf))
+        .filter((xs) => xs.length > 0);
+      const x = oneOf(oneOf(groups, pick), pick);
       const error = rankOf(ctx, x).inf ? "AdlEntryNotFinite" : "AdlEntryIneligible";
       return { list: insertAt(h.list, pick(h.list.length + 1), x), proof: h.proof, expect: reject(error, x) };
     },
@@ -449,7 +453,8 @@ const KINDS: Kind[] = [
     name: "proof: drop a node",
     applies: () => true,
     build: async (_, h, pick) => {
-      const i = pick(h.proof.length);
+      // The last node a quarter of the time, so that both outcomes occur.
+      const i = pick(4) === 0 ? h.proof.length - 1 : pick(h.proof.length);
       const next = h.proof[i + 1];
       const expectation = next
         ? reject("AdlProofGap", next.level, next.position, start(h.proof[i]))
@@ -502,7 +507,9 @@ const KINDS: Kind[] = [
     name: "proof: lower a pruned node's level (a gap)",
     applies: (_, h) => prunedAbove(h, 1).length > 0,
     build: async (ctx, h, pick) => {
-      const i = oneOf(prunedAbove(h, 1), pick);
+      const candidates = prunedAbove(h, 1);
+      const lastOne = candidates[candidates.length - 1] === h.proof.length - 1 && pick(4) === 0;
+      const i = lastOne ? h.proof.length - 1 : oneOf(candidates, pick);
       const n = h.proof[i];
       const child = pruned(n.level - 1, 2 * n.position);
       const cursor = start(n) + 2 ** (n.level - 1);
@@ -519,10 +526,15 @@ const KINDS: Kind[] = [
     name: "proof: raise a node's level (an overlap)",
     applies: (_, h) => h.proof.some((n) => n.level < HEIGHT),
     build: async (ctx, h, pick) => {
-      const i = oneOf(
-        indicesWhere(h.proof, (n) => n.level < HEIGHT),
-        pick,
-      );
+      // An opened leaf half of the time when there is one.
+      const leaves = openedWith(h, 0);
+      const i =
+        leaves.length > 0 && pick(2) === 0
+          ? oneOf(leaves, pick)
+          : oneOf(
+              indicesWhere(h.proof, (n) => n.level < HEIGHT),
+              pick,
+            );
       const n = h.proof[i];
       const up: ProofNode = { ...n, level: n.level + 1, position: n.position >> 1 };
       let expectation: Expectation;
@@ -712,12 +724,22 @@ const scenario = fc.record({
   bSize: fc.integer({ min: 2, max: 8 }),
   t1Leverage: fc.integer({ min: 2, max: 10 }).map((n) => n / 2),
   shorts: fc.array(shortSpec, { minLength: 1, maxLength: 4 }),
-  late: fc.array(fc.record({ leverage: fc.integer({ min: 6, max: 10 }), above: fc.integer({ min: 1, max: 8 }) }), {
-    maxLength: 2,
-  }),
+  /**
+   * Late high-leverage counterparties, entered `above` * 10 USD from the gap price on the side where
+   * the gap is a gain for them, or, if `losing`, more than their margin per unit past it on the other
+   * side (bankrupt at the gap: minus infinity).
+   */
+  late: fc.array(
+    fc.record({
+      leverage: fc.integer({ min: 6, max: 10 }),
+      above: fc.integer({ min: 1, max: 8 }),
+      losing: fc.boolean(),
+    }),
+    { minLength: 1, maxLength: 2 },
+  ),
   gap: fc.integer({ min: 130, max: 170 }).map((n) => n * 10),
   bShort: fc.boolean(),
-  /** A twin of one counterparty (same size, price and leverage: same leaf, equal score), in place of a second late entrant. */
+  /** A twin of one counterparty (same size, price, leverage: same leaf, equal score), instead of a 2nd late entrant. */
   twin: fc.option(fc.nat({ max: 3 })),
   /** The builder's cap on entries (64: the whole head; 1 to 3: a list that may stop before B is covered). */
   maxEntries: fc.oneof(fc.constant(64), fc.integer({ min: 1, max: 3 })),
@@ -756,7 +778,11 @@ async function buildBook(s: Scenario): Promise<Fixture> {
   }
   const gap = s.bShort ? 4000 - s.gap : s.gap;
   for (const [i, l] of s.late.slice(0, s.twin === null ? 2 : 1).entries()) {
-    const price = USD(s.bShort ? gap - l.above * 10 : gap + l.above * 10);
+    // Losing: a short below gap * lev / (lev + 1) (a long above gap * lev / (lev - 1)) loses more than
+    // its margin per unit, entry / lev, at the gap.
+    const past = Math.ceil(gap / (10 * (s.bShort ? l.leverage - 1 : l.leverage + 1))) + l.above;
+    const away = l.losing ? -past : l.above;
+    const price = USD(s.bShort ? gap - away * 10 : gap + away * 10);
     await trade(t[6 + i], t[8], 1, price, lev(l.leverage), lev(2));
   }
   await f.setPrice(ETH, USD(gap));
@@ -789,11 +815,35 @@ async function stateOf(f: Fixture, id: string, accounts: string[]): Promise<unkn
 
 // ------------------------------------------------------------------ the property
 
+/** Every outcome the perturbations can have; each must occur in the run. */
+const OUTCOMES = [
+  "accepted",
+  "AdlEntryIsBankrupt",
+  "AdlEntrySameSide",
+  "AdlEntryDuplicate",
+  "AdlEntryNotFinite",
+  "AdlEntryIneligible",
+  "AdlListOrder",
+  "AdlListPadded",
+  "AdlProofGap",
+  "AdlProofIncomplete",
+  "AdlOpenedNotLeaf",
+  "AdlNodeNotPrunable",
+  "AdlMembersNotAscending",
+  "AdlMemberOutranks",
+  "AdlLeafCountMismatch",
+];
+
 describe("ADL: every single perturbation of list or proof", function () {
   it("is accepted iff its claim is true; a false claim reverts with its error and moves nothing", async function () {
-    const tally = new Map<string, { accepted: number; rejected: number }>(
-      KINDS.map((k) => [k.name, { accepted: 0, rejected: 0 }]),
-    );
+    // Calls per kind and outcome ("accepted" or the error name), and the shapes of the honest pairs.
+    const tally = new Map<string, Map<string, number>>(KINDS.map((k) => [k.name, new Map()]));
+    const count = (kind: string, outcome: string): void => {
+      const t = tally.get(kind)!;
+      t.set(outcome, (t.get(outcome) ?? 0) + 1);
+    };
+    const used = (k: Kind): number => [...tally.get(k.name)!.values()].reduce((x, y) => x + y, 0);
+    const shapes = { entries: [] as number[], nodes: [] as number[], members: [] as number[], infinite: 0 };
     let books = 0;
     await fc.assert(
       fc.asyncProperty(scenario, fc.gen(), async (s, g) => {
@@ -837,10 +887,13 @@ describe("ADL: every single perturbation of list or proof", function () {
         const verdict = await judge(ctx, list, proof);
         expect(verdict.holds, `the builder's pair is true (${verdict.reason})`).to.equal(true);
         expectHead(ctx, verdict, "the builder's pair");
+        shapes.entries.push(list.length);
+        shapes.nodes.push(proof.length);
+        shapes.members.push(Math.max(0, ...proof.map((n) => n.members.length)));
+        shapes.infinite += ineligibles(ctx, honest).some((a) => rankOf(ctx, a).inf) ? 1 : 0;
 
         // PER_BOOK applicable kinds, the least exercised so far first (ties in random order), each
         // applied alone to the honest pair.
-        const used = (k: Kind): number => tally.get(k.name)!.accepted + tally.get(k.name)!.rejected;
         const kinds = KINDS.filter((k) => k.applies(ctx, honest))
           .map((k) => ({ k, key: g(fc.nat) }))
           .sort((x, y) => used(x.k) - used(y.k) || x.key - y.key)
@@ -859,13 +912,13 @@ describe("ADL: every single perturbation of list or proof", function () {
             await deleverageExactly(f, id, bankrupt, p.list, p.proof);
             await snap.restore();
             expect(await stateOf(f, id, accounts), `${what}: restored`).to.deep.equal(baseline);
-            tally.get(kind.name)!.accepted++;
+            count(kind.name, "accepted");
           } else {
             await expect(f.deleverager.connect(f.keeper).deleverage(id, bankrupt, p.list, p.proof), what)
               .to.be.revertedWithCustomError(f.deleverager, p.expect.error)
               .withArgs(...p.expect.args);
             expect(await stateOf(f, id, accounts), `${what}: state unchanged`).to.deep.equal(baseline);
-            tally.get(kind.name)!.rejected++;
+            count(kind.name, p.expect.error);
           }
         }
         books++;
@@ -873,12 +926,18 @@ describe("ADL: every single perturbation of list or proof", function () {
       { seed: SEED, numRuns: BOOKS, endOnFailure: true },
     );
     expect(books).to.equal(BOOKS);
-    let calls = 0;
+    for (const k of KINDS) expect(used(k), `${k.name} was exercised`).to.be.greaterThan(0);
+    const seen = new Set([...tally.values()].flatMap((t) => [...t.keys()]));
+    for (const outcome of OUTCOMES) expect(seen.has(outcome), `${outcome} occurred`).to.equal(true);
+    const calls = KINDS.reduce((n, k) => n + used(k), 0);
+    const range = (xs: number[]): string => `${Math.min(...xs)}-${Math.max(...xs)}`;
+    console.log(
+      `      seed ${SEED}: ${books} books (entries ${range(shapes.entries)}, proof nodes ${range(shapes.nodes)}, ` +
+        `members per opened leaf up to ${Math.max(...shapes.members)}, ${shapes.infinite} with a minus-infinity ` +
+        `counterparty), ${calls} calls`,
+    );
     for (const [name, t] of tally) {
-      expect(t.accepted + t.rejected, `${name} was exercised`).to.be.greaterThan(0);
-      calls += t.accepted + t.rejected;
+      console.log(`        ${name}: ${[...t.entries()].map(([o, n]) => `${o} ${n}`).join(", ")}`);
     }
-    console.log(`      seed ${SEED}, ${books} books, ${calls} perturbed calls`);
-    for (const [name, t] of tally) console.log(`        ${name}: ${t.rejected} rejected, ${t.accepted} accepted`);
   });
 });
