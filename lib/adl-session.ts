@@ -344,3 +344,23 @@ export function contractSender(deleverager: AutoDeleverager): SessionDriverDeps[
     return receipt?.gasUsed ?? 0n;
   };
 }
+
+/**
+ * The member lists of a leaf refresh split across calls (`refreshLeafChunk`): the leaf's current
+ * members from the book, ascending, in chunks of at most `maxMembers`. Send them in order; if one
+ * reports a count the book does not expect (a member below the last address changed, which cancels
+ * the refresh), rebuild from a fresh book and start again.
+ */
+export function refreshChunks(
+  book: PositionBook,
+  marketId: string,
+  side: boolean,
+  leaf: number,
+  maxMembers: number,
+): string[][] {
+  if (maxMembers < 1) throw new RangeError("maxMembers must be positive");
+  const members = book.leafMembers(marketId, side, leaf).map((p) => p.account);
+  const chunks: string[][] = [];
+  for (let i = 0; i < members.length; i += maxMembers) chunks.push(members.slice(i, i + maxMembers));
+  return chunks.length > 0 ? chunks : [[]];
+}

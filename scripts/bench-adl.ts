@@ -7,7 +7,7 @@
  *
  *   npm run bench:adl
  *   ADL_BENCH_NS=100,1000 ADL_BENCH_KS=1,5 npm run bench:adl     # smaller run
- *   ADL_BENCH_SKIP=index,adversarial npm run bench:adl          # skip phases
+ *   ADL_BENCH_SKIP=index,adversarial,sessions npm run bench:adl # skip phases
  *   ADL_BENCH_SEED=7                                             # PRNG seed (default 7)
  *   ADL_BENCH_RENDER_ONLY=1 npm run bench:adl                    # re-render docs from the JSON
  */
@@ -62,6 +62,7 @@ import {
   type Results,
   type Row,
 } from "./bench-adl/report";
+import { measureSessions, writeSessions, type SessionBench } from "./bench-adl/sessions";
 
 const JSON_PATH = "bench/adl-gas.json";
 const DOC_PATH = "docs/gas.md";
@@ -624,6 +625,7 @@ async function main(): Promise<void> {
   const next = bookGenerator(seed);
   const rows: Row[] = [];
   let adversarial: Adversarial | null = null;
+  let sessions: SessionBench | null = null;
   let built = 0;
   for (const N of ns) {
     const t = Date.now();
@@ -645,6 +647,13 @@ async function main(): Promise<void> {
       adversarial = await measureAdversarial(sys, v, keeper, N);
       await revertTo(s1);
       phases.adversarial = seconds(t3);
+    }
+    if (!skip.has("sessions") && sessions === null && N === ns[0]) {
+      const t4 = Date.now();
+      const s2 = await snapshot();
+      sessions = await measureSessions(sys, v, keeper);
+      await revertTo(s2);
+      phases.sessions = seconds(t4);
     }
   }
 
@@ -679,6 +688,7 @@ async function main(): Promise<void> {
   };
   writeFileSync(JSON_PATH, JSON.stringify(results, null, 2) + "\n");
   writeSection(DOC_PATH, results);
+  if (sessions) writeSessions(JSON_PATH, DOC_PATH, sessions);
   console.log("\n| N | k | proof | total gas | per counterparty | nodes | opened |");
   for (const r of rows) {
     console.log(

@@ -51,6 +51,17 @@ abstract contract AdlBase is IAdlTypes, AccessControl, ReentrancyGuardTransient 
         bool sessionLong; // a session settles against the longs
         bool sessionShort; // a session settles against the shorts
         uint32 sessionTtl; // T in seconds (0: DEFAULT_SESSION_TTL)
+        uint16 refreshesLong; // leaf refreshes split across calls, pending in the long tree
+        uint16 refreshesShort; // and in the short tree
+    }
+
+    /// @dev A leaf refresh split across calls: members up to `last` are merged into the scratch
+    /// leaf and `tally` counts them. Any change to a member at or below `last` other than a join
+    /// cancels it, so a completed refresh is exactly the join of the leaf's current members.
+    struct LeafRefresh {
+        address last;
+        uint64 tally;
+        bool active;
     }
 
     /// @dev One open session (DESIGN.md section 4). Slot 0 and 1 are what the guard reads first.
@@ -111,6 +122,11 @@ abstract contract AdlBase is IAdlTypes, AccessControl, ReentrancyGuardTransient 
     mapping(bytes32 marketId => mapping(bool side => Session)) internal _sessions;
     /// @dev Last session id handed out.
     uint256 internal _sessionNonce;
+    /// @dev Pending split leaf refreshes per (market, side, leaf).
+    mapping(bytes32 marketId => mapping(bool isLong => mapping(uint256 leaf => LeafRefresh))) internal _leafRefreshes;
+    /// @dev Where a split leaf refresh accumulates its members' aggregates (the leaf's own index in a
+    /// scratch tree whose parent is set to dominate everything, so a merge stops at the leaf).
+    mapping(bytes32 marketId => mapping(bool isLong => RankTree.Tree)) internal _refreshScratch;
     /// @dev Counts deleverage calls within a transaction, so list marks never leak between calls.
     uint256 internal transient _callNonce;
 
@@ -283,13 +299,28 @@ abstract contract AdlBase is IAdlTypes, AccessControl, ReentrancyGuardTransient 
             address m = members[j];
             if (m <= after_) revert AdlMembersNotAscending(after_, m);
             after_ = m;
-            IClearinghouseTypes.Position memory p = clearinghouse.getPosition(c.marketId, m);
-            // Membership is the stored (side, leaf); members that closed or moved are skipped.
-            if (p.size == 0 || p.isLong != c.side || p.leaf != leaf) continue;
-            ++tally;
-            if (!_isMarked(c, m) && _outranksLast(c, m, p)) revert AdlMemberOutranks(m);
+            // Each member's position is decoded into fresh memory; nothing of it outlives the
+            // iteration, so the free memory pointer goes back: the cost per member stays flat
+            // instead of growing with memory expansion (quadratic in a big opened leaf).
+            uint256 freeMemory;
+            assembly {
+                freeMemory := mload(0x40)
+            }
+            if (_isLiveMember(c, leaf, m)) ++tally;
+            assembly {
+                mstore(0x40, freeMemory)
+            }
         }
         return (tally, after_);
+    }
+
+    /// @dev Whether `m` is a live member of `leaf` (stored side and leaf; members that closed or
+    /// moved are skipped); reverts if it is unlisted, eligible and ranks above the last entry.
+    function _isLiveMember(Call memory c, uint256 leaf, address m) private view returns (bool) {
+        IClearinghouseTypes.Position memory p = clearinghouse.getPosition(c.marketId, m);
+        if (p.size == 0 || p.isLong != c.side || p.leaf != leaf) return false;
+        if (!_isMarked(c, m) && _outranksLast(c, m, p)) revert AdlMemberOutranks(m);
+        return true;
     }
 
     /// @dev Whether `p` is eligible and ranks above the last live entry at the call's values: the

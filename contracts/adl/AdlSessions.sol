@@ -110,6 +110,51 @@ contract AdlSessions is AdlBase {
         emit AdlSessionExpired(marketId, side, id);
     }
 
+    /// @notice See IAutoDeleverager.refreshLeafChunk.
+    function refreshLeafChunk(
+        bytes32 marketId,
+        bool isLong,
+        uint256 leaf,
+        address[] calldata members
+    ) external nonReentrant onlyDelegated {
+        uint256 index = RankTree.heapIndex(0, leaf);
+        LeafRefresh storage r = _leafRefreshes[marketId][isLong][leaf];
+        RankTree.Tree storage scratch = _refreshScratch[marketId][isLong];
+        if (!r.active) _startRefresh(marketId, isLong, r, scratch, index);
+        (address last, uint256 tally) = (r.last, r.tally);
+        for (uint256 i; i < members.length; ++i) {
+            address m = members[i];
+            if (m <= last) revert AdlMembersNotAscending(last, m);
+            last = m;
+            uint256 freeMemory;
+            assembly {
+                freeMemory := mload(0x40)
+            }
+            IClearinghouseTypes.Position memory p = clearinghouse.getPosition(marketId, m);
+            if (p.size == 0 || p.isLong != isLong || p.leaf != leaf) revert AdlNotMember(m);
+            RankTree.update(scratch, isLong, leaf, p.leverage, p.entry);
+            assembly {
+                mstore(0x40, freeMemory)
+            }
+        }
+        tally += members.length;
+        RankTree.Tree storage t = _trees[marketId][isLong];
+        uint256 count = RankTree.node(t, index).count;
+        if (tally > count) revert AdlLeafCountMismatch(leaf, tally, count);
+        if (tally < count) {
+            (r.last, r.tally) = (last, uint64(tally));
+            emit LeafRefreshChunk(marketId, isLong, leaf, last, tally, count);
+            return;
+        }
+        // Every current member is merged (and none changed since): the exact leaf, count kept.
+        t.words[index] = RankTree.word(scratch, index) | count;
+        delete _leafRefreshes[marketId][isLong][leaf];
+        MarketConfig storage cfg = _config[marketId];
+        if (isLong) --cfg.refreshesLong;
+        else --cfg.refreshesShort;
+        emit NodeRefreshed(marketId, isLong, 0, leaf);
+    }
+
     /// @notice See AutoDeleverager.setSessionTtl. Applies to sessions opened afterwards.
     function setSessionTtl(bytes32 marketId, uint32 ttlSeconds) external onlyDelegated onlyRole(ADL_ADMIN_ROLE) {
         if (ttlSeconds < MIN_SESSION_TTL || ttlSeconds > MAX_SESSION_TTL) revert AdlSessionTtlOutOfRange(ttlSeconds);
@@ -118,6 +163,29 @@ contract AdlSessions is AdlBase {
     }
 
     // ================================================================ internals
+
+    /// @dev Starts a split refresh: an empty scratch leaf under a parent that dominates every member
+    /// (so RankTree.update stops at the leaf), and one more pending refresh on the side.
+    function _startRefresh(
+        bytes32 marketId,
+        bool isLong,
+        LeafRefresh storage r,
+        RankTree.Tree storage scratch,
+        uint256 index
+    ) private {
+        r.active = true;
+        scratch.words[index] = 0;
+        scratch.words[index >> 1] = RankTree.memberWord(
+            isLong,
+            type(uint128).max,
+            isLong ? type(int128).min + 1 : type(int128).max
+        );
+        MarketConfig storage cfg = _config[marketId];
+        uint16 pending = isLong ? cfg.refreshesLong : cfg.refreshesShort;
+        if (pending == type(uint16).max) revert AdlTooManyRefreshes();
+        if (isLong) cfg.refreshesLong = pending + 1;
+        else cfg.refreshesShort = pending + 1;
+    }
 
     /// @dev Stores an opened session (pinned values, entries, reserve) and emits its event.
     function _record(

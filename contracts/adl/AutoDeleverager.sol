@@ -74,6 +74,14 @@ contract AutoDeleverager is AdlBase, IAutoDeleverager {
         if (msg.sender != address(clearinghouse)) revert AdlNotClearinghouse(msg.sender);
         MarketConfig memory cfg = _config[marketId];
         if (isOpen) leaf = uint16(RankTree.leafOf(a, k, cfg.kRef));
+        if (cfg.refreshesLong != 0 || cfg.refreshesShort != 0) {
+            if (wasOpen && (wasLong ? cfg.refreshesLong : cfg.refreshesShort) != 0) {
+                _leaveRefresh(marketId, wasLong, oldLeaf, account);
+            }
+            if (isOpen && (isLong ? cfg.refreshesLong : cfg.refreshesShort) != 0) {
+                _joinRefresh(marketId, isLong, leaf, account, a, k);
+            }
+        }
         if (cfg.sessionLong || cfg.sessionShort) {
             if (isOpen && (isLong ? cfg.sessionLong : cfg.sessionShort)) _guard(marketId, account, isLong, leaf, a, k);
             if (wasOpen && (wasLong ? cfg.sessionLong : cfg.sessionShort)) {
@@ -169,6 +177,11 @@ contract AutoDeleverager is AdlBase, IAutoDeleverager {
 
     /// @inheritdoc IAutoDeleverager
     function expireAdlSession(bytes32, bool) external {
+        _delegateToSessionModule();
+    }
+
+    /// @inheritdoc IAutoDeleverager
+    function refreshLeafChunk(bytes32, bool, uint256, address[] calldata) external {
         _delegateToSessionModule();
     }
 
@@ -306,6 +319,25 @@ contract AutoDeleverager is AdlBase, IAutoDeleverager {
     /// (saturating at 0, which only ever undercounts, so completion stays sound).
     function _leaveHeldLeaf(Session storage s, address account, uint256 oldLeaf) private {
         if (s.held && oldLeaf == s.cursor && account <= s.heldLast && s.heldTally != 0) --s.heldTally;
+    }
+
+    /// @dev A member at or below the last address of a split refresh of its old leaf leaves or
+    /// changes: the merged aggregates would keep its old values, so the refresh is cancelled.
+    function _leaveRefresh(bytes32 marketId, bool side, uint256 oldLeaf, address account) private {
+        LeafRefresh storage r = _leafRefreshes[marketId][side][oldLeaf];
+        if (!r.active || account > r.last) return;
+        delete _leafRefreshes[marketId][side][oldLeaf];
+        MarketConfig storage cfg = _config[marketId];
+        if (side) --cfg.refreshesLong;
+        else --cfg.refreshesShort;
+    }
+
+    /// @dev A position joins a leaf with a split refresh below its last address: merged and counted.
+    function _joinRefresh(bytes32 marketId, bool side, uint256 leaf, address account, uint256 a, int256 k) private {
+        LeafRefresh storage r = _leafRefreshes[marketId][side][leaf];
+        if (!r.active || account > r.last) return;
+        RankTree.update(_refreshScratch[marketId][side], side, leaf, a, k);
+        ++r.tally;
     }
 
     /// @dev Runs the current call in the session module on this contract's storage and returns or

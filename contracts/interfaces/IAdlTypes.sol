@@ -179,4 +179,18 @@ interface IAdlTypes {
     error AdlSessionTtlOutOfRange(uint256 ttlSeconds);
     /// @notice The session module was called directly instead of through the deleverager.
     error AdlModuleDirectCall();
+    /// @notice `account` is not a member of the leaf being refreshed (closed, other side or leaf).
+    error AdlNotMember(address account);
+    /// @notice Too many split leaf refreshes pending on one side of a market.
+    error AdlTooManyRefreshes();
+
+    /// @notice A split refresh of `leaf` has merged `tally` of its `count` members, up to `last`.
+    event LeafRefreshChunk(
+        bytes32 indexed marketId,
+        bool isLong,
+        uint256 leaf,
+        address last,
+        uint256 tally,
+        uint256 count
+    );
 }

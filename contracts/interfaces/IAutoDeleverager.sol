@@ -31,6 +31,12 @@ interface IAutoDeleverager is IRankIndex, IAdlTypes {
         address[] calldata members
     ) external;
 
+    /// @notice Refreshes leaf `leaf` of a tree over several calls (anyone): each call lists further
+    /// members in ascending address order above the last one listed; when all of the leaf's current
+    /// members are merged, the leaf is written (and `NodeRefreshed` emitted). A member at or below the
+    /// last address listed that changes or leaves meanwhile cancels the refresh (start again).
+    function refreshLeafChunk(bytes32 marketId, bool isLong, uint256 leaf, address[] calldata members) external;
+
     /// @notice Records `account` as an unsettled bankrupt position (anyone may call): it must be
     /// bankrupt at the current price and funding with the fund short of its deficit.
     function reportUnsettled(bytes32 marketId, address account) external;

@@ -9,6 +9,7 @@ import { ethers } from "hardhat";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import { WAD } from "../../lib/math";
 import { fromEvents } from "../../lib/adl";
+import { bandReference } from "../../lib/local";
 import {
   buildProofFrom,
   contractSender,
@@ -363,6 +364,34 @@ describe("ADL: sessions", function () {
     expect(events).to.include("adl_session_expire");
     expect((await pos(f, id, B)).size).to.equal(0n);
     await checkInvariants(f);
+  });
+
+  it("T: set per market by the ADL admin within its bounds; a session keeps the T it opened with", async function () {
+    const f = await loadFixture(sessionBook);
+    const id = f.ethId;
+    const del = f.deleverager;
+    const B = f.traders[0].address;
+    expect(await del.sessionTtl(id)).to.equal(await del.DEFAULT_SESSION_TTL());
+    const [min, max] = [await del.MIN_SESSION_TTL(), await del.MAX_SESSION_TTL()];
+    for (const bad of [min - 1n, max + 1n, 0n]) {
+      await expect(del.setSessionTtl(id, bad))
+        .to.be.revertedWithCustomError(del, "AdlSessionTtlOutOfRange")
+        .withArgs(bad);
+    }
+    await expect(del.connect(f.keeper).setSessionTtl(id, 600))
+      .to.be.revertedWithCustomError(del, "AccessControlUnauthorizedAccount")
+      .withArgs(f.keeper.address, await del.ADL_ADMIN_ROLE());
+    await expect(del.setSessionTtl(id, 600)).to.emit(del, "SessionTtlSet").withArgs(id, 600);
+    expect(await del.sessionTtl(id)).to.equal(600n);
+    expect(await del.sessionTtl(f.btcId)).to.equal(await del.DEFAULT_SESSION_TTL());
+    // kRef shares the slot and is untouched.
+    expect(await del.kRef(id)).to.equal(BigInt(bandReference(ETH_PRICE)));
+    const v = await keeperPlan(f, id, B);
+    await (await del.connect(f.keeper).openAdlSession(id, B, v.plan.counterparties)).wait();
+    const s = await readSession(del, id, SHORTS);
+    expect(s.deadline - s.openedAt).to.equal(600n);
+    await (await del.setSessionTtl(id, max)).wait();
+    expect((await readSession(del, id, SHORTS)).deadline).to.equal(s.deadline);
   });
 
   it("splitProof keeps every transaction within the budget and bounds, and chunks big leaves", async function () {
