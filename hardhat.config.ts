@@ -9,6 +9,8 @@ import "./keeper/task";
 import { networksFromEnv, requireNetworkEnv } from "./deploy/networks";
 // deploy-system and check-deployment (npm run deploy, npm run deploy:check).
 import "./deploy/tasks";
+// The `demo` task (npm run demo): the main job, a market crash settled end to end.
+import "./scripts/demo/task";
 
 // RPC URLs and the deployer key may live in a .env file (see .env.example); real variables win.
 const ENV_FILE = path.join(__dirname, ".env");

@@ -1,0 +1,576 @@
+/**
+ * Reads the system's state from the chain and checks the invariants of DESIGN.md section 5:
+ * exact conservation, balanced open interest, c > 0 for every open position, the insurance fund
+ * never negative and moving only through its documented paths, and, for every ADL call, the
+ * settlement rules (B's closed part at exactly zero, nobody below zero, the list equal to the head
+ * of an independent re-ranking at the call's (P, F, delta) by lib/reference-ranking.ts). Each check
+ * returns pass or fail with details instead of throwing, so a report can print all of them.
+ *
+ * Reads can be pinned to a block (`blockTag`), so a check after the fact sees the state just
+ * before and just after any transaction (one transaction per block, as on an automining node).
+ */
+import { decodeBytes32String, getAddress, type Log, type TransactionReceipt } from "ethers";
+import {
+  IERC20__factory,
+  OracleAdapter__factory,
+  type AutoDeleverager,
+  type Clearinghouse,
+  type InsuranceFund,
+} from "../typechain-types";
+import {
+  compareWithHead,
+  equityAt,
+  headOfQueue,
+  rankOpposite,
+  referenceDelta,
+  type HeadEntry,
+  type RankedPosition,
+  type RefPosition,
+} from "./reference-ranking";
+
+const W = 10n ** 18n;
+
+/** The contracts the checks read. */
+export interface InvariantSystem {
+  clearinghouse: Clearinghouse;
+  insuranceFund: InsuranceFund;
+  deleverager: AutoDeleverager;
+}
+
+/** One invariant's verdict. */
+export interface InvariantResult {
+  name: string;
+  pass: boolean;
+  detail: string;
+}
+
+/** A stored position with its leaf. */
+export interface LedgerPosition extends RefPosition {
+  leaf: number;
+}
+
+/** Per-market aggregates the clearinghouse stores. */
+export interface LedgerMarket {
+  longOpenInterest: bigint;
+  shortOpenInterest: bigint;
+  sumSizeTimesEntry: bigint;
+  cumulativeFunding: bigint;
+  roundingReserve: bigint;
+}
+
+/** Everything the invariants read, at one block. */
+export interface Ledger {
+  block: number;
+  /** 10^(18 - token decimals). */
+  scale: bigint;
+  /** Collateral tokens held by the clearinghouse and by the insurance fund. */
+  clearinghouseTokens: bigint;
+  fundTokens: bigint;
+  fundAvailableTokens: bigint;
+  pendingFundFees: bigint;
+  treasuryBalance: bigint;
+  markets: Map<string, LedgerMarket>;
+  /** Free collateral of every known account (18 decimals). */
+  free: Map<string, bigint>;
+  /** Open positions per market, by checksummed account. */
+  positions: Map<string, Map<string, LedgerPosition>>;
+}
+
+/** A market id for people: its bytes32 text when it is one (ids are the bytes32 of the symbol), else hex. */
+export function marketName(id: string): string {
+  try {
+    return decodeBytes32String(id);
+  } catch {
+    return id;
+  }
+}
+
+/** ethers' per-call overrides for a read at `block`. */
+const at = (block: number) => ({ blockTag: block });
+
+/**
+ * Every account that can hold free collateral or a position, from events up to `toBlock`: deposit
+ * recipients, position owners, liquidators and keepers paid a reward. Sorted by address.
+ */
+export async function discoverAccounts(sys: InvariantSystem, toBlock: number, fromBlock = 0): Promise<string[]> {
+  const ch = sys.clearinghouse;
+  const seen = new Set<string>();
+  for (const e of await ch.queryFilter(ch.filters.Deposited(), fromBlock, toBlock))
+    seen.add(getAddress(e.args.account));
+  for (const e of await ch.queryFilter(ch.filters.PositionChanged(), fromBlock, toBlock)) {
+    seen.add(getAddress(e.args.account));
+  }
+  for (const e of await ch.queryFilter(ch.filters.PositionLiquidated(), fromBlock, toBlock)) {
+    seen.add(getAddress(e.args.liquidator));
+  }
+  for (const e of await ch.queryFilter(ch.filters.KeeperRewardPaid(), fromBlock, toBlock)) {
+    seen.add(getAddress(e.args.keeper));
+  }
+  return [...seen].sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : 1));
+}
+
+/** The open positions of `accounts` in `marketId` at `block`, by checksummed account. */
+export async function readPositions(
+  sys: InvariantSystem,
+  marketId: string,
+  accounts: readonly string[],
+  block: number,
+): Promise<Map<string, LedgerPosition>> {
+  const read = await Promise.all(accounts.map((a) => sys.clearinghouse.getPosition(marketId, a, at(block))));
+  const open = new Map<string, LedgerPosition>();
+  read.forEach((p, i) => {
+    if (p.size === 0n) return;
+    const account = getAddress(accounts[i]);
+    open.set(account, {
+      account,
+      isLong: p.isLong,
+      size: p.size,
+      entry: p.entry,
+      margin: p.margin,
+      leverage: p.leverage,
+      leaf: Number(p.leaf),
+    });
+  });
+  return open;
+}
+
+/** Free collateral of `accounts` at `block`, by checksummed account. */
+export async function readFree(
+  sys: InvariantSystem,
+  accounts: readonly string[],
+  block: number,
+): Promise<Map<string, bigint>> {
+  const values = await Promise.all(accounts.map((a) => sys.clearinghouse.freeCollateral(a, at(block))));
+  return new Map(accounts.map((a, i) => [getAddress(a), values[i]]));
+}
+
+/** Reads the ledger of `marketIds` and `accounts` at `block`. */
+export async function readLedger(
+  sys: InvariantSystem,
+  marketIds: readonly string[],
+  accounts: readonly string[],
+  block: number,
+): Promise<Ledger> {
+  const ch = sys.clearinghouse;
+  const o = at(block);
+  const runner = ch.runner;
+  const token = IERC20__factory.connect(await ch.collateral(o), runner);
+  const fund = await sys.insuranceFund.getAddress();
+  const markets = new Map<string, LedgerMarket>();
+  const positions = new Map<string, Map<string, LedgerPosition>>();
+  for (const id of marketIds) {
+    const st = await ch.marketState(id, o);
+    markets.set(id, {
+      longOpenInterest: st.longOpenInterest,
+      shortOpenInterest: st.shortOpenInterest,
+      sumSizeTimesEntry: st.sumSizeTimesEntry,
+      cumulativeFunding: st.cumulativeFunding,
+      roundingReserve: await ch.roundingReserve(id, o),
+    });
+    positions.set(id, await readPositions(sys, id, accounts, block));
+  }
+  const free = await readFree(sys, accounts, block);
+  return {
+    block,
+    scale: await ch.collateralScale(o),
+    clearinghouseTokens: await token.balanceOf(await ch.getAddress(), o),
+    fundTokens: await token.balanceOf(fund, o),
+    fundAvailableTokens: await sys.insuranceFund.available(o),
+    pendingFundFees: await ch.pendingFundFees(o),
+    treasuryBalance: await ch.treasuryBalance(o),
+    markets,
+    free,
+    positions,
+  };
+}
+
+/** What the fund may pay, as the clearinghouse counts it: available tokens plus unswept fees (18 dec). */
+export function fundAvailable(l: Ledger): bigint {
+  return l.fundAvailableTokens * l.scale + l.pendingFundFees;
+}
+
+/**
+ * Conservation (DESIGN.md section 5): dust = W*(balance - free - sum c - fund - treasury) + sum s*K,
+ * 36 decimals; balance is the collateral held by the clearinghouse and the fund (scaled to 18
+ * decimals), fund = fund tokens + unswept fees, treasury includes the rounding reserves.
+ */
+export function conservationDust(l: Ledger): bigint {
+  const balance = (l.clearinghouseTokens + l.fundTokens) * l.scale;
+  let free = 0n;
+  for (const v of l.free.values()) free += v;
+  let sumC = 0n;
+  let sumSK = 0n;
+  let treasury = l.treasuryBalance;
+  for (const [id, m] of l.markets) {
+    treasury += m.roundingReserve;
+    sumSK += m.sumSizeTimesEntry;
+    for (const p of l.positions.get(id)!.values()) sumC += p.margin;
+  }
+  const fund = l.fundTokens * l.scale + l.pendingFundFees;
+  return W * (balance - free - sumC - fund - treasury) + sumSK;
+}
+
+/** Options of checkLedger. */
+export interface LedgerCheckOptions {
+  /** The ledger of the previous check: dust may only grow, and fund flows are checked since then. */
+  previous?: Ledger;
+  /** Net token flow into the fund through its documented paths since `previous` (see fundFlows). */
+  fundFlow?: FundFlow;
+  /**
+   * Largest dust accepted, 36 decimals. Every rounding leaves less than 1 wei (W in these units);
+   * the default, 1e6 wei, is far below any account's balance, so a missed account or a leak fails.
+   */
+  maxDust?: bigint;
+}
+
+/** The section 5 invariants that hold at every block. */
+export function checkLedger(l: Ledger, opts: LedgerCheckOptions = {}): { dust: bigint; results: InvariantResult[] } {
+  const results: InvariantResult[] = [];
+  const maxDust = opts.maxDust ?? 1_000_000n * W;
+
+  // Conservation: the stored sum s*K is the sum over positions, exactly; dust >= 0, small, never shrinks.
+  const skErrors: string[] = [];
+  for (const [id, m] of l.markets) {
+    let recomputed = 0n;
+    for (const p of l.positions.get(id)!.values()) recomputed += (p.isLong ? p.size : -p.size) * p.entry;
+    if (recomputed !== m.sumSizeTimesEntry)
+      skErrors.push(`${marketName(id)}: stored ${m.sumSizeTimesEntry} != ${recomputed}`);
+  }
+  const dust = conservationDust(l);
+  const prevDust = opts.previous ? conservationDust(opts.previous) : 0n;
+  const dustOk = dust >= 0n && dust <= maxDust && dust >= prevDust;
+  results.push({
+    name: "conservation",
+    pass: skErrors.length === 0 && dustOk,
+    detail:
+      `dust ${dust} (36 dec; ${dust / W} wei)` +
+      (opts.previous ? `, previous ${prevDust}` : "") +
+      (skErrors.length ? `; sum s*K mismatch: ${skErrors.join("; ")}` : ""),
+  });
+
+  // Open interest: stored long OI == stored short OI == the sums of sizes, per market.
+  const oiErrors: string[] = [];
+  const oiDetail: string[] = [];
+  for (const [id, m] of l.markets) {
+    let longs = 0n;
+    let shorts = 0n;
+    for (const p of l.positions.get(id)!.values()) {
+      if (p.isLong) longs += p.size;
+      else shorts += p.size;
+    }
+    const name = marketName(id);
+    oiDetail.push(`${name}: ${longs}`);
+    if (longs !== shorts) oiErrors.push(`${name}: longs ${longs} != shorts ${shorts}`);
+    if (m.longOpenInterest !== longs || m.shortOpenInterest !== shorts) {
+      oiErrors.push(`${name}: stored (${m.longOpenInterest}, ${m.shortOpenInterest}) != sums (${longs}, ${shorts})`);
+    }
+  }
+  results.push({
+    name: "open interest balanced",
+    pass: oiErrors.length === 0,
+    detail: oiErrors.length ? oiErrors.join("; ") : `long == short per market (${oiDetail.join(", ")})`,
+  });
+
+  // Every open position has c > 0 (and a stored leverage, which only a full close clears).
+  const marginErrors: string[] = [];
+  let open = 0;
+  for (const [id, ps] of l.positions) {
+    for (const p of ps.values()) {
+      open += 1;
+      if (p.margin <= 0n || p.leverage <= 0n)
+        marginErrors.push(`${marketName(id)} ${p.account}: c ${p.margin}, a ${p.leverage}`);
+    }
+  }
+  results.push({
+    name: "every open position c > 0",
+    pass: marginErrors.length === 0,
+    detail: marginErrors.length ? marginErrors.join("; ") : `${open} open positions`,
+  });
+
+  // The fund: never negative, available <= balance, and it moves only through its documented paths.
+  const fundValue = l.fundTokens * l.scale + l.pendingFundFees;
+  let fundOk = fundValue >= 0n && l.fundAvailableTokens <= l.fundTokens;
+  let fundDetail = `fund ${fundValue} (tokens ${l.fundTokens}, unswept fees ${l.pendingFundFees})`;
+  if (opts.previous && opts.fundFlow) {
+    const moved = l.fundTokens - opts.previous.fundTokens;
+    const flow = opts.fundFlow;
+    const expected = flow.staked + flow.donated + flow.swept - flow.covered - flow.unstaked;
+    if (moved !== expected) fundOk = false;
+    fundDetail += `; moved ${moved} tokens = staked ${flow.staked} + donated ${flow.donated} + swept ${flow.swept} - covered ${flow.covered} - unstaked ${flow.unstaked}${moved === expected ? "" : ` (expected ${expected})`}`;
+  }
+  results.push({ name: "insurance fund never negative", pass: fundOk, detail: fundDetail });
+  return { dust, results };
+}
+
+/** Token flows of the insurance fund over a block range, by documented path (token units). */
+export interface FundFlow {
+  staked: bigint;
+  donated: bigint;
+  swept: bigint;
+  covered: bigint;
+  unstaked: bigint;
+}
+
+/** Sums the fund's events in [fromBlock, toBlock]. */
+export async function fundFlows(sys: InvariantSystem, fromBlock: number, toBlock: number): Promise<FundFlow> {
+  const f = sys.insuranceFund;
+  const ch = sys.clearinghouse;
+  const sum = (xs: bigint[]) => xs.reduce((a, b) => a + b, 0n);
+  const range = [fromBlock, toBlock] as const;
+  return {
+    staked: sum((await f.queryFilter(f.filters.Deposit(), ...range)).map((e) => e.args.assets)),
+    donated: sum((await f.queryFilter(f.filters.Donated(), ...range)).map((e) => e.args.tokenAmount)),
+    swept: sum((await ch.queryFilter(ch.filters.FundFeesSwept(), ...range)).map((e) => e.args.tokenAmount)),
+    covered: sum((await f.queryFilter(f.filters.Covered(), ...range)).map((e) => e.args.tokenAmount)),
+    unstaked: sum((await f.queryFilter(f.filters.UnstakeCompleted(), ...range)).map((e) => e.args.tokenAmount)),
+  };
+}
+
+// ============================================================================ ADL calls
+
+/** One counterparty leg of an executed call, from its CounterpartyDeleveraged event. */
+export interface AdlLeg {
+  account: string;
+  take: bigint;
+  price: bigint;
+  score: bigint;
+  queuePosition: bigint;
+  charged: bigint;
+}
+
+/** An opposite-side position just before a call, as the reference ranked it. */
+export interface OppositePosition {
+  account: string;
+  size: bigint;
+  entry: bigint;
+  margin: bigint;
+  leverage: bigint;
+  leaf: number;
+  /** Profit per unit at the call's (P, F). */
+  x: bigint;
+  minusInfinity: boolean;
+  score: bigint;
+  eligible: boolean;
+  /** 0-based position in the reference queue, or null when ineligible or minus infinity. */
+  queuePosition: number | null;
+}
+
+/** An executed ADL call, what it was checked against, and the verdicts. */
+export interface AdlCallCheck {
+  txHash: string;
+  block: number;
+  gasUsed: bigint;
+  marketId: string;
+  bankrupt: string;
+  keeper: string;
+  price: bigint;
+  funding: bigint;
+  /** What the fund could pay just before the call (18 decimals). */
+  fundAvailable: bigint;
+  /** B just before the call. */
+  bankruptBefore: LedgerPosition;
+  deficit: bigint;
+  sigma: bigint;
+  /** delta as the call emitted it (the reference recomputes it and compares). */
+  delta: bigint;
+  closedSize: bigint;
+  remainingSize: bigint;
+  fundContribution: bigint;
+  deficitAbsorbed: bigint;
+  keeperReward: bigint;
+  legs: AdlLeg[];
+  referenceHead: HeadEntry[];
+  /** Whole opposite side just before the call, ascending by address. */
+  opposite: OppositePosition[];
+  /** Adjacent queue pairs exact real scores order the other way / tie only in integers. */
+  roundingSwaps: number;
+  roundingTies: number;
+  results: InvariantResult[];
+  pass: boolean;
+}
+
+/** Decodes the deleverager's and clearinghouse's events of one ADL receipt. */
+function adlEvents(sys: InvariantSystem, logs: readonly Log[]) {
+  const del = sys.deleverager.interface;
+  const ch = sys.clearinghouse.interface;
+  const legs: AdlLeg[] = [];
+  let executed: ReturnType<typeof del.parseLog> = null;
+  let reward = 0n;
+  for (const log of logs) {
+    const ev = del.parseLog(log) ?? ch.parseLog(log);
+    if (!ev) continue;
+    if (ev.name === "CounterpartyDeleveraged") {
+      legs.push({
+        account: getAddress(ev.args.counterparty),
+        take: ev.args.size,
+        price: ev.args.price,
+        score: ev.args.score,
+        queuePosition: ev.args.queuePosition,
+        charged: ev.args.charged,
+      });
+    } else if (ev.name === "DeleverageExecuted") executed = ev;
+    else if (ev.name === "KeeperRewardPaid") reward += ev.args.amount as bigint;
+  }
+  return { legs, executed, reward };
+}
+
+/**
+ * Checks one mined deleverage call against the state of the block before it (DESIGN.md section 5,
+ * "After a successful ADL call"): the list is exactly the head of the eligible queue as
+ * lib/reference-ranking.ts computes it from positions read from the chain at the call's
+ * (P, F, delta), with delta recomputed from B and the fund; B's closed part ends at exactly zero
+ * (the fund's payment plus what the counterparties absorbed equals minus its booked equity, B's
+ * free collateral does not move, its remainder keeps K and a); no counterparty ends below zero
+ * or loses free collateral; the charges add up to the absorbed deficit within one wei per entry.
+ * `accounts` must include every account with a position in the market.
+ */
+export async function checkAdlCall(
+  sys: InvariantSystem,
+  receipt: TransactionReceipt,
+  accounts: readonly string[],
+): Promise<AdlCallCheck> {
+  const block = receipt.blockNumber;
+  const { legs, executed, reward } = adlEvents(sys, receipt.logs);
+  if (!executed) throw new Error(`${receipt.hash} has no DeleverageExecuted event`);
+  const marketId: string = executed.args.marketId;
+  const bankrupt = getAddress(executed.args.bankrupt);
+  const ch = sys.clearinghouse;
+  // The whole market just before the call; after it, only the accounts the call touched.
+  const touched = [bankrupt, ...legs.map((l) => l.account)];
+  const pre = await readPositions(sys, marketId, accounts, block - 1);
+  const post = await readPositions(sys, marketId, touched, block);
+  const freeBefore = await readFree(sys, touched, block - 1);
+  const freeAfter = await readFree(sys, touched, block);
+  const oracle = OracleAdapter__factory.connect(await ch.oracle(), ch.runner);
+  // The call reads the oracle strictly at its own block and accrues F first: read both there.
+  const [price] = await oracle.getPrice(marketId, true, at(block));
+  const funding = (await ch.marketState(marketId, at(block))).cumulativeFunding;
+  const available =
+    (await sys.insuranceFund.available(at(block - 1))) * (await ch.collateralScale()) +
+    (await ch.pendingFundFees(at(block - 1)));
+  const results: InvariantResult[] = [];
+  const check = (name: string, pass: boolean, detail: string) => results.push({ name, pass, detail });
+
+  const b = pre.get(bankrupt);
+  if (!b) throw new Error(`${bankrupt} had no position before ${receipt.hash}`);
+  const ref = referenceDelta(b, price, funding, available);
+  const eventDelta: bigint = executed.args.delta;
+  check(
+    "delta recomputed",
+    ref !== null && ref.delta === eventDelta && legs.every((l) => l.price === price),
+    ref
+      ? `D ${ref.deficit}, min(A, D) ${ref.covered}, sigma ${ref.sigma}, delta ${ref.delta} (event ${eventDelta})`
+      : "B was not bankrupt before the call",
+  );
+
+  // The list is the head of the reference queue at (P, F, delta).
+  const delta = ref?.delta ?? eventDelta;
+  const ranking = rankOpposite([...pre.values()], b, price, funding, delta);
+  const head = headOfQueue(ranking.queue, b.size, legs.length);
+  const diffs = compareWithHead(legs, head);
+  const fullHead = headOfQueue(ranking.queue, b.size, Number.MAX_SAFE_INTEGER);
+  check(
+    "list == independent re-ranking",
+    legs.length > 0 && diffs.length === 0,
+    diffs.length
+      ? diffs.join("; ")
+      : `${legs.length} entries equal the reference head` +
+          (fullHead.length > legs.length ? ` (the call stopped before the ${fullHead.length} needed)` : "") +
+          `; ${ranking.queue.length} eligible, ${ranking.excluded.length} excluded`,
+  );
+
+  // B's closed part ends at exactly zero: payments equal minus its booked equity; nothing else moves.
+  const d: bigint = executed.args.closedSize;
+  const fundPays: bigint = executed.args.fundContribution;
+  const absorbed: bigint = executed.args.deficitAbsorbed;
+  const xB = b.isLong ? price - funding - b.entry : b.entry - (price - funding);
+  const released = (b.margin * d) / b.size;
+  const pnl = d * xB;
+  const closedEquity = released + (pnl >= 0n || pnl % W === 0n ? pnl / W : pnl / W - 1n);
+  const bAfter = post.get(bankrupt);
+  const remainderOk =
+    d === b.size
+      ? bAfter === undefined
+      : bAfter !== undefined &&
+        bAfter.size === b.size - d &&
+        bAfter.margin === b.margin - released &&
+        bAfter.entry === b.entry &&
+        bAfter.leverage === b.leverage;
+  const bFreeOk = freeAfter.get(bankrupt) === freeBefore.get(bankrupt);
+  const sumTakes = legs.reduce((s, l) => s + l.take, 0n);
+  check(
+    "bankrupt closed part at zero",
+    closedEquity <= 0n && fundPays + absorbed === -closedEquity && remainderOk && bFreeOk && sumTakes === d,
+    `closed ${d} of ${b.size}: booked equity ${closedEquity}, fund ${fundPays} + counterparties ${absorbed}` +
+      `${remainderOk ? "" : "; remainder changed K, a or margin"}${bFreeOk ? "" : "; B's free collateral moved"}`,
+  );
+
+  // No counterparty below zero: remaining equity >= 0 at (P, F), free collateral never debited.
+  const below: string[] = [];
+  for (const l of legs) {
+    const p = post.get(l.account);
+    if (p && equityAt(p, price, funding) < 0n) below.push(`${l.account} equity ${equityAt(p, price, funding)}`);
+    const f0 = freeBefore.get(l.account) ?? 0n;
+    const f1 = freeAfter.get(l.account) ?? 0n;
+    if (f1 < f0) below.push(`${l.account} free ${f0} -> ${f1}`);
+  }
+  const charged = legs.reduce((s, l) => s + l.charged, 0n);
+  const chargeOk = charged >= absorbed && charged - absorbed <= BigInt(legs.length);
+  check(
+    "no counterparty below zero",
+    below.length === 0 && chargeOk,
+    below.length
+      ? below.join("; ")
+      : `${legs.length} counterparties >= 0; charged ${charged} for ${absorbed} absorbed (ceil rounding ${charged - absorbed} wei)`,
+  );
+
+  const rankOf = new Map<string, number>();
+  ranking.queue.forEach((r, i) => rankOf.set(r.account, i));
+  const describe = (r: RankedPosition): OppositePosition => {
+    const p = pre.get(getAddress(r.account))!;
+    return {
+      account: p.account,
+      size: p.size,
+      entry: p.entry,
+      margin: p.margin,
+      leverage: p.leverage,
+      leaf: p.leaf,
+      x: r.x,
+      minusInfinity: r.score.minusInfinity,
+      score: r.score.value,
+      eligible: r.eligible,
+      queuePosition: rankOf.get(r.account) ?? null,
+    };
+  };
+  const opposite = [...ranking.queue, ...ranking.excluded]
+    .map(describe)
+    .sort((u, v) => (BigInt(u.account) < BigInt(v.account) ? -1 : 1));
+
+  return {
+    txHash: receipt.hash,
+    block,
+    gasUsed: receipt.gasUsed,
+    marketId,
+    bankrupt,
+    keeper: getAddress(receipt.from),
+    price,
+    funding,
+    fundAvailable: available,
+    bankruptBefore: b,
+    deficit: ref?.deficit ?? 0n,
+    sigma: ref?.sigma ?? 0n,
+    delta: eventDelta,
+    closedSize: d,
+    remainingSize: executed.args.remainingSize,
+    fundContribution: fundPays,
+    deficitAbsorbed: absorbed,
+    keeperReward: reward,
+    legs,
+    referenceHead: head,
+    opposite,
+    roundingSwaps: ranking.roundingSwaps,
+    roundingTies: ranking.roundingTies,
+    results,
+    pass: results.every((r) => r.pass),
+  };
+}
