@@ -3,7 +3,7 @@
  * tick report: liquidations re-read their cap from the lens; deleverage calls whose list or proof
  * went stale are rebuilt from fresh state (events synced, (P, F) and fund re-read) and retried.
  */
-import { adlAction, busyKey, openedMembers } from "./decide";
+import { adlAction, openedMembers } from "./decide";
 import { classify } from "./errors";
 import type { PositionSource, PriceSource } from "./interfaces";
 import type { EventLog } from "./log";
@@ -297,5 +297,3 @@ export class ActionExecutor {
     log.error(event, { kind: a.kind, marketId: a.marketId, account, stage: r.status, error, txHash });
   }
 }
-
-export { busyKey };

@@ -11,7 +11,10 @@ import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signer
 import pino from "pino";
 import { Writable } from "node:stream";
 import { WAD } from "../../lib/math";
-import { Keeper, MemoryCheckpointStore, type CheckpointStore } from "../../keeper/src";
+import { Keeper, MemoryCheckpointStore, type CheckpointStore, type PositionSource } from "../../keeper/src";
+import { EventPositionSource } from "../../keeper/src/chain/position-source";
+import { STALE_ADL } from "../../keeper/src/errors";
+import { PositionBook } from "../../lib/adl";
 import { BTC, ETH, ETH_PRICE, BTC_PRICE, USDC, systemFixture, type Fixture } from "../helpers/fixture";
 import { lev, pos, tradeAt, units } from "../helpers/adl";
 
@@ -42,8 +45,10 @@ async function startKeeper(
   checkpoint: CheckpointStore,
   logger: pino.Logger,
   receiptTimeoutMs = 30_000,
+  positionSource?: PositionSource,
 ): Promise<Keeper> {
   return Keeper.create({
+    positionSource,
     runner: f.bot,
     addresses: {
       clearinghouse: await f.clearinghouse.getAddress(),
@@ -220,5 +225,52 @@ describe("keeper (in-process, Hardhat network)", function () {
     } finally {
       await network.provider.send("evm_setAutomine", [true]);
     }
+  });
+
+  it("rebuilds a list and proof that went stale between decision and execution, then settles", async function () {
+    const f = await loadFixture(withBot);
+    const [b, s1, s2, l9] = [f.traders[0], f.traders[1], f.traders[2], f.traders[9]];
+    await tradeAt(f, b, s1, units(5), ETH_PRICE, { long: lev(10), short: lev(2) });
+    // A second short in the same band as s1 (same leverage and entry): the same leaf.
+    await tradeAt(f, l9, s2, units(2), ETH_PRICE, { long: lev(2), short: lev(2) });
+    await f.setPrice(ETH, 1700n * WAD);
+    expect((await pos(f, f.ethId, s2.address)).leaf).to.equal((await pos(f, f.ethId, s1.address)).leaf);
+    // A source whose first sync stops two blocks short (a lagging node): the decision misses s2's
+    // trade, so the leaf it opens lists one member where the chain counts two.
+    const inner = new EventPositionSource(ethers.provider, new PositionBook(), -1, {
+      clearinghouse: await f.clearinghouse.getAddress(),
+      deleverager: await f.deleverager.getAddress(),
+      pageSize: 1000,
+      retry: { retries: 0, baseDelayMs: 1, maxDelayMs: 1 },
+    });
+    let first = true;
+    const lagging: PositionSource = {
+      get book() {
+        return inner.book;
+      },
+      get lastBlock() {
+        return inner.lastBlock;
+      },
+      sync: (to: number) => {
+        const target = first ? to - 2 : to;
+        first = false;
+        return inner.sync(target);
+      },
+    };
+    const log = capture();
+    const keeper = await startKeeper(f, new MemoryCheckpointStore(), log.logger, 30_000, lagging);
+    const r = await keeper.tick();
+    expect(r.errors).to.deep.equal([]);
+    expect(r.adl.length).to.equal(1);
+    expect(r.adl[0].rebuilds).to.equal(1);
+    const rebuilt = log.events().filter((e) => e.event === "adl.rebuilt");
+    expect(rebuilt.length).to.equal(1);
+    expect(STALE_ADL.has(rebuilt[0].cause as string)).to.equal(true);
+    expect(rebuilt[0].cause).to.equal("AdlLeafCountMismatch");
+    // Equal scores: the lower address first; together they cover B's 5 units.
+    const ordered = [s1.address, s2.address].sort((x, y) => (BigInt(x) < BigInt(y) ? -1 : 1));
+    expect(r.adl[0].counterparties).to.deep.equal(ordered);
+    expect((await pos(f, f.ethId, b.address)).size).to.equal(0n);
+    await keeper.stop();
   });
 });
