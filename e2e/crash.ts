@@ -21,6 +21,7 @@ const W = 10n ** 18n;
 const USD = 10n ** 6n;
 const FEED_SCALE = 10n ** 10n;
 export const ETH = "ETH-USD";
+export const BTC_SYMBOL = "BTC-USD";
 
 /** Account indexes of the node's unlocked accounts. */
 export const ACCOUNTS = { admin: 0, keeper: 1, staker: 2, firstTrader: 3 } as const;
@@ -48,7 +49,10 @@ const PAIRS: readonly Pair[] = [
   { long: 3, short: 8, sizeMilli: 1500n, longLeverage: 6n, shortLeverage: 5n },
   { long: 4, short: 9, sizeMilli: 1000n, longLeverage: 2n, shortLeverage: 10n },
 ];
-export const TRADERS = 10;
+/** BTC-USD: a 10x long against a 2x short; the short later closes against a late 10x short. */
+const BTC = { long: 10, short: 11, lateShort: 12, size: W / 10n, price: 60_000n * W } as const;
+export const TRADERS = 13;
+export const BTC_GAP_USD = 45_000n;
 
 /** The index path: listing price, then each step of the crash (USD per ETH). */
 export const START_PRICE_USD = 2000n;
@@ -112,25 +116,83 @@ export async function openBook(ctx: CrashContext): Promise<void> {
 
   const price = START_PRICE_USD * W;
   for (const pair of PAIRS) {
-    const long = signers[ACCOUNTS.firstTrader + pair.long];
-    const short = signers[ACCOUNTS.firstTrader + pair.short];
     const size = (pair.sizeMilli * W) / 1000n;
-    const maker = buildOrder(await long.getAddress(), {
-      marketId: ctx.ethId,
-      size,
-      limitPrice: price,
-      leverage: pair.longLeverage * W,
-    });
-    const taker = buildOrder(await short.getAddress(), {
-      marketId: ctx.ethId,
-      size: -size,
-      limitPrice: price,
-      leverage: pair.shortLeverage * W,
-      makerAllowed: false,
-    });
-    const ch = ctx.clearinghouse.connect(admin);
-    const [makerSig, takerSig] = [await signFor(ch, long, maker), await signFor(ch, short, taker)];
-    await send(ch.matchOrders(maker, makerSig, taker, takerSig, size));
+    const fill = await signedFill(ctx, ctx.ethId, price, size, [
+      { trader: pair.long, leverage: pair.longLeverage * W },
+      { trader: pair.short, leverage: pair.shortLeverage * W },
+    ]);
+    await send(fill());
+  }
+  const btc = await signedFill(ctx, marketId(BTC_SYMBOL), BTC.price, BTC.size, [
+    { trader: BTC.long, leverage: 10n * W },
+    { trader: BTC.short, leverage: 2n * W },
+  ]);
+  await send(btc());
+}
+
+interface Side {
+  /** Offset from ACCOUNTS.firstTrader. */
+  trader: number;
+  leverage: bigint;
+  reduceOnly?: boolean;
+}
+
+/**
+ * Signs a maker order buying `size` at `price` and a taker order selling it; returns the admin's
+ * matchOrders call (with a fixed gas limit, so it can be sent while the price update that makes
+ * it valid is still pending).
+ */
+async function signedFill(ctx: CrashContext, id: string, price: bigint, size: bigint, [buyer, seller]: [Side, Side]) {
+  const buy = ctx.signers[ACCOUNTS.firstTrader + buyer.trader];
+  const sell = ctx.signers[ACCOUNTS.firstTrader + seller.trader];
+  const maker = buildOrder(await buy.getAddress(), {
+    marketId: id,
+    size,
+    limitPrice: price,
+    leverage: buyer.leverage,
+    reduceOnly: buyer.reduceOnly,
+  });
+  const taker = buildOrder(await sell.getAddress(), {
+    marketId: id,
+    size: -size,
+    limitPrice: price,
+    leverage: seller.leverage,
+    reduceOnly: seller.reduceOnly,
+    makerAllowed: false,
+  });
+  const ch = ctx.clearinghouse.connect(ctx.signers[ACCOUNTS.admin]);
+  const [makerSig, takerSig] = [await signFor(ch, buy, maker), await signFor(ch, sell, taker)];
+  return () => ch.matchOrders(maker, makerSig, taker, takerSig, size, { gasLimit: FILL_GAS_LIMIT });
+}
+
+const FILL_GAS_LIMIT = 3_000_000n;
+
+/**
+ * BTC-USD gaps to BTC_GAP_USD, and in the same block the 2x short takes its profit by buying back
+ * from a newcomer who opens a 10x short at the new price. The 10x long is then bankrupt with the
+ * fund drained, and its only counterparty entered after the gap: its equity per unit (a tenth of
+ * the price) is below the loss per unit, so it is ineligible and ADL cannot settle the long (it
+ * must be reported unsettled, DESIGN.md section 3 step 5). One block, so no keeper acts between.
+ */
+export async function btcGapWithLateEntrant(ctx: CrashContext): Promise<void> {
+  const price = BTC_GAP_USD * W;
+  const fill = await signedFill(ctx, marketId(BTC_SYMBOL), price, BTC.size, [
+    { trader: BTC.short, leverage: 2n * W, reduceOnly: true },
+    { trader: BTC.lateShort, leverage: 10n * W },
+  ]);
+  const feed = MockAggregator__factory.connect(ctx.deployment.feeds.BTC_USD, ctx.signers[ACCOUNTS.admin]);
+  await ctx.provider.send("evm_setAutomine", [false]);
+  try {
+    // Same sender: the price update (lower nonce) runs first in the block.
+    const update = await feed.setAnswer(price / FEED_SCALE, { gasLimit: 200_000n });
+    const trade = await fill();
+    await ctx.provider.send("evm_mine", []);
+    for (const tx of [update, trade]) {
+      const receipt = await tx.wait();
+      if (receipt?.status !== 1) throw new Error(`BTC gap transaction ${tx.hash} failed`);
+    }
+  } finally {
+    await ctx.provider.send("evm_setAutomine", [true]);
   }
 }
 

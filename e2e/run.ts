@@ -11,7 +11,10 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { JsonRpcProvider } from "ethers";
+import { JsonRpcProvider, getAddress } from "ethers";
+import { AutoDeleverager__factory } from "../typechain-types";
+import { MARKETS } from "../deploy/markets";
+import { marketId } from "../lib/local";
 import { loadDeployment, type Deployment } from "../lib/deployment";
 import type { Ledger } from "../lib/invariants";
 import {
@@ -22,7 +25,16 @@ import {
   transactionsFrom,
   type SettlementStatus,
 } from "./checks";
-import { CRASH_STEPS_USD, connect, openBook, setEthPrice, type CrashContext } from "./crash";
+import {
+  BTC_GAP_USD,
+  BTC_SYMBOL,
+  CRASH_STEPS_USD,
+  btcGapWithLateEntrant,
+  connect,
+  openBook,
+  setEthPrice,
+  type CrashContext,
+} from "./crash";
 import {
   REPO_ROOT,
   freePort,
@@ -124,11 +136,20 @@ async function main(): Promise<void> {
 
     let previous: Ledger | undefined;
     let killedAtBlock = 0;
-    for (const [i, usd] of CRASH_STEPS_USD.entries()) {
+    const steps = [
+      ...CRASH_STEPS_USD.map((usd) => ({ market: "ETH-USD", usd })),
+      { market: BTC_SYMBOL, usd: BTC_GAP_USD },
+    ];
+    for (const [i, step] of steps.entries()) {
       const stepStart = Date.now();
       const before = await provider.getBlockNumber();
-      await setEthPrice(ctx, usd);
-      console.log(`e2e: step ${i + 1}: ETH-USD index ${usd}`);
+      if (step.market === BTC_SYMBOL) {
+        await btcGapWithLateEntrant(ctx);
+        console.log(`e2e: step ${i + 1}: BTC-USD index ${step.usd}, the old short closed against a late 10x short`);
+      } else {
+        await setEthPrice(ctx, step.usd);
+        console.log(`e2e: step ${i + 1}: ETH-USD index ${step.usd}`);
+      }
       // Kill the keeper mid-run once: right after its first action of the step that creates bad debt.
       if (i === KILL_AT_STEP) {
         await waitForKeeperTx(provider, ctx, before + 1, STEP_TIMEOUT_MS);
@@ -153,8 +174,21 @@ async function main(): Promise<void> {
     const final = await settlementStatus(provider, deployment, deployment.startBlock);
     expectThat(final.outstanding.length === 0, "every bad debt settled or reported unsettled", json(final.outstanding));
     for (const u of final.unsettled) {
-      pass(`unsettled ${u.market} ${u.account}: deficit ${u.deficit}, no eligible counterparty`);
+      pass(`unsettled ${u.market} ${u.account}: deficit ${u.deficit}, no eligible counterparty, listed`);
     }
+    expectThat(
+      final.unsettled.some((u) => u.market === BTC_SYMBOL),
+      "the BTC-USD long without an eligible counterparty is reported unsettled",
+      json(final.unsettled),
+    );
+    const listed = await listedUnsettled(provider, deployment);
+    const truly = new Set(final.unsettled.map((u) => `${u.market}:${u.account}`));
+    const stale = listed.filter((l) => !truly.has(l));
+    expectThat(
+      stale.length === 0,
+      "the on-chain unsettled list holds only unsettleable bankrupt positions",
+      json(stale),
+    );
     const adl = await adlCalls(provider, deployment, booked, end);
     expectThat(adl.length > 0, "the crash needed ADL", `${adl.length} deleverage calls`);
     for (const call of adl) {
@@ -193,6 +227,17 @@ async function main(): Promise<void> {
 }
 
 const log = (dir: string, name: string) => path.join(dir, `${name}.log`);
+
+/** `market:account` of every position the deleverager lists as unsettled. */
+async function listedUnsettled(provider: JsonRpcProvider, d: Deployment): Promise<string[]> {
+  const adl = AutoDeleverager__factory.connect(d.deleverager, provider);
+  const out: string[] = [];
+  for (const m of MARKETS) {
+    const [accounts] = await adl.unsettled(marketId(m.symbol));
+    out.push(...accounts.map((a) => `${m.symbol}:${getAddress(a)}`));
+  }
+  return out;
+}
 const json = (v: unknown) => JSON.stringify(v, (_k, x: unknown) => (typeof x === "bigint" ? x.toString() : x));
 
 /** Waits until a JSON log line of `p` has `event` (its `msg` equals the event name). */
