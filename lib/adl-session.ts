@@ -115,11 +115,12 @@ export interface ContinueGasModel {
 }
 
 /**
- * Measured on the in-process network (`npm run bench:adl`, sessions section): intrinsic cost and
- * session bookkeeping, one cold node read and check, one opened member (a cold position read, the
- * score and a mark lookup). Rounded up.
+ * From `npm run bench:adl` (sessions block of docs/gas.md: gas = 174,426 + 13,033 per opened member
+ * over three continue transactions of 648 to 1,221 members), rounded up: intrinsic cost and session
+ * bookkeeping, one cold node read and check, one opened member (calldata, a cold position read, the
+ * score and a mark lookup).
  */
-export const DEFAULT_CONTINUE_GAS: ContinueGasModel = { base: 80_000, perNode: 9_000, perMember: 16_000 };
+export const DEFAULT_CONTINUE_GAS: ContinueGasModel = { base: 180_000, perNode: 10_000, perMember: 13_500 };
 
 /** What one continue transaction may hold: a gas budget and the contract's work bounds. */
 export interface SplitLimits {

@@ -257,9 +257,9 @@ export function renderSessions(r: SessionBench): string {
       `${r.membersPerTx.toLocaleString("en-US")} members under the cap. Each extra member costs the attacker one ` +
       `low scorer's margin (${r.marginPerMemberUsd} quote units at the minimum notional), so **each extra ` +
       `transaction it forces costs it about ${r.marginPerExtraTxUsd.toLocaleString("en-US")} quote units of locked ` +
-      `margin**, while the keeper pays about ${Math.round(r.continues[0].gas / 1000).toLocaleString("en-US")}k gas ` +
-      `for it; the attack delays settlement by one block per ${r.membersPerTx.toLocaleString("en-US")} members and ` +
-      `cannot prevent it (T bounds the delay it must fit in; see docs/adl.md).`,
+      `margin**, while it costs the keeper one transaction of at most the cap. The attack delays settlement by ` +
+      `one transaction per ${r.membersPerTx.toLocaleString("en-US")} members and cannot prevent it; the session ` +
+      `time T must leave room for that many transactions (docs/adl.md, "Choosing T").`,
   ];
   return lines.join("\n");
 }
@@ -279,10 +279,19 @@ export function writeSessions(jsonPath: string, docPath: string, r: SessionBench
 }
 
 /**
- * Standalone: `npx hardhat run scripts/bench-adl/sessions.ts` deploys a fresh system, measures and
- * merges the result into ADL_SESSION_JSON / ADL_SESSION_DOC (default bench/adl-gas.json, docs/gas.md).
+ * Standalone: `npx hardhat run scripts/bench-adl/sessions.ts` deploys a fresh system with a 100-position
+ * base book, measures and merges the result into ADL_SESSION_JSON / ADL_SESSION_DOC (default
+ * bench/adl-gas.json, docs/gas.md). ADL_SESSION_FROM=<json> only re-renders another run's result.
  */
 async function main(): Promise<void> {
+  const jsonPath = process.env.ADL_SESSION_JSON ?? "bench/adl-gas.json";
+  const docPath = process.env.ADL_SESSION_DOC ?? "docs/gas.md";
+  if (process.env.ADL_SESSION_FROM) {
+    // Re-render: take the sessions result of another run's JSON.
+    const from = JSON.parse(readFileSync(process.env.ADL_SESSION_FROM, "utf8")) as { sessions: SessionBench };
+    writeSessions(jsonPath, docPath, from.sessions);
+    return;
+  }
   const [adminSigner, keeperSigner] = await ethers.getSigners();
   const sys = await deployLocalSystem(adminSigner, [
     { symbol: "ETH-USD", price: PRICE, params: { imr: WAD / 100n, mmr: WAD / 200n, makerFee: 0n, takerFee: 0n } },
@@ -312,7 +321,7 @@ async function main(): Promise<void> {
   await depositFor(v, v.whale.address, base.reduce((t, p) => t + (p.size * p.price) / WAD, 0n) + 1_000_000n * WAD);
   await openAgainstWhale(v, base, 100n * WAD);
   const r = await measureSessions(sys, v, keeperSigner.address);
-  writeSessions(process.env.ADL_SESSION_JSON ?? "bench/adl-gas.json", process.env.ADL_SESSION_DOC ?? "docs/gas.md", r);
+  writeSessions(jsonPath, docPath, r);
   console.log(JSON.stringify(r, null, 2));
 }
 
