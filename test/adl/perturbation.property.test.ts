@@ -34,15 +34,16 @@
  *     opened leaf; hide an entry by dropping it and pruning its leaf, which then holds a higher-ranked
  *     unlisted member; prune an internal node the builder split, i.e. whose bound reaches the last
  *     score (AdlNodeNotPrunable); open an internal node (AdlOpenedNotLeaf); drop a member of an
- *     opened leaf (AdlLeafCountMismatch); swap or repeat members (AdlMembersNotAscending).
- *   accepted (the claim stays true): truncate the list after a live entry (the list may stop before B
+ *     opened leaf (AdlLeafCountMismatch); swap or repeat members (AdlMembersNotAscending); name a
+ *     node outside the tree (RankTreeLevelOutOfRange / RankTreePositionOutOfRange).
+ *   accepted (the claim stays true): none (the builder's pair itself); truncate the list after a live entry (the list may stop before B
  *     is covered, and a proof for a lower last score also proves a higher one); insert an account
  *     without a position (closed entries are skipped); split a pruned node into its two children
  *     (every node dominates its children, so both stay prunable); open a prunable leaf with its
  *     members, pruning the siblings on the way down; add a non-member (another leaf's member, a
  *     same-side or a flat account) to an opened leaf in ascending place (membership is read from the
  *     stored side and leaf, non-members are skipped as moved, and the count still binds every
- *     member).
+ *     member); give a pruned node members (a pruned node's claim is about its stored record only).
  *   either, by the data: open a prunable leaf listing no members (true iff its count is 0).
  */
 import { expect } from "chai";
@@ -383,16 +384,27 @@ const KINDS: Kind[] = [
     },
   },
   {
-    name: "list: insert an ineligible opposite position",
-    applies: (ctx, h) => ineligibles(ctx, h).length > 0,
+    name: "list: insert an ineligible opposite position (finite score)",
+    applies: (ctx, h) => ineligibles(ctx, h).some((a) => !rankOf(ctx, a).inf),
     build: async (ctx, h, pick) => {
-      // Minus infinity or finite, each half of the time when both occur.
-      const groups = [true, false]
-        .map((inf) => ineligibles(ctx, h).filter((a) => rankOf(ctx, a).inf === inf))
-        .filter((xs) => xs.length > 0);
-      const x = oneOf(oneOf(groups, pick), pick);
-      const error = rankOf(ctx, x).inf ? "AdlEntryNotFinite" : "AdlEntryIneligible";
-      return { list: insertAt(h.list, pick(h.list.length + 1), x), proof: h.proof, expect: reject(error, x) };
+      const x = oneOf(
+        ineligibles(ctx, h).filter((a) => !rankOf(ctx, a).inf),
+        pick,
+      );
+      const list = insertAt(h.list, pick(h.list.length + 1), x);
+      return { list, proof: h.proof, expect: reject("AdlEntryIneligible", x) };
+    },
+  },
+  {
+    name: "list: insert a minus-infinity opposite position",
+    applies: (ctx, h) => ineligibles(ctx, h).some((a) => rankOf(ctx, a).inf),
+    build: async (ctx, h, pick) => {
+      const x = oneOf(
+        ineligibles(ctx, h).filter((a) => rankOf(ctx, a).inf),
+        pick,
+      );
+      const list = insertAt(h.list, pick(h.list.length + 1), x);
+      return { list, proof: h.proof, expect: reject("AdlEntryNotFinite", x) };
     },
   },
   {
@@ -608,6 +620,26 @@ const KINDS: Kind[] = [
     },
   },
   {
+    name: "proof: name a node outside the tree",
+    applies: () => true,
+    build: async (_, h, pick) => {
+      // The node is looked up before the cursor is compared, so the tree's range error comes first.
+      const i = pick(h.proof.length);
+      const n = h.proof[i];
+      const beyond = pick(2) === 0;
+      const node = beyond
+        ? { ...n, position: (LEAVES >> n.level) + pick(4) }
+        : { ...n, level: HEIGHT + 1 + pick(255 - HEIGHT) };
+      return {
+        list: h.list,
+        proof: replaceAt(h.proof, i, node),
+        expect: beyond
+          ? reject("RankTreePositionOutOfRange", node.level, node.position)
+          : reject("RankTreeLevelOutOfRange", node.level),
+      };
+    },
+  },
+  {
     name: "proof: drop a member of an opened leaf",
     applies: (_, h) => openedWith(h, 1).length > 0,
     build: async (ctx, h, pick) => {
@@ -693,6 +725,16 @@ const KINDS: Kind[] = [
         proof: replaceAt(h.proof, i, ...tiles),
         expect: count === 0n ? ACCEPT : reject("AdlLeafCountMismatch", leaf, 0, count),
       };
+    },
+  },
+  {
+    name: "proof: give a pruned node members (ignored; accepted)",
+    applies: (_, h) => prunedAbove(h, 0).length > 0,
+    build: async (ctx, h, pick) => {
+      // A pruned node's claim is about its stored record; members carry no claim there.
+      const i = oneOf(prunedAbove(h, 0), pick);
+      const members = [oneOf([...ctx.positions.keys()], pick)];
+      return { list: h.list, proof: replaceAt(h.proof, i, { ...h.proof[i], members }), expect: ACCEPT };
     },
   },
   {
@@ -832,6 +874,8 @@ const OUTCOMES = [
   "AdlMembersNotAscending",
   "AdlMemberOutranks",
   "AdlLeafCountMismatch",
+  "RankTreeLevelOutOfRange",
+  "RankTreePositionOutOfRange",
 ];
 
 describe("ADL: every single perturbation of list or proof", function () {
