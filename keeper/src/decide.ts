@@ -136,6 +136,7 @@ export function decide(state: DecisionState): Action[] {
   const adl: Action[] = [];
   const reports: ReportUnsettledAction[] = [];
   let fund = state.fundAvailable;
+  const refreshed = new Set<string>();
   for (const b of bankrupt) {
     const { marketId } = b.market;
     const deficit = -b.equity;
@@ -148,7 +149,15 @@ export function decide(state: DecisionState): Action[] {
     }
     const action = adlAction(state.book, b.market, b.account, fund, state.bounds, state.maxEntries);
     if (action) {
-      if (state.refreshLooseNodes) adl.push(...looseNodeRefreshes(marketId, !b.isLong, action.plan));
+      if (state.refreshLooseNodes) {
+        for (const r of looseNodeRefreshes(marketId, !b.isLong, action.plan)) {
+          // Two bankrupt positions on one side may open the same loose leaf: refresh it once.
+          const key = `${r.marketId}:${r.isLong}:${r.level}:${r.position}`;
+          if (refreshed.has(key)) continue;
+          refreshed.add(key);
+          adl.push(r);
+        }
+      }
       adl.push(action);
     } else if (!b.market.unsettled.has(b.account)) {
       reports.push({ kind: "report-unsettled", marketId, account: b.account, deficit });

@@ -16,7 +16,7 @@ import { EventPositionSource } from "../../keeper/src/chain/position-source";
 import { STALE_ADL } from "../../keeper/src/errors";
 import { PositionBook } from "../../lib/adl";
 import { BTC, ETH, ETH_PRICE, BTC_PRICE, USDC, systemFixture, type Fixture } from "../helpers/fixture";
-import { lev, pos, tradeAt, units } from "../helpers/adl";
+import { keeperPlan, lev, pos, tradeAt, units } from "../helpers/adl";
 
 /** A pino logger whose JSON lines are collected for assertions on event names. */
 function capture(): { logger: pino.Logger; events: () => Record<string, unknown>[] } {
@@ -46,6 +46,7 @@ async function startKeeper(
   logger: pino.Logger,
   receiptTimeoutMs = 30_000,
   positionSource?: PositionSource,
+  refreshLooseNodes = false,
 ): Promise<Keeper> {
   return Keeper.create({
     positionSource,
@@ -62,6 +63,7 @@ async function startKeeper(
     options: {
       pageSize: 7,
       receiptTimeoutMs,
+      refreshLooseNodes,
       receiptPollMs: 20,
       retry: { retries: 1, baseDelayMs: 10, maxDelayMs: 10 },
     },
@@ -271,6 +273,31 @@ describe("keeper (in-process, Hardhat network)", function () {
     const ordered = [s1.address, s2.address].sort((x, y) => (BigInt(x) < BigInt(y) ? -1 : 1));
     expect(r.adl[0].counterparties).to.deep.equal(ordered);
     expect((await pos(f, f.ethId, b.address)).size).to.equal(0n);
+    await keeper.stop();
+  });
+
+  it("refreshes a loose leaf and its ancestors before deleveraging, and the proof gets shorter", async function () {
+    const f = await loadFixture(withBot);
+    const t = f.traders;
+    await tradeAt(f, t[0], t[1], units(5), ETH_PRICE, { long: lev(10), short: lev(2) });
+    // t5 opens a 10x short and closes it: its leaf keeps the stale aggregates with a count of 0.
+    await tradeAt(f, t[8], t[5], units(2), ETH_PRICE, { long: lev(2), short: lev(10) });
+    await tradeAt(f, t[5], t[8], units(2), ETH_PRICE);
+    await f.setPrice(ETH, 1700n * WAD);
+    const stale = await keeperPlan(f, f.ethId, t[0].address);
+    const loose = stale.plan.proof.filter((n) => n.open && n.members.length === 0);
+    expect(loose.length).to.equal(1);
+    const keeper = await startKeeper(f, new MemoryCheckpointStore(), capture().logger, 30_000, undefined, true);
+    const r = await keeper.tick();
+    expect(r.errors).to.deep.equal([]);
+    const refreshes = r.unsettled.filter((u) => u.kind === "refresh");
+    expect(refreshes.map((u) => [u.node!.level, u.node!.position])).to.deep.equal(
+      Array.from({ length: 15 }, (_, level) => [level, loose[0].position >> level]),
+    );
+    expect((await f.deleverager.nodeAt(f.ethId, false, 0, loose[0].position)).maxA).to.equal(0n);
+    expect(r.adl.length).to.equal(1);
+    expect(r.adl[0].counterparties).to.deep.equal(stale.plan.counterparties);
+    expect(r.adl[0].proofNodes).to.be.lessThan(stale.plan.proof.length);
     await keeper.stop();
   });
 });
