@@ -11,6 +11,7 @@ import { fromEvents, type ProofNode } from "../../lib/adl";
 import { buildProofFrom, readSession, splitProof, type SessionState, type SplitLimits } from "../../lib/adl-session";
 import { WAD } from "../../lib/math";
 import { positionScore } from "../../lib/score";
+import { compareWithHead, headOfQueue, rankOpposite, type RefPosition } from "../../lib/reference-ranking";
 import { ETH, ETH_PRICE, SCALE, USDC, systemFixture, type Fixture } from "./fixture";
 import { conservation } from "./liquidation";
 import { PENDING, everyone, fundAvailable, lev, predictDeleverage, readAdlState, tradeAt, units } from "./adl";
@@ -163,6 +164,24 @@ export async function finishExactly(
     expect([e.size, e.price, e.charged]).to.deep.equal([prediction.takes[i], price, prediction.charges[i]]);
     expect(e.score, "score at the pinned values").to.equal(scoreAt(before.positions.get(e.counterparty)!, s));
   }
+  // DESIGN.md section 5: the settled entries are the exact head of the eligible queue as an
+  // independent reference ranks it at the session's pinned (P, F, delta), on the sizes at finish.
+  const refs: RefPosition[] = [...before.positions.entries()].map(([account, p]) => ({ account, ...p }));
+  const reference = rankOpposite(
+    refs,
+    { account: s.bankrupt, ...before.positions.get(s.bankrupt)! },
+    s.price,
+    s.funding,
+    s.delta,
+  );
+  const head = headOfQueue(reference.queue, before.positions.get(s.bankrupt)!.size, legs.length);
+  const executed = legs.map((e) => ({
+    account: e.counterparty,
+    take: e.size,
+    score: e.score,
+    queuePosition: e.queuePosition,
+  }));
+  expect(compareWithHead(executed, head), "the list is the reference head").to.deep.equal([]);
   await expect(tx).to.emit(f.deleverager, "AdlSessionFinished").withArgs(id, side, s.id, prediction.d);
   expect((await readSession(f.deleverager, id, side)).id).to.equal(0n);
   expect(await f.insuranceFund.reserveOf(reserveKey(id, s.bankrupt))).to.equal(0n);
