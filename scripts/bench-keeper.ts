@@ -117,6 +117,10 @@ function main(): void {
   // The queue the plan names is the head of the full ranking.
   const head = queue.value.slice(0, p.counterparties.length).map((q) => q.account);
   if (head.join() !== p.counterparties.join()) throw new Error("plan is not the head of the queue");
+  const snap = time(() => JSON.stringify(book.snapshot()));
+  console.log(`  checkpoint of the book: ${fmt(snap)}  (${(snap.value.length / 1e6).toFixed(1)} MB of JSON)`);
+  const restore = time(() => PositionBook.restore(JSON.parse(snap.value)));
+  console.log(`  restore from it:  ${fmt(restore)}`);
   const budget = 250;
   const worst = Math.max(median(plan.ms), median(plan.cpu));
   console.log(`  budget ${budget} ms for ranking and proof (buildDeleverage): ${worst <= budget ? "met" : "MISSED"}`);

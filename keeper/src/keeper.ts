@@ -21,6 +21,9 @@ import { TxPipeline } from "./pipeline";
 import { sleep, withRetry } from "./retry";
 import type { KeeperAddresses, KeeperSummary, TickReport } from "./types";
 
+/** Blocks after which a checkpoint is written even if nothing changed. */
+export const SAVE_EVERY_BLOCKS = 100;
+
 /** What a Keeper needs. Sources and sender default to the chain-backed implementations. */
 export interface KeeperDeps {
   /** The keeper's account (an ethers Signer with a provider): it signs and pays for every transaction. */
@@ -39,6 +42,8 @@ export interface KeeperDeps {
 export class Keeper {
   private stopping = false;
   private stopped: Promise<KeeperSummary> | undefined;
+  /** lastBlock of the last checkpoint written. */
+  private savedBlock = -1;
   private running: Promise<TickReport> | undefined;
   private wake: (() => void) | undefined;
   private readonly totals: KeeperSummary = {
@@ -156,6 +161,7 @@ export class Keeper {
 
   /** Writes the checkpoint: the book, the last synced block and the journal. */
   async save(): Promise<void> {
+    this.savedBlock = this.positions.lastBlock;
     await this.checkpoint.save({
       version: 1,
       chainId: this.chainId,
@@ -228,7 +234,12 @@ export class Keeper {
         }
       }
       report.toBlock = this.positions.lastBlock;
-      await this.save();
+      // The book of a large market is megabytes of JSON: write it when it changed, or every
+      // SAVE_EVERY_BLOCKS blocks so a restart does not replay a long run of empty blocks.
+      const sent = report.liquidations.length + report.adl.length + report.unsettled.length;
+      if (report.eventsApplied > 0 || sent > 0 || this.positions.lastBlock - this.savedBlock >= SAVE_EVERY_BLOCKS) {
+        await this.save();
+      }
     } catch (e) {
       const error = decodeError(e);
       report.errors.push({ kind: "sync", error });
