@@ -56,12 +56,16 @@ task("deploy-system", "Deploys the whole system with Hardhat Ignition, then runs
 
 task("check-deployment", "Prints the deployed system's configuration and fails if anything is mis-wired")
   .addOptionalParam("deploymentId", "Ignition deployment id (default chain-<chainId>)", undefined, types.string)
-  .setAction(async (args: { deploymentId?: string }, hre) => {
+  .addOptionalParam("logPageSize", "Blocks per log query (public RPCs cap the range)", 10_000, types.int)
+  .setAction(async (args: { deploymentId?: string; logPageSize: number }, hre) => {
     const { checkDeployment, formatReport } = await import("../lib/deployment-check");
     const { chainId } = await hre.ethers.provider.getNetwork();
     const deployment = loadDeployment(chainId, { deploymentId: args.deploymentId });
     console.log(`deployment ${deployment.deploymentId} (module ${deployment.module}) on ${hre.network.name}`);
-    const report = await checkDeployment(hre.ethers.provider, deployment, { fromBlock: deployment.startBlock });
+    const report = await checkDeployment(hre.ethers.provider, deployment, {
+      fromBlock: deployment.startBlock,
+      logPageSize: args.logPageSize,
+    });
     console.log(formatReport(report));
     if (report.problems.length > 0) {
       throw new Error(`check-deployment found ${report.problems.length} problem(s) on ${hre.network.name}`);

@@ -11,8 +11,8 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { JsonRpcProvider, getAddress } from "ethers";
-import { AutoDeleverager__factory } from "../typechain-types";
+import { JsonRpcProvider, getAddress, type TransactionReceipt } from "ethers";
+import { AutoDeleverager__factory, Clearinghouse__factory } from "../typechain-types";
 import { MARKETS } from "../deploy/markets";
 import { marketId } from "../lib/local";
 import { loadDeployment, type Deployment } from "../lib/deployment";
@@ -209,6 +209,9 @@ async function main(): Promise<void> {
     const receipts = await transactionsFrom(provider, ctx.keeper, booked, end);
     const reverted = receipts.filter((r) => r.status !== 1);
     expectThat(reverted.length === 0, "no keeper transaction reverted", reverted.map((r) => r.hash).join(", "));
+    // A repeated action that does not revert (a second reportUnsettled is a no-op) emits nothing.
+    const idle = receipts.filter((r) => actionEvents(deployment, r).length === 0);
+    expectThat(idle.length === 0, "every keeper transaction had an effect", idle.map((r) => r.hash).join(", "));
     const afterRestart = receipts.filter((r) => r.blockNumber > killedAtBlock);
     expectThat(afterRestart.length > 0, "the restarted keeper acted", `${afterRestart.length} transactions`);
     const sent = keepers.flatMap((k) => sentHashes(k.lines));
@@ -227,6 +230,27 @@ async function main(): Promise<void> {
 }
 
 const log = (dir: string, name: string) => path.join(dir, `${name}.log`);
+
+const ACTION_EVENTS = new Set([
+  "PositionLiquidated",
+  "DeleverageExecuted",
+  "UnsettledAdded",
+  "UnsettledRemoved",
+  "NodeRefreshed",
+]);
+
+/** The names of the action events (liquidation, ADL, unsettled list, refresh) a receipt emitted. */
+function actionEvents(d: Deployment, receipt: TransactionReceipt): string[] {
+  const ch = Clearinghouse__factory.createInterface();
+  const adl = AutoDeleverager__factory.createInterface();
+  const names: string[] = [];
+  for (const entry of receipt.logs) {
+    const own = [getAddress(d.clearinghouse), getAddress(d.deleverager)].includes(getAddress(entry.address));
+    const parsed = own ? (ch.parseLog(entry) ?? adl.parseLog(entry)) : null;
+    if (parsed && ACTION_EVENTS.has(parsed.name)) names.push(parsed.name);
+  }
+  return names;
+}
 
 /** `market:account` of every position the deleverager lists as unsettled. */
 async function listedUnsettled(provider: JsonRpcProvider, d: Deployment): Promise<string[]> {
