@@ -96,16 +96,20 @@ export const MOOT = new Set([
   "AdlStillUnsettled",
 ]);
 
-export type ErrorClass = "stale" | "moot" | "resize" | "transient" | "fatal";
+/** Errors that mean an ADL session holds the side: wait until it ends (the guard blocks changes). */
+export const BLOCKED = new Set(["AdlSessionActive", "AdlPending"]);
+
+export type ErrorClass = "stale" | "moot" | "blocked" | "resize" | "transient" | "fatal";
 
 /**
  * stale: rebuild the list and proof and retry; moot: drop the action (the next tick decides again);
- * resize: re-read the liquidation cap and retry; transient: an RPC failure, retry with backoff;
+ * blocked: an ADL session is open on that side, defer; resize: re-read the liquidation cap and retry; transient: an RPC failure, retry with backoff;
  * fatal: report and move on.
  */
 export function classify(decoded: DecodedError): ErrorClass {
   if (STALE_ADL.has(decoded.name)) return "stale";
   if (MOOT.has(decoded.name)) return "moot";
+  if (BLOCKED.has(decoded.name)) return "blocked";
   if (decoded.name === "LiquidationTooLarge") return "resize";
   if (decoded.name === "RpcError") return "transient";
   return "fatal";

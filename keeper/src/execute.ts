@@ -287,6 +287,17 @@ export class ActionExecutor {
       return;
     }
     const error: DecodedError = r.error;
+    if (r.status === "rejected" && classify(error) === "blocked") {
+      this.report.deferred.push({
+        kind: a.kind,
+        marketId: a.marketId,
+        account,
+        reason: "session-open",
+        detail: `${error.name}(${error.args.join(", ")})`,
+      });
+      log.info("action.blocked", { kind: a.kind, marketId: a.marketId, account, reason: error.name, args: error.args });
+      return;
+    }
     if (r.status === "rejected" && classify(error) === "moot") {
       log.info("action.moot", { kind: a.kind, marketId: a.marketId, account, reason: error.name, args: error.args });
       return;

@@ -153,7 +153,7 @@ export interface DeferredReport {
   kind: ActionKind;
   marketId: string;
   account: string;
-  reason: "proof-too-large" | "pending-transaction" | "gas-above-cap" | "receipt-timeout";
+  reason: "proof-too-large" | "pending-transaction" | "gas-above-cap" | "receipt-timeout" | "session-open";
   detail: string;
   txHash?: string;
 }

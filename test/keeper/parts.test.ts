@@ -139,6 +139,12 @@ describe("keeper parts", function () {
     ]);
     const resize = decodeError(wrap(ch.encodeErrorResult("LiquidationTooLarge", [10n, 3n])));
     expect(classify(resize)).to.equal("resize");
+    const blocked = decodeError(wrap(del.encodeErrorResult("AdlSessionActive", [ID, false])));
+    expect([blocked.name, blocked.args, classify(blocked)]).to.deep.equal([
+      "AdlSessionActive",
+      [ID, "false"],
+      "blocked",
+    ]);
     const unknown = decodeError(wrap("0xdeadbeef"));
     expect([unknown.name, classify(unknown)]).to.deep.equal(["UnknownRevert", "fatal"]);
     const rpc = decodeError(Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:8545"), { code: "NETWORK_ERROR" }));
