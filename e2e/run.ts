@@ -223,6 +223,7 @@ async function main(): Promise<void> {
     console.log(`e2e: keeper sent ${receipts.length} transactions (${afterRestart.length} after the restart)`);
     await Promise.all(keepers.map((k) => k.stop()));
     console.log(`e2e: total ${seconds(Date.now() - started)}`);
+    if (failures.length === 0) rmSync(work, { recursive: true, force: true });
   } finally {
     await stopAll();
     rmSync(path.join(REPO_ROOT, "deploy", "deployments", deploymentId), { recursive: true, force: true });
