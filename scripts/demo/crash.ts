@@ -62,6 +62,8 @@ export interface StepRecord {
   keeperProblems: string[];
   /** Fund value (tokens plus unswept fees, 18 decimals) at the end of the step. */
   fundAfter: bigint;
+  /** Treasury (rounding reserves included) at the end of the step: it pays keeper rewards. */
+  treasuryAfter: bigint;
   dust: bigint;
   invariants: InvariantResult[];
   pass: boolean;
@@ -77,6 +79,10 @@ export interface CrashOutcome {
   ledgerChecks: { label: string; results: InvariantResult[] }[];
   finalLedger: Ledger;
 }
+
+/** Treasury balance plus every market's rounding reserve, 18 decimals. */
+export const treasuryValue = (l: Ledger): bigint =>
+  [...l.markets.values()].reduce((s, m) => s + m.roundingReserve, l.treasuryBalance);
 
 /** Fund value as the clearinghouse counts it: tokens plus unswept fees, 18 decimals. */
 export const fundValue = (l: Ledger): bigint => l.fundTokens * l.scale + l.pendingFundFees;
@@ -192,6 +198,7 @@ export async function runCrash(
       keeperPasses: tick.passes,
       keeperProblems: tick.problems,
       fundAfter: fundValue(next),
+      treasuryAfter: treasuryValue(next),
       dust: checked.dust,
       invariants,
       pass: invariants.every((r) => r.pass),

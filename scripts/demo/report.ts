@@ -266,6 +266,7 @@ export function formatReport(r: DemoReport): string {
         "legs",
         "unsettled",
         "fund after",
+        "treasury after",
         "invariants",
       ],
       ...r.steps.map((st) => [
@@ -277,6 +278,7 @@ export function formatReport(r: DemoReport): string {
         String(st.counterparties),
         String(st.unsettledReported),
         formatQuote(st.fundAfter),
+        formatQuote(st.treasuryAfter),
         st.pass ? "pass" : "FAIL",
       ]),
     ]),
