@@ -34,6 +34,7 @@ task("keeper", "Liquidates, covers and deleverages positions; see docs/keeper.md
     undefined,
     types.string,
   )
+  .addOptionalParam("maxAdlPerTick", "Bankrupt positions planned for ADL per tick", undefined, types.int)
   .addOptionalParam("maxRebuilds", "Rebuilds of a stale ADL list per tick", undefined, types.int)
   .addOptionalParam("rpcRetries", "Retries of a failed RPC call", undefined, types.int)
   .addOptionalParam("logLevel", "fatal|error|warn|info|debug|trace|silent", undefined, types.string)

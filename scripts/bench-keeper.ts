@@ -15,12 +15,15 @@ import { bandReference, marketId } from "../lib/local";
 import { WAD, mulDivUp } from "../lib/math";
 import { leverageUp } from "../lib/position";
 import { leafOf } from "../lib/rank-tree";
+import { DEFAULT_OPTIONS, decide } from "../keeper/src";
 
 const N = Number(process.env.KEEPER_BENCH_N ?? 100_000);
 const RUNS = Number(process.env.KEEPER_BENCH_RUNS ?? 7);
 const SEED = Number(process.env.KEEPER_BENCH_SEED ?? 7);
 const PRICE = 2000n * WAD;
 const ID = marketId("ETH-USD");
+/** The local deployment's defaults: 5% maintenance, 1% liquidation fee, 10 minimum notional. */
+const RISK = { mmr: WAD / 20n, liquidationFee: WAD / 100n, minNotional: 10n * WAD };
 
 /** mulberry32: a small seeded PRNG, so every run builds the same book. */
 function prng(seed: number): () => number {
@@ -117,6 +120,32 @@ function main(): void {
   // The queue the plan names is the head of the full ranking.
   const head = queue.value.slice(0, p.counterparties.length).map((q) => q.account);
   if (head.join() !== p.counterparties.join()) throw new Error("plan is not the head of the queue");
+  // One keeper decision over the whole book at the index (every position checked, the bankrupt
+  // ones the fund cannot cover planned up to the default per-tick limit).
+  const reading = {
+    marketId: ID,
+    price: PRICE,
+    funding,
+    risk: RISK,
+    paused: false,
+    unsettled: new Map<string, bigint>(),
+  };
+  const decision = time(() =>
+    decide({
+      book,
+      markets: [reading],
+      fundAvailable: fund,
+      keeper: getAddress(`0x${"f".repeat(40)}`),
+      bounds: { maxListLength: 64, maxProofNodes: 512, maxOpenedMembers: 2000 },
+      busy: new Set(),
+      maxEntries: DEFAULT_OPTIONS.maxEntries,
+      refreshLooseNodes: false,
+      maxAdlPerTick: DEFAULT_OPTIONS.maxAdlPerTick,
+    }),
+  );
+  const kinds = new Map<string, number>();
+  for (const a of decision.value) kinds.set(a.kind, (kinds.get(a.kind) ?? 0) + 1);
+  console.log(`  decide (one tick): ${fmt(decision)}  (${[...kinds].map(([k, n]) => `${n} ${k}`).join(", ")})`);
   const snap = time(() => JSON.stringify(book.snapshot()));
   console.log(`  checkpoint of the book: ${fmt(snap)}  (${(snap.value.length / 1e6).toFixed(1)} MB of JSON)`);
   const restore = time(() => PositionBook.restore(JSON.parse(snap.value)));

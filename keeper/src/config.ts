@@ -82,6 +82,7 @@ export const configSchema = z
     /** Leverage of the keeper's own leg in a takeover, e.g. "5" for 5x. */
     liquidationLeverage: decimal18.refine((v) => v >= WAD / 10n && v <= 100n * WAD, "between 0.1 and 100").default("5"),
     maxRebuilds: int(0, 20).default(DEFAULT_OPTIONS.maxRebuilds),
+    maxAdlPerTick: int(1, 10_000).default(DEFAULT_OPTIONS.maxAdlPerTick),
     refreshLooseNodes: flag.default(false),
     rpcRetries: int(0, 20).default(DEFAULT_OPTIONS.retry.retries),
     logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
@@ -135,6 +136,7 @@ export function keeperOptions(c: KeeperConfig): KeeperOptions {
     receiptTimeoutMs: c.receiptTimeoutMs,
     liquidationLeverage: c.liquidationLeverage,
     maxRebuilds: c.maxRebuilds,
+    maxAdlPerTick: c.maxAdlPerTick,
     refreshLooseNodes: c.refreshLooseNodes,
     pollIntervalMs: c.pollIntervalMs,
     retry: { ...DEFAULT_OPTIONS.retry, retries: c.rpcRetries },

@@ -35,6 +35,12 @@ export interface DecisionState {
   maxEntries: number;
   /** Also refresh leaves a proof had to open although no member is left in them. */
   refreshLooseNodes: boolean;
+  /**
+   * Most bankrupt positions the fund cannot cover to plan per tick, largest deficit first. Calls go
+   * out one at a time and each one after the first is re-planned on fresh state anyway, so after a
+   * crash with thousands of bankrupt positions planning them all would only delay the first call.
+   */
+  maxAdlPerTick: number;
 }
 
 /** The key of one position in `busy` and in the journal. */
@@ -106,8 +112,10 @@ export function decide(state: DecisionState): Action[] {
   for (const market of state.markets) {
     if (market.paused) continue;
     const { marketId, price, funding, risk } = market;
+    const lowerId = marketId.toLowerCase();
     for (const p of state.book.positions(marketId)) {
-      if (p.account === keeper || state.busy.has(busyKey(marketId, p.account))) continue;
+      // Book accounts are checksummed already: build the key without busyKey's checksum (a keccak).
+      if (p.account === keeper || state.busy.has(`${lowerId}:${p.account}`)) continue;
       const equity = equityOf(p.margin, p.size, pnlPerUnit(p.isLong, p.entry, price, funding));
       if (!isLiquidatable(p.size, equity, price, risk.mmr)) continue;
       if (equity < 0n) {
@@ -137,6 +145,7 @@ export function decide(state: DecisionState): Action[] {
   const reports: ReportUnsettledAction[] = [];
   let fund = state.fundAvailable;
   const refreshed = new Set<string>();
+  let planned = 0;
   for (const b of bankrupt) {
     const { marketId } = b.market;
     const deficit = -b.equity;
@@ -147,6 +156,8 @@ export function decide(state: DecisionState): Action[] {
       fund -= deficit;
       continue;
     }
+    if (planned >= state.maxAdlPerTick) continue;
+    planned++;
     const action = adlAction(state.book, b.market, b.account, fund, state.bounds, state.maxEntries);
     if (action) {
       if (state.refreshLooseNodes) {

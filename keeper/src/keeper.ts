@@ -316,6 +316,7 @@ export class Keeper {
       busy: this.journal.busy(this.positions.lastBlock),
       maxEntries: this.options.maxEntries,
       refreshLooseNodes: this.options.refreshLooseNodes,
+      maxAdlPerTick: this.options.maxAdlPerTick,
     });
   }
 

@@ -20,6 +20,8 @@ export interface KeeperOptions {
   receiptPollMs: number;
   /** Leverage (18 decimals) of the keeper's own leg when it takes over a position. */
   liquidationLeverage: bigint;
+  /** Bankrupt positions the fund cannot cover planned per tick (largest deficit first). */
+  maxAdlPerTick: number;
   /** Rebuilds of a stale list and proof within one tick before giving up until the next. */
   maxRebuilds: number;
   /** Refresh leaves a proof opens with no member left (best effort, costs gas). */
@@ -43,6 +45,7 @@ export const DEFAULT_OPTIONS: KeeperOptions = {
   receiptTimeoutMs: 60_000,
   receiptPollMs: 250,
   liquidationLeverage: 5n * 10n ** 18n,
+  maxAdlPerTick: 16,
   maxRebuilds: 3,
   refreshLooseNodes: false,
   pollIntervalMs: 2_000,

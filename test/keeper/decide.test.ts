@@ -52,6 +52,7 @@ function state(book: PositionBook, over: Partial<DecisionState> = {}): DecisionS
     busy: new Set(),
     maxEntries: 64,
     refreshLooseNodes: false,
+    maxAdlPerTick: 16,
     ...over,
   };
 }
@@ -133,6 +134,19 @@ describe("keeper decide (pure)", function () {
       marketId: ID,
       account: acct(9),
     });
+  });
+
+  it("plans at most maxAdlPerTick bankrupt positions per tick, largest deficit first", function () {
+    const b = book();
+    put(b, acct(5), true, units(1), usd(2400), usd(120)); // equity -280
+    put(b, acct(7), true, units(1), usd(2100), usd(50)); // equity -50
+    const planned = (n: number) =>
+      decide(state(b, { maxAdlPerTick: n }))
+        .filter((a) => a.kind === "deleverage")
+        .map((a) => (a.kind === "deleverage" ? a.bankrupt : ""));
+    expect(planned(1)).to.deep.equal([acct(5)]);
+    expect(planned(2)).to.deep.equal([acct(5), BANKRUPT]);
+    expect(planned(16)).to.deep.equal([acct(5), BANKRUPT, acct(7)]);
   });
 
   it("leaves alone its own position, positions with a pending transaction, and paused markets", function () {
