@@ -24,6 +24,10 @@ import {AdlSessions} from "./AdlSessions.sol";
 contract AutoDeleverager is AdlBase, IAutoDeleverager {
     using FixedPointMath for uint256;
 
+    /// @dev Bits of the MarketConfig slot that never need the slow path: kRef (bits 0-7) and T
+    /// (bits 24-55); the session flags (8-23) and pending refresh counts (56-87) do.
+    uint256 private constant CONFIG_KREF_AND_TTL = 0xff | (uint256(type(uint32).max) << 24);
+
     /// @notice The module that runs sessions by DELEGATECALL, on this contract's storage.
     address public immutable sessionModule;
 
@@ -72,21 +76,16 @@ contract AutoDeleverager is AdlBase, IAutoDeleverager {
         int256 k
     ) external returns (uint16 leaf) {
         if (msg.sender != address(clearinghouse)) revert AdlNotClearinghouse(msg.sender);
-        MarketConfig memory cfg = _config[marketId];
-        if (isOpen) leaf = uint16(RankTree.leafOf(a, k, cfg.kRef));
-        if (cfg.refreshesLong != 0 || cfg.refreshesShort != 0) {
-            if (wasOpen && (wasLong ? cfg.refreshesLong : cfg.refreshesShort) != 0) {
-                _leaveRefresh(marketId, wasLong, oldLeaf, account);
-            }
-            if (isOpen && (isLong ? cfg.refreshesLong : cfg.refreshesShort) != 0) {
-                _joinRefresh(marketId, isLong, leaf, account, a, k);
-            }
+        // The whole config slot in one SLOAD: kRef in the low byte; the fast path tests the session
+        // flags and pending-refresh counts as raw bits and decodes nothing more.
+        MarketConfig storage config = _config[marketId];
+        uint256 word;
+        assembly {
+            word := sload(config.slot)
         }
-        if (cfg.sessionLong || cfg.sessionShort) {
-            if (isOpen && (isLong ? cfg.sessionLong : cfg.sessionShort)) _guard(marketId, account, isLong, leaf, a, k);
-            if (wasOpen && (wasLong ? cfg.sessionLong : cfg.sessionShort)) {
-                _leaveHeldLeaf(_sessions[marketId][wasLong], account, oldLeaf);
-            }
+        if (isOpen) leaf = uint16(RankTree.leafOf(a, k, uint8(word)));
+        if (word & ~uint256(CONFIG_KREF_AND_TTL) != 0) {
+            _slowPath(marketId, account, wasOpen, wasLong, oldLeaf, isOpen, isLong, leaf, a, k);
         }
         if (wasOpen && isOpen && wasLong == isLong && oldLeaf == leaf) {
             RankTree.update(_trees[marketId][isLong], isLong, leaf, a, k);
@@ -319,6 +318,33 @@ contract AutoDeleverager is AdlBase, IAutoDeleverager {
     /// (saturating at 0, which only ever undercounts, so completion stays sound).
     function _leaveHeldLeaf(Session storage s, address account, uint256 oldLeaf) private {
         if (s.held && oldLeaf == s.cursor && account <= s.heldLast && s.heldTally != 0) --s.heldTally;
+    }
+
+    /// @dev While a session or a split refresh is pending in the market: the guard, the held leaf's
+    /// tally and the refresh's tally (see `_guard`, `_leaveHeldLeaf`, `_leaveRefresh`, `_joinRefresh`).
+    function _slowPath(
+        bytes32 marketId,
+        address account,
+        bool wasOpen,
+        bool wasLong,
+        uint16 oldLeaf,
+        bool isOpen,
+        bool isLong,
+        uint16 leaf,
+        uint256 a,
+        int256 k
+    ) private {
+        MarketConfig memory cfg = _config[marketId];
+        if (wasOpen && (wasLong ? cfg.refreshesLong : cfg.refreshesShort) != 0) {
+            _leaveRefresh(marketId, wasLong, oldLeaf, account);
+        }
+        if (isOpen && (isLong ? cfg.refreshesLong : cfg.refreshesShort) != 0) {
+            _joinRefresh(marketId, isLong, leaf, account, a, k);
+        }
+        if (isOpen && (isLong ? cfg.sessionLong : cfg.sessionShort)) _guard(marketId, account, isLong, leaf, a, k);
+        if (wasOpen && (wasLong ? cfg.sessionLong : cfg.sessionShort)) {
+            _leaveHeldLeaf(_sessions[marketId][wasLong], account, oldLeaf);
+        }
     }
 
     /// @dev A member at or below the last address of a split refresh of its old leaf leaves or
