@@ -366,6 +366,69 @@ describe("ADL: sessions", function () {
     await checkInvariants(f);
   });
 
+  it("the keeper driver restarts after a challenge: a stale book missed the head, a watcher proves it", async function () {
+    const f = await loadFixture(sessionBook);
+    const t = f.traders;
+    const id = f.ethId;
+    const B = t[0].address;
+    const del = f.deleverager.connect(f.keeper);
+    // The driver's position source lags: it has not seen t3 (the head) until the challenge.
+    let stale = true;
+    const book = async () => {
+      const b = await fromEvents(f.clearinghouse, del, 0, await ethers.provider.getBlockNumber());
+      if (stale) {
+        b.applyPositionChanged({
+          marketId: id,
+          account: t[3].address,
+          isLong: false,
+          size: 0n,
+          entry: 0n,
+          margin: 0n,
+          leverage: 0n,
+          leaf: 0,
+        });
+      }
+      return b;
+    };
+    const market = async () => {
+      const v = await keeperView(f, id, B);
+      return { price: v.price, funding: v.funding, delta: v.delta.delta };
+    };
+    const sender = contractSender(del);
+    let challenges = 0;
+    const report = await driveSession(
+      {
+        deleverager: del,
+        book,
+        market,
+        now: async () => BigInt((await ethers.provider.getBlock("latest"))!.timestamp) + 1n,
+        send: async (method, args) => {
+          try {
+            return await sender(method, args);
+          } catch (err) {
+            // A watcher with a complete book sees the skipped head and challenges the session.
+            if (method === "continue" && challenges === 0) {
+              challenges += 1;
+              await (await f.deleverager.connect(t[7]).challengeAdlSession(id, SHORTS, t[3].address)).wait();
+              stale = false;
+            }
+            throw err;
+          }
+        },
+      },
+      id,
+      B,
+      { limits: WIDE },
+    );
+    expect(challenges).to.equal(1);
+    expect(report.settled).to.equal(true);
+    expect(report.sessions).to.equal(2);
+    expect(report.restarts.map((r) => r.reason)).to.deep.equal(["session 1 ended early"]);
+    expect((await pos(f, id, t[3].address)).size).to.equal(0n);
+    expect((await pos(f, id, B)).size).to.equal(0n);
+    await checkInvariants(f);
+  });
+
   it("T: set per market by the ADL admin within its bounds; a session keeps the T it opened with", async function () {
     const f = await loadFixture(sessionBook);
     const id = f.ethId;
