@@ -5,6 +5,8 @@
  * run of the same seed from the same chain state must give a byte-identical JSON report. The
  * invariant checks themselves are shown able to fail: a ledger with one wei moved, open interest
  * unbalanced or a margin at zero, and an ADL list with two entries swapped, are each rejected.
+ * Every ADL list is also re-derived from the JSON report alone (the recorded opposite side, P, F
+ * and delta), as an outsider would.
  */
 import { expect } from "chai";
 import hre from "hardhat";
@@ -16,7 +18,7 @@ import {
   type InvariantSystem,
   type Ledger,
 } from "../../lib/invariants";
-import { compareWithHead } from "../../lib/reference-ranking";
+import { compareWithHead, headOfQueue, rankOpposite } from "../../lib/reference-ranking";
 import { toJson } from "../../scripts/demo/json";
 import { REQUIRED_INVARIANTS, type DemoReport } from "../../scripts/demo/report";
 import { runDemo } from "../../scripts/demo/run";
@@ -71,6 +73,43 @@ describe("demo: a market crash settled end to end", function () {
   it("gives the same JSON report for the same seed", function () {
     expect(first.adlCalls.length).to.be.greaterThan(0);
     expect(toJson(second)).to.equal(toJson(first));
+  });
+
+  it("lets anyone re-derive every ADL list from the JSON alone", function () {
+    type Json = Record<string, string | number | boolean | null>;
+    const calls = (
+      JSON.parse(toJson(first)) as { adlCalls: (Json & { opposite: Json[]; legs: Json[]; bankruptBefore: Json })[] }
+    ).adlCalls;
+    expect(calls.length).to.equal(first.adlCalls.length);
+    for (const c of calls) {
+      const big = (v: unknown): bigint => BigInt(v as string);
+      const b = c.bankruptBefore;
+      const bankrupt = {
+        account: b.account as string,
+        isLong: b.isLong as boolean,
+        size: big(b.size),
+        entry: big(b.entry),
+        margin: big(b.margin),
+        leverage: big(b.leverage),
+      };
+      const opposite = c.opposite.map((o) => ({
+        account: o.account as string,
+        isLong: !bankrupt.isLong,
+        size: big(o.size),
+        entry: big(o.entry),
+        margin: big(o.margin),
+        leverage: big(o.leverage),
+      }));
+      const { queue } = rankOpposite(opposite, bankrupt, big(c.price), big(c.funding), big(c.delta));
+      const head = headOfQueue(queue, bankrupt.size, c.legs.length);
+      const legs = c.legs.map((l) => ({
+        account: l.account as string,
+        take: big(l.take),
+        score: big(l.score),
+        queuePosition: big(l.queuePosition),
+      }));
+      expect(compareWithHead(legs, head), `call ${c.txHash}`).to.deep.equal([]);
+    }
   });
 
   it("the checks fail on a tampered ledger or list", async function () {
