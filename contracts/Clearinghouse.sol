@@ -114,10 +114,12 @@ contract Clearinghouse is ClearinghouseBase, IClearinghouse {
         return _settleDeleverage(marketId, bankrupt, legs, fundPays, keeper);
     }
 
-    /// @notice Sets the ADL rank index once; positions opened before are indexed as they change.
-    /// @dev Set it before the first trade so every position is indexed.
+    /// @notice Sets the ADL rank index, once, before the first trade.
+    /// @dev Never re-pointed: a new index would hold none of the open positions, so its proofs could
+    /// prune nodes that really hold them and accept an incomplete list.
     function setRankIndex(address index) external onlyRole(DEFAULT_ADMIN_ROLE) {
         if (index == address(0)) revert ZeroAddress();
+        if (rankIndex != address(0)) revert RankIndexAlreadySet(rankIndex);
         rankIndex = index;
         emit RankIndexSet(index);
     }

@@ -248,5 +248,7 @@ interface IClearinghouseTypes {
     error AdlOnly(bytes32 marketId, address account, uint256 deficit, uint256 fundAvailable);
     error RoundingReserveEmpty(bytes32 marketId, uint256 needed);
     error NotRankIndex(address caller);
+    /// @notice The rank index is already set (to `current`); it is never re-pointed.
+    error RankIndexAlreadySet(address current);
     error DeleverageFundOverpays(int256 closedPartEquity, uint256 fundPays);
 }

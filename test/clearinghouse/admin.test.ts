@@ -279,4 +279,29 @@ describe("Clearinghouse market administration", function () {
       expect((await f.clearinghouse.marketStatus(f.btcId)).paused).to.equal(true);
     });
   });
+
+  describe("setRankIndex", function () {
+    it("is one-shot: a second call reverts RankIndexAlreadySet and the index stays", async function () {
+      const f = await loadFixture(systemFixture);
+      const current = await f.clearinghouse.rankIndex();
+      expect(current).to.equal(await f.deleverager.getAddress());
+      const [alice] = f.traders;
+      await expect(f.clearinghouse.setRankIndex(alice.address))
+        .to.be.revertedWithCustomError(f.clearinghouse, "RankIndexAlreadySet")
+        .withArgs(current);
+      expect(await f.clearinghouse.rankIndex()).to.equal(current);
+    });
+
+    it("rejects the zero address and callers without the default admin role", async function () {
+      const f = await loadFixture(systemFixture);
+      const [alice] = f.traders;
+      await expect(f.clearinghouse.setRankIndex(ethers.ZeroAddress)).to.be.revertedWithCustomError(
+        f.clearinghouse,
+        "ZeroAddress",
+      );
+      await expect(f.clearinghouse.connect(alice).setRankIndex(alice.address))
+        .to.be.revertedWithCustomError(f.clearinghouse, "AccessControlUnauthorizedAccount")
+        .withArgs(alice.address, ethers.ZeroHash);
+    });
+  });
 });
