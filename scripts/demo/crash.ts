@@ -17,6 +17,7 @@ import {
 import type { LocalSystem } from "../../lib/local";
 import { formatQuote } from "../format";
 import type { CrashDriver } from "./driver";
+import type { FillDesk } from "./traders";
 import type { Scenario } from "./scenario";
 
 export interface LiquidationRecord {
@@ -57,6 +58,8 @@ export interface StepRecord {
   adlCalls: number;
   counterparties: number;
   unsettledReported: number;
+  /** Fills by late entrants right after the price move, before the keeper acted. */
+  lateEntrantFills: number;
   /** Keeper passes after the price step, and anything it reported as failed or deferred. */
   keeperPasses: number;
   keeperProblems: string[];
@@ -134,6 +137,7 @@ export async function runCrash(
   provider: Provider,
   scenario: Scenario,
   driver: CrashDriver,
+  desk: FillDesk,
   log: (line: string) => void,
 ): Promise<CrashOutcome> {
   const ids = scenario.markets.map((m) => sys.markets.get(m.symbol)!.id);
@@ -157,6 +161,8 @@ export async function runCrash(
   for (const step of scenario.crash) {
     const from = block + 1;
     for (const [mi, m] of scenario.markets.entries()) await sys.setPrice(m.symbol, step.prices[mi]);
+    // Late entrants trade at the new price before the keeper gets to act.
+    for (const f of step.lateFills) await desk.fill(f, step.prices[f.market]);
     const tickStart = performance.now();
     const tick = await driver.tick();
     const tickMs = performance.now() - tickStart;
@@ -195,6 +201,7 @@ export async function runCrash(
       adlCalls: adl.length,
       counterparties: adl.reduce((s, a) => s + a.legs.length, 0),
       unsettledReported: unsettled.length,
+      lateEntrantFills: step.lateFills.length,
       keeperPasses: tick.passes,
       keeperProblems: tick.problems,
       fundAfter: fundValue(next),
@@ -228,7 +235,7 @@ export const percent = (ppm: bigint): string => `${ppm / 10_000n}.${(ppm % 10_00
 export function stepLine(s: StepRecord): string {
   const moves = s.prices.map((p) => `${p.market} ${formatQuote(p.after)} (-${percent(p.dropPpm)})`).join(", ");
   return (
-    `step ${s.index}: ${moves} | liquidations ${s.liquidations} (${s.bankruptLiquidations} bankrupt, fund-covered)` +
+    `step ${s.index}: ${moves}${s.lateEntrantFills ? ` | late entrants ${s.lateEntrantFills} fills` : ""} | liquidations ${s.liquidations} (${s.bankruptLiquidations} bankrupt, fund-covered)` +
     ` | ADL calls ${s.adlCalls} (${s.counterparties} counterparties) | unsettled ${s.unsettledReported}` +
     ` | fund ${formatQuote(s.fundAfter)} | keeper passes ${s.keeperPasses}` +
     (s.keeperProblems.length ? ` (${s.keeperProblems.length} problems)` : "") +

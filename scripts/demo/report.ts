@@ -260,6 +260,7 @@ export function formatReport(r: DemoReport): string {
       [
         "step",
         ...r.markets.map((m) => m.symbol),
+        "late fills",
         "liq",
         "bankrupt",
         "ADL calls",
@@ -272,6 +273,7 @@ export function formatReport(r: DemoReport): string {
       ...r.steps.map((st) => [
         String(st.index),
         ...st.prices.map((p) => `${formatQuote(p.after)} (-${percent(p.dropPpm)})`),
+        String(st.lateEntrantFills),
         String(st.liquidations),
         String(st.bankruptLiquidations),
         String(st.adlCalls),

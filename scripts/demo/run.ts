@@ -13,7 +13,7 @@ import { DirectDriver, type CrashDriver } from "./driver";
 import { KeeperDriver } from "./keeper-driver";
 import { buildReport, type DemoReport } from "./report";
 import { buildScenario, USDC, W, type DemoOptions, type Scenario } from "./scenario";
-import { depositForTraders, openPositions, traderWallets } from "./traders";
+import { FillDesk, depositForTraders, openPositions, traderWallets } from "./traders";
 
 /** Wall-clock phases, kept out of the report so that the report is deterministic. */
 export interface DemoTiming {
@@ -77,7 +77,8 @@ export async function runDemo(
   const wallets = traderWallets(scenario, provider);
   const depositedTokens = await depositForTraders(sys, admin, scenario, wallets);
   log(`${wallets.length} traders deposited ${depositedTokens / USDC} USD in total`);
-  const opened = await openPositions(sys, matcher, scenario, wallets, log);
+  const desk = await FillDesk.create(sys, matcher, scenario, wallets);
+  const opened = await openPositions(sys, desk, scenario, log);
 
   // Stake the fund (the stake also sweeps the trading fees collected so far into it).
   const fundAddress = await sys.insuranceFund.getAddress();
@@ -100,7 +101,7 @@ export async function runDemo(
   const driver = await createDriver(options.driver, sys, keeper, ids, deployBlock);
   let crash;
   try {
-    crash = await runCrash(sys, provider, scenario, driver, log);
+    crash = await runCrash(sys, provider, scenario, driver, desk, log);
   } finally {
     await driver.stop();
   }

@@ -87,6 +87,8 @@ export interface CrashStepSpec {
   /** Cumulative drop of each market from its pre-crash price, ppm. */
   dropPpm: bigint[];
   prices: bigint[];
+  /** Late entrants' fills at the step's prices, before the keeper acts. */
+  lateFills: FillSpec[];
 }
 
 export interface Scenario {
@@ -165,11 +167,55 @@ export function buildScenario(options: DemoOptions): Scenario {
     rounds.push({ prices, fills });
   }
 
+  // The crash: a first step of 3% to 8% (ordinary liquidations, whose fees feed the fund), then a gap
+  // of 18% to 24% of the pre-crash price (as over a weekend) when the depth allows, then steps of 3%
+  // to 13% until the depth is reached. Right after the gap, before the
+  // keeper acts, a few late entrants open fresh 10x shorts against 2x longs at the new price: with
+  // little profit yet and margin of 10% per unit, they are too thin to absorb the large loss per unit
+  // the gap leaves (ineligible), which the ADL queue must skip.
+  const crash: CrashStepSpec[] = [];
+  const depthPpm = BigInt(options.crashDepth) * 10_000n;
+  let dropped = 0n;
+  while (dropped < depthPpm) {
+    const gap = crash.length === 1 && depthPpm - dropped >= 180_000n;
+    const step = gap
+      ? rng.between(180_000n, 240_000n)
+      : crash.length === 0
+        ? rng.between(30_000n, 80_000n)
+        : rng.between(30_000n, 130_000n);
+    dropped = dropped + step > depthPpm ? depthPpm : dropped + step;
+    const dropPpm = markets.map((m) => (dropped * m.crashFactorPpm) / 1_000_000n);
+    const stepPrices = prices.map((p, mi) => scalePpm(p, 1_000_000n - dropPpm[mi]));
+    const fills: FillSpec[] = [];
+    if (gap) {
+      markets.forEach((_, mi) => {
+        const fresh = rng.shuffle([...Array(n).keys()].filter((t) => leans[t][mi].side === "out"));
+        const pairs = Math.min(Math.max(1, Math.floor(n / 40)), Math.floor(fresh.length / 2));
+        for (let k = 0; k < pairs; k++) {
+          const notional = rng.between(2_000n, 10_000n) * W;
+          fills.push({
+            market: mi,
+            long: fresh[2 * k],
+            short: fresh[2 * k + 1],
+            size: (notional * W) / stepPrices[mi],
+            longLeverage: 2n * W,
+            shortLeverage: 10n * W,
+          });
+        }
+      });
+    }
+    crash.push({ index: crash.length + 1, dropPpm, prices: stepPrices, lateFills: fills });
+  }
+
   // Deposits: each trader's margins at its chosen leverage, plus room for fees and a random cushion.
   const need = new Array<bigint>(n).fill(0n);
-  for (const round of rounds) {
-    for (const f of round.fills) {
-      const notional = (f.size * round.prices[f.market]) / W;
+  const fillsAt = [
+    ...rounds.map((r) => ({ prices: r.prices, fills: r.fills })),
+    ...crash.map((c) => ({ prices: c.prices, fills: c.lateFills })),
+  ];
+  for (const { prices: at, fills } of fillsAt) {
+    for (const f of fills) {
+      const notional = (f.size * at[f.market]) / W;
       // The margin test counts losses from earlier rounds' price moves: keep 10% of notional spare.
       need[f.long] += (notional * W) / f.longLeverage + notional / 10n;
       need[f.short] += (notional * W) / f.shortLeverage + notional / 10n;
@@ -181,21 +227,6 @@ export function buildScenario(options: DemoOptions): Scenario {
     privateKey: traderKey(options.seed, i),
     depositTokens: w / 10n ** 12n + rng.between(500n, 5_000n) * USDC,
   }));
-
-  // The crash: steps of 3% to 13% of the pre-crash price until the depth is reached.
-  const crash: CrashStepSpec[] = [];
-  const depthPpm = BigInt(options.crashDepth) * 10_000n;
-  let dropped = 0n;
-  while (dropped < depthPpm) {
-    const step = rng.between(30_000n, 130_000n);
-    dropped = dropped + step > depthPpm ? depthPpm : dropped + step;
-    const dropPpm = markets.map((m) => (dropped * m.crashFactorPpm) / 1_000_000n);
-    crash.push({
-      index: crash.length + 1,
-      dropPpm,
-      prices: prices.map((p, mi) => scalePpm(p, 1_000_000n - dropPpm[mi])),
-    });
-  }
 
   return { options, markets, traders, rounds, crash, fundStakeTokens: BigInt(options.fundStake) * USDC };
 }

@@ -6,7 +6,7 @@
 import { Wallet, type Provider, type Signer, type TypedDataDomain } from "ethers";
 import type { LocalSystem } from "../../lib/local";
 import { orderDomain, signOrder, type Order } from "../../lib/orders";
-import type { Scenario } from "./scenario";
+import type { FillSpec, Scenario } from "./scenario";
 
 /** Setup figures for the report. */
 export interface SetupSummary {
@@ -41,56 +41,73 @@ export async function depositForTraders(
 }
 
 /**
- * Runs the opening rounds: sets each market's index, then matches every fill of the round at it
- * (the long trader's order rests as the maker, the short's takes it). Salts count up from 1, so
- * orders, signatures and gas are the same on every run.
+ * Matches fills at the index: the long trader's order rests as the maker, the short's takes it.
+ * Salts count up from 1, so orders, signatures and gas are the same on every run.
  */
-export async function openPositions(
-  sys: LocalSystem,
-  matcher: Signer,
-  scenario: Scenario,
-  wallets: readonly Wallet[],
-  log: (line: string) => void,
-): Promise<Omit<SetupSummary, "depositedTokens">> {
-  const provider = matcher.provider!;
-  const domain: TypedDataDomain = orderDomain(
-    (await provider.getNetwork()).chainId,
-    await sys.clearinghouse.getAddress(),
-  );
-  const ids = scenario.markets.map((m) => sys.markets.get(m.symbol)!.id);
-  const clearinghouse = sys.clearinghouse.connect(matcher);
-  let salt = 0n;
-  const order = (trader: Wallet, marketId: string, size: bigint, price: bigint, leverage: bigint): Order => {
-    salt += 1n;
+export class FillDesk {
+  private salt = 0n;
+
+  private constructor(
+    private readonly sys: LocalSystem,
+    private readonly matcher: Signer,
+    private readonly domain: TypedDataDomain,
+    private readonly ids: string[],
+    private readonly wallets: readonly Wallet[],
+  ) {}
+
+  static async create(sys: LocalSystem, matcher: Signer, scenario: Scenario, wallets: readonly Wallet[]) {
+    const domain = orderDomain((await matcher.provider!.getNetwork()).chainId, await sys.clearinghouse.getAddress());
+    const ids = scenario.markets.map((m) => sys.markets.get(m.symbol)!.id);
+    return new FillDesk(sys, matcher, domain, ids, wallets);
+  }
+
+  private order(trader: Wallet, marketId: string, size: bigint, price: bigint, leverage: bigint): Order {
+    this.salt += 1n;
     return {
       trader: trader.address,
       marketId,
       size,
       limitPrice: price,
       leverage,
-      salt,
+      salt: this.salt,
       expiry: 2n ** 63n,
       reduceOnly: false,
       makerAllowed: true,
     };
-  };
+  }
+
+  /** Signs and matches `f` at `price` (the market's index); returns the gas used. */
+  async fill(f: FillSpec, price: bigint): Promise<bigint> {
+    const [long, short] = [this.wallets[f.long], this.wallets[f.short]];
+    const maker = this.order(long, this.ids[f.market], f.size, price, f.longLeverage);
+    const taker = this.order(short, this.ids[f.market], -f.size, price, f.shortLeverage);
+    const [makerSig, takerSig] = await Promise.all([
+      signOrder(long, this.domain, maker),
+      signOrder(short, this.domain, taker),
+    ]);
+    const ch = this.sys.clearinghouse.connect(this.matcher);
+    const receipt = await (await ch.matchOrders(maker, makerSig, taker, takerSig, f.size)).wait();
+    return receipt!.gasUsed;
+  }
+}
+
+/** Runs the opening rounds: sets each market's index, then matches every fill of the round at it. */
+export async function openPositions(
+  sys: LocalSystem,
+  desk: FillDesk,
+  scenario: Scenario,
+  log: (line: string) => void,
+): Promise<Omit<SetupSummary, "depositedTokens">> {
   let fills = 0;
   let fillGas = 0n;
   let maxFillGas = 0n;
   for (const [r, round] of scenario.rounds.entries()) {
     for (const [mi, m] of scenario.markets.entries()) await sys.setPrice(m.symbol, round.prices[mi]);
     for (const f of round.fills) {
-      const price = round.prices[f.market];
-      const maker = order(wallets[f.long], ids[f.market], f.size, price, f.longLeverage);
-      const taker = order(wallets[f.short], ids[f.market], -f.size, price, f.shortLeverage);
-      const [makerSig, takerSig] = await Promise.all([
-        signOrder(wallets[f.long], domain, maker),
-        signOrder(wallets[f.short], domain, taker),
-      ]);
-      const receipt = await (await clearinghouse.matchOrders(maker, makerSig, taker, takerSig, f.size)).wait();
+      const gas = await desk.fill(f, round.prices[f.market]);
       fills += 1;
-      fillGas += receipt!.gasUsed;
-      if (receipt!.gasUsed > maxFillGas) maxFillGas = receipt!.gasUsed;
+      fillGas += gas;
+      if (gas > maxFillGas) maxFillGas = gas;
     }
     log(`round ${r + 1}: ${round.fills.length} fills`);
   }

@@ -1,5 +1,5 @@
 /**
- * The main job on a small scenario (30 traders, seed 3, no stake: the fund holds only trading
+ * The main job on a small scenario (30 traders, seed 3, a 1,500 stake on top of the trading
  * fees), run through the same code as `npm run demo` with the project's keeper: the crash must
  * produce liquidations and ADL calls, every invariant of DESIGN.md section 5 must pass, and a second
  * run of the same seed from the same chain state must give a byte-identical JSON report. The
@@ -25,7 +25,7 @@ import { runDemo } from "../../scripts/demo/run";
 import { parseOptions } from "../../scripts/demo/scenario";
 import { AutoDeleverager__factory, Clearinghouse__factory, InsuranceFund__factory } from "../../typechain-types";
 
-const OPTIONS = parseOptions({ seed: 3, traders: 30, fundStake: 0, crashDepth: 45 });
+const OPTIONS = parseOptions({ seed: 3, traders: 30, fundStake: 1_500, crashDepth: 45 });
 
 /** A deep copy of a ledger (Maps included). */
 const copy = (l: Ledger): Ledger => structuredClone(l);
@@ -49,6 +49,11 @@ describe("demo: a market crash settled end to end", function () {
     expect(s.adlCalls, "ADL calls").to.be.greaterThan(0);
     expect(s.adlLegs).to.be.greaterThanOrEqual(s.adlCalls);
     expect(s.absorbedByCounterparties, "counterparties absorbed part of the deficits").to.be.greaterThan(0n);
+    // The late entrants after the gap are too thin to absorb the loss per unit: some call skipped them.
+    expect(
+      first.adlCalls.some((a) => a.opposite.some((o) => !o.eligible)),
+      "an ineligible position skipped",
+    ).to.equal(true);
     // Every ADL call's record carries the whole opposite side before it, in which each leg is ranked.
     for (const a of first.adlCalls) {
       expect(a.opposite.length).to.be.greaterThanOrEqual(a.legs.length);
