@@ -4,6 +4,7 @@ pragma solidity 0.8.30;
 import {IClearinghouseTypes} from "../interfaces/IClearinghouseTypes.sol";
 import {IFundReserves} from "../interfaces/IFundReserves.sol";
 import {Clearinghouse} from "../Clearinghouse.sol";
+import {OracleAdapter} from "../oracle/OracleAdapter.sol";
 import {ClearinghouseLens} from "../periphery/ClearinghouseLens.sol";
 import {FixedPointMath} from "../libraries/FixedPointMath.sol";
 import {RankTree} from "../libraries/RankTree.sol";
@@ -52,7 +53,11 @@ contract AdlSessions is AdlBase {
         (IClearinghouseTypes.DeleverageLeg[] memory legs, ) = _walkList(c, bankrupt, b.size, counterparties);
         if (c.side) cfg.sessionLong = true;
         else cfg.sessionShort = true;
-        _record(c, bankrupt, b.size, covered.mulDivDown(WAD, b.size), legs, _ttl(cfg));
+        // T, and never more than the feed's heartbeat (the pinned round is never older than that).
+        uint256 ttl = _ttl(cfg);
+        uint256 heartbeat = _heartbeat(marketId);
+        if (heartbeat != 0 && heartbeat < ttl) ttl = heartbeat;
+        _record(c, bankrupt, b.size, covered.mulDivDown(WAD, b.size), legs, ttl);
         _addUnsettled(marketId, bankrupt, deficit);
     }
 
@@ -155,9 +160,12 @@ contract AdlSessions is AdlBase {
         emit NodeRefreshed(marketId, isLong, 0, leaf);
     }
 
-    /// @notice See AutoDeleverager.setSessionTtl. Applies to sessions opened afterwards.
+    /// @notice See AutoDeleverager.setSessionTtl: within [MIN_SESSION_TTL, MAX_SESSION_TTL] and at
+    /// most the market feed's heartbeat. Applies to sessions opened afterwards.
     function setSessionTtl(bytes32 marketId, uint32 ttlSeconds) external onlyDelegated onlyRole(ADL_ADMIN_ROLE) {
-        if (ttlSeconds < MIN_SESSION_TTL || ttlSeconds > MAX_SESSION_TTL) revert AdlSessionTtlOutOfRange(ttlSeconds);
+        uint256 heartbeat = _heartbeat(marketId);
+        if (ttlSeconds < MIN_SESSION_TTL || ttlSeconds > MAX_SESSION_TTL || (heartbeat != 0 && ttlSeconds > heartbeat))
+            revert AdlSessionTtlOutOfRange(ttlSeconds);
         _config[marketId].sessionTtl = ttlSeconds;
         emit SessionTtlSet(marketId, ttlSeconds);
     }
@@ -225,6 +233,15 @@ contract AdlSessions is AdlBase {
             c.lastScore,
             c.lastAccount
         );
+    }
+
+    /// @dev The heartbeat of the market's oracle feed (0 if the oracle does not report one).
+    function _heartbeat(bytes32 marketId) private view returns (uint256) {
+        try OracleAdapter(address(clearinghouse.oracle())).feedConfig(marketId) returns (OracleAdapter.Feed memory f) {
+            return f.heartbeat;
+        } catch {
+            return 0;
+        }
     }
 
     function _openSession(bytes32 marketId, bool side) private view returns (Session storage s) {

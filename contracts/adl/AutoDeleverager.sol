@@ -185,7 +185,8 @@ contract AutoDeleverager is AdlBase, IAutoDeleverager {
     }
 
     /// @notice Sets the session time `T` of `marketId` (ADL admin), within [MIN_SESSION_TTL,
-    /// MAX_SESSION_TTL]; see docs/adl.md for how to choose it.
+    /// MAX_SESSION_TTL] and at most the heartbeat of the market's oracle feed (a session's T is also
+    /// capped at the heartbeat when it opens); see docs/adl.md for how to choose it.
     function setSessionTtl(bytes32, uint32) external {
         _delegateToSessionModule();
     }

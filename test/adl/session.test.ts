@@ -453,8 +453,38 @@ describe("ADL: sessions", function () {
     await (await del.connect(f.keeper).openAdlSession(id, B, v.plan.counterparties)).wait();
     const s = await readSession(del, id, SHORTS);
     expect(s.deadline - s.openedAt).to.equal(600n);
-    await (await del.setSessionTtl(id, max)).wait();
+    await (await del.setSessionTtl(id, 7200)).wait();
     expect((await readSession(del, id, SHORTS)).deadline).to.equal(s.deadline);
+    expect(max).to.equal(86_400n);
+  });
+
+  it("T never exceeds the oracle heartbeat: rejected above it, and a session's T is capped at it", async function () {
+    const f = await loadFixture(sessionBook);
+    const id = f.ethId;
+    const del = f.deleverager;
+    const B = f.traders[0].address;
+    const feed = async (heartbeat: number) =>
+      (
+        await f.oracle.setFeed(id, {
+          aggregator: await f.markets.get(ETH)!.aggregator.getAddress(),
+          heartbeat,
+          strictMaxAge: heartbeat,
+          minPrice: 1n,
+          maxPrice: 10n ** 30n,
+        })
+      ).wait();
+    await feed(3600);
+    await expect(del.setSessionTtl(id, 3601))
+      .to.be.revertedWithCustomError(del, "AdlSessionTtlOutOfRange")
+      .withArgs(3601);
+    await (await del.setSessionTtl(id, 3600)).wait();
+    // The feed's heartbeat drops below T: a session opened now gets the heartbeat as its T.
+    await feed(600);
+    await f.setPrice(ETH, GAP);
+    const v = await keeperPlan(f, id, B);
+    await (await del.connect(f.keeper).openAdlSession(id, B, v.plan.counterparties)).wait();
+    const s = await readSession(del, id, SHORTS);
+    expect(s.deadline - s.openedAt).to.equal(600n);
   });
 
   it("splitProof keeps every transaction within the budget and bounds, and chunks big leaves", async function () {
