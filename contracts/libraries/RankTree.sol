@@ -194,9 +194,9 @@ library RankTree {
 
     /// @notice The two bands of a leaf. Any assignment is sound; this one groups alike positions.
     /// @dev aBand = clamp(2 * bitlen(a) + secondBit(a) + 2 * kRef - A_BAND_BIAS, 0, 63), two bands per octave of
-    /// leverage, where secondBit is the bit below the leading one (0 if a < 2). kBand = 0 for k <= 0, else with b = bitlen(k)
-    /// and mant7 the 7 bits below the leading one (zero-padded when b < 8, truncated otherwise, i.e. rounded
-    /// down): clamp((b - kRef) * 128 + mant7, 0, 255), so 128 bands per octave over [2^(kRef-1), 2^(kRef+1)).
+    /// leverage, where secondBit is the bit below the leading one (0 if a < 2). kBand = 0 for k <= 0, else with
+    /// b = bitlen(k) and mant7 the 7 bits below the leading one (zero-padded when b < 8, truncated otherwise, i.e.
+    /// rounded down): clamp((b - kRef) * 128 + mant7, 0, 255), so 128 bands per octave over [2^(kRef-1), 2^(kRef+1)).
     function bandOf(uint256 a, int256 k, uint8 kRef) internal pure returns (uint256 aBand, uint256 kBand) {
         uint256 aBits = _bitLength(a);
         // At most 2 * 256 + 1 + 2 * 255: no overflow; compared before subtracting, so no underflow.
