@@ -1,4 +1,5 @@
 /** The task's body: validate the flags once, run, print the step log and the report, write JSON. */
+import { HardhatPluginError } from "hardhat/plugins";
 import type { HardhatRuntimeEnvironment } from "hardhat/types";
 import { writeJson } from "./json";
 import { formatReport } from "./report";
@@ -6,14 +7,20 @@ import { runDemo } from "./run";
 import { parseOptions } from "./scenario";
 
 export async function runDemoTask(hre: HardhatRuntimeEnvironment, args: Record<string, unknown>): Promise<void> {
-  const options = parseOptions({
-    seed: args.seed,
-    traders: args.traders,
-    crashDepth: args.crashDepth,
-    fundStake: args.fundStake,
-    rounds: args.rounds,
-    driver: args.driver,
-  });
+  let options;
+  try {
+    options = parseOptions({
+      seed: args.seed,
+      traders: args.traders,
+      crashDepth: args.crashDepth,
+      fundStake: args.fundStake,
+      rounds: args.rounds,
+      driver: args.driver,
+    });
+  } catch (e) {
+    // A bad flag is the user's mistake: a one-line message, no stack trace.
+    throw new HardhatPluginError("demo", (e as Error).message);
+  }
   const { report, timing } = await runDemo(hre, options, (line) => console.log(line));
   console.log("");
   console.log(formatReport(report));
