@@ -20,6 +20,9 @@ export interface SessionState {
   held: boolean;
   heldLast: string;
   heldTally: bigint;
+  /** The account holding the split leaf: alone allowed to continue or restart it until `holdUntil`. */
+  holder: string;
+  holdUntil: bigint;
   price: bigint;
   funding: bigint;
   sigma: bigint;
@@ -47,6 +50,8 @@ export async function readSession(
     held: s.held,
     heldLast: s.heldLast,
     heldTally: s.heldTally,
+    holder: s.holder,
+    holdUntil: s.holdUntil,
     price: s.price,
     funding: s.funding,
     sigma: s.sigma,
@@ -61,11 +66,19 @@ export async function readSession(
 const above = (a: string, b: string): boolean => BigInt(a) > BigInt(b);
 
 /**
+ * Pass as `heldLast` to list a held leaf from its first member: the contract restarts a held leaf
+ * whose first listed member is at or below its last address (its holder at any time, anyone once the
+ * hold lapsed), which recovers from a chunk that skipped a member.
+ */
+export const RESTART_HELD = "0x0000000000000000000000000000000000000000";
+
+/**
  * The proof nodes that tile leaves [cursor, LEAVES) at the session's pinned values, top-down and left
  * to right like buildProof: a node wholly at or after the cursor is pruned (empty, wholly ineligible,
  * or bounded strictly below `lastScore`) or split, a leaf opened with its members ascending; a node
  * straddling the cursor is split. With `heldLast`, the leaf at the cursor lists only the members above
- * it (the rest of a leaf split across calls).
+ * it (the rest of a leaf split across calls); `heldLast` = the zero address lists the whole held leaf
+ * again, which the contract takes as a restart of it (see RESTART_HELD).
  */
 export function buildProofFrom(
   book: PositionBook,
@@ -193,7 +206,8 @@ export function splitProof(proof: ProofNode[], limits: SplitLimits): ProofNode[]
 /** The next step of a session for a keeper that wants `bankrupt` settled. */
 export type SessionStep =
   | { kind: "open" }
-  | { kind: "continue" }
+  | { kind: "continue"; restart?: boolean }
+  | { kind: "hold"; holder: string; until: bigint }
   | { kind: "finish" }
   | { kind: "expire" }
   | { kind: "wait"; reason: string };
@@ -201,15 +215,22 @@ export type SessionStep =
 /**
  * Pure decision: open when no session is open on the side; expire one past its deadline; wait while
  * another position's session holds the side; continue until the cursor reaches the last leaf with no
- * leaf held; then finish.
+ * leaf held; then finish. A leaf held by another account (`me` is the sender) is waited for until its
+ * hold lapses, then restarted from its first member (the other holder may have skipped one).
  */
-export function nextSessionStep(s: SessionState, bankrupt: string, now: bigint): SessionStep {
+export function nextSessionStep(s: SessionState, bankrupt: string, now: bigint, me?: string): SessionStep {
   if (s.id === 0n) return { kind: "open" };
   if (now > s.deadline) return { kind: "expire" };
   if (s.bankrupt.toLowerCase() !== bankrupt.toLowerCase()) {
     return { kind: "wait", reason: `side held by a session for ${s.bankrupt}` };
   }
-  if (s.cursor < LEAVES || s.held) return { kind: "continue" };
+  if (s.held) {
+    const holder = s.holder ?? RESTART_HELD;
+    const foreign = holder !== RESTART_HELD && holder.toLowerCase() !== (me ?? "").toLowerCase();
+    if (foreign && now <= (s.holdUntil ?? 0n)) return { kind: "hold", holder, until: s.holdUntil };
+    return foreign ? { kind: "continue", restart: true } : { kind: "continue" };
+  }
+  if (s.cursor < LEAVES) return { kind: "continue" };
   return { kind: "finish" };
 }
 
@@ -226,6 +247,11 @@ export interface SessionDriverDeps {
   send(method: "open" | "continue" | "finish" | "expire", args: unknown[]): Promise<bigint>;
   /** Structured log line with a stable event name. */
   log?(event: string, fields: Record<string, unknown>): void;
+  /** The sending account (default: the deleverager's signer), to tell its own held leaf from another's. */
+  account?: string;
+  /** Waits until the chain's time passes `timestamp` (a leaf held by another account); without it the
+   * driver stops with an error instead of waiting. */
+  waitUntil?(timestamp: bigint): Promise<void>;
 }
 
 /** What a driver run did. */
@@ -265,6 +291,9 @@ export async function driveSession(
   const side = !b.isLong;
   let sessionId = 0n;
   let rebuilds = 0;
+  let restartHeld = false; // the last resume of a held leaf failed: list it from its first member
+  const runner = deps.deleverager.runner as { getAddress?: () => Promise<string> } | null;
+  const me = deps.account ?? (typeof runner?.getAddress === "function" ? await runner.getAddress() : undefined);
   const send = async (method: "open" | "continue" | "finish" | "expire", args: unknown[]): Promise<void> => {
     const gasUsed = await deps.send(method, args);
     report.transactions.push({ method, gasUsed });
@@ -280,8 +309,14 @@ export async function driveSession(
       if (report.restarts.length > maxRestarts) return report;
       continue;
     }
-    const step = nextSessionStep(s, bankrupt, await deps.now());
+    const step = nextSessionStep(s, bankrupt, await deps.now(), me);
     if (step.kind === "wait") throw new Error(step.reason);
+    if (step.kind === "hold") {
+      log("adl_session_hold_wait", { marketId, bankrupt, holder: step.holder, until: step.until.toString() });
+      if (!deps.waitUntil) throw new Error(`leaf ${s.cursor} held by ${step.holder} until ${step.until}`);
+      await deps.waitUntil(step.until);
+      continue;
+    }
     if (step.kind === "expire") {
       await send("expire", [marketId, side]);
       if (s.id === sessionId) {
@@ -315,13 +350,17 @@ export async function driveSession(
     }
     // continue: rebuild from the stored cursor against the latest book, send the first chunk.
     const book = await deps.book();
-    const proof = buildProofFrom(book, marketId, side, s, s.cursor, s.held ? s.heldLast : undefined);
+    const restart = s.held && (step.restart === true || restartHeld);
+    const heldLast = s.held ? (restart ? RESTART_HELD : s.heldLast) : undefined;
+    const proof = buildProofFrom(book, marketId, side, s, s.cursor, heldLast);
     const [first] = splitProof(proof, opts.limits);
     try {
       await send("continue", [marketId, side, first ?? []]);
       rebuilds = 0;
+      restartHeld = false;
     } catch (err) {
       rebuilds += 1;
+      restartHeld = s.held;
       log("adl_session_rebuild", { marketId, bankrupt, cursor: s.cursor, error: String(err) });
       if (rebuilds > maxRebuilds) throw err;
     }

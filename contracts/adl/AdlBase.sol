@@ -32,6 +32,13 @@ abstract contract AdlBase is IAdlTypes, AccessControl, ReentrancyGuardTransient 
     uint32 public constant MIN_SESSION_TTL = 2 minutes;
     /// @notice Largest `T`: a Chainlink heartbeat is at most a day; T stays within it.
     uint32 public constant MAX_SESSION_TTL = 1 days;
+    /// @notice How long a leaf split across calls (a session's held leaf or a split refresh) stays
+    /// reserved to the account whose chunk holds it. Without it anyone could restart a held leaf and
+    /// undo an honest keeper's chunks; with it, a hold that skipped a member (so the leaf can never
+    /// complete) is restarted by anyone once it lapses. A new hold gets the window; the holder's next
+    /// chunk renews it only if it lists at least a quarter of `maxOpenedMembers`, so the window cannot
+    /// be kept alive by listing one member at a time.
+    uint32 public constant HOLD_WINDOW = 1 minutes;
     uint256 internal constant WAD = FixedPointMath.WAD;
     /// @dev Transient-storage namespace of the per-call list marks of single-transaction calls.
     bytes32 internal constant MARK_NAMESPACE = keccak256("adl.deleverager.listed");
@@ -62,6 +69,8 @@ abstract contract AdlBase is IAdlTypes, AccessControl, ReentrancyGuardTransient 
         address last;
         uint64 tally;
         bool active;
+        address holder; // may continue or restart alone until `holdUntil` (HOLD_WINDOW)
+        uint64 holdUntil;
     }
 
     /// @dev One open session (DESIGN.md section 4). Slot 0 and 1 are what the guard reads first.
@@ -71,16 +80,22 @@ abstract contract AdlBase is IAdlTypes, AccessControl, ReentrancyGuardTransient 
         uint64 deadline; // openedAt + T, fixed at opening
         uint32 cursor;
         bool held;
+        bool bankruptLong; // B's side at opening
         address lastAccount;
         address heldLast;
         uint64 heldTally;
+        address holder; // the held leaf's holder, alone allowed to continue it until holdUntil
+        uint64 holdUntil;
         address bankrupt;
+        address reserveFund; // the fund holding the reserve (the clearinghouse's fund at opening)
         int256 lastScore;
         uint256 price;
         int256 funding;
         uint256 delta;
         uint256 sigma;
         uint256 reserveTokens;
+        uint128 bankruptLeverage; // B's a at opening
+        int128 bankruptEntry; // B's K at opening
         address[] entries;
     }
 
@@ -105,6 +120,8 @@ abstract contract AdlBase is IAdlTypes, AccessControl, ReentrancyGuardTransient 
         bool held;
         address heldLast;
         uint256 tally;
+        bool restarted; // the held leaf was listed again from its first member
+        uint256 chunk; // live members listed in the chunk left held
     }
 
     mapping(bytes32 marketId => MarketConfig) internal _config;
@@ -254,27 +271,40 @@ abstract contract AdlBase is IAdlTypes, AccessControl, ReentrancyGuardTransient 
             RankTree.Node memory node = RankTree.node(t, heap);
             if (n.open) {
                 if (level != 0) revert AdlOpenedNotLeaf(level, n.position);
-                g.opened += n.members.length;
-                if (g.opened > maxOpenedMembers) revert AdlOpenedMembersTooMany(g.opened, maxOpenedMembers);
-                (uint256 tally, address last) = _checkLeaf(
-                    c,
-                    n.position,
-                    n.members,
-                    g.held ? g.heldLast : address(0),
-                    g.held ? g.tally : 0
-                );
-                if (tally == node.count) {
-                    g.held = false;
-                    g.cursor += 1;
-                } else if (resumable && tally < node.count && i == proof.length - 1) {
-                    (g.held, g.heldLast, g.tally) = (true, last, tally);
-                } else {
-                    revert AdlLeafCountMismatch(n.position, tally, node.count);
-                }
+                _openLeaf(c, n, node.count, g, resumable && i == proof.length - 1);
             } else {
                 if (!_prunable(c, node)) revert AdlNodeNotPrunable(level, n.position);
                 g.cursor += 1 << level;
             }
+        }
+    }
+
+    /// @dev An opened leaf with `count` members: complete (the cursor moves on), or, when `mayHold`
+    /// (the last node of a session call), a partial chunk that leaves the leaf held. A held leaf listed
+    /// again from a member at or below its last address restarts (tally and last address reset): a
+    /// hold that skipped a member could otherwise never reach the count.
+    function _openLeaf(
+        Call memory c,
+        ProofNode calldata n,
+        uint256 count,
+        Progress memory g,
+        bool mayHold
+    ) private view {
+        uint256 listed = n.members.length;
+        g.opened += listed;
+        if (g.opened > maxOpenedMembers) revert AdlOpenedMembersTooMany(g.opened, maxOpenedMembers);
+        if (!g.held) (g.heldLast, g.tally) = (address(0), 0);
+        else if (listed != 0 && n.members[0] <= g.heldLast) (g.heldLast, g.tally, g.restarted) = (address(0), 0, true);
+        (uint256 tally, address last) = _checkLeaf(c, n.position, n.members, g.heldLast, g.tally);
+        if (tally == count) {
+            (g.held, g.cursor) = (false, g.cursor + 1);
+        } else if (mayHold && tally < count) {
+            // A partial chunk lists live members only, at least one: a non-member would move the
+            // last address past members nobody listed.
+            if (listed == 0 || tally - g.tally != listed) revert AdlPartialChunk(n.position);
+            (g.held, g.heldLast, g.tally, g.chunk) = (true, last, tally, listed);
+        } else {
+            revert AdlLeafCountMismatch(n.position, tally, count);
         }
     }
 

@@ -57,7 +57,7 @@ contract AdlSessions is AdlBase {
         uint256 ttl = _ttl(cfg);
         uint256 heartbeat = _heartbeat(marketId);
         if (heartbeat != 0 && heartbeat < ttl) ttl = heartbeat;
-        _record(c, bankrupt, b.size, covered.mulDivDown(WAD, b.size), legs, ttl);
+        _record(c, bankrupt, b, covered.mulDivDown(WAD, b.size), legs, ttl);
         _addUnsettled(marketId, bankrupt, deficit);
     }
 
@@ -69,12 +69,20 @@ contract AdlSessions is AdlBase {
     ) external nonReentrant onlyDelegated {
         Session storage s = _openSession(marketId, side);
         _requireBeforeDeadline(s);
-        Progress memory g = Progress(s.cursor, 0, s.held, s.heldLast, s.heldTally);
+        (uint256 cursor, bool wasHeld, address holder) = (s.cursor, s.held, s.holder);
+        if (wasHeld && msg.sender != holder && block.timestamp <= s.holdUntil) {
+            revert AdlLeafReserved(cursor, holder, s.holdUntil);
+        }
+        Progress memory g = Progress(cursor, 0, wasHeld, s.heldLast, s.heldTally, false, 0);
         _verifyTiles(_sessionCall(marketId, side, s), proof, g, true);
         s.cursor = uint32(g.cursor);
         s.held = g.held;
         s.heldLast = g.heldLast;
         s.heldTally = uint64(g.tally);
+        if (!g.held) (s.holder, s.holdUntil) = (address(0), 0);
+        else if (_renewsHold(!wasHeld || g.cursor != cursor || g.restarted || msg.sender != holder, g.chunk)) {
+            (s.holder, s.holdUntil) = (msg.sender, uint64(block.timestamp + HOLD_WINDOW));
+        }
         emit AdlSessionContinued(marketId, side, s.id, g.cursor, g.held, g.tally, g.opened);
     }
 
@@ -85,10 +93,11 @@ contract AdlSessions is AdlBase {
         if (s.cursor != RankTree.LEAVES || s.held) revert AdlSessionIncomplete(s.cursor, s.held);
         Call memory c = _sessionCall(marketId, side, s);
         (address bankrupt, uint256 sigma, address[] memory entries) = (s.bankrupt, s.sigma, s.entries);
+        bool pinned = _isPinnedPosition(s, clearinghouse.getPosition(marketId, bankrupt));
         uint256 id = s.id;
         // End first (flags, storage, reserve back into what the fund can pay), then settle.
         _end(marketId, side, s);
-        emit AdlSessionFinished(marketId, side, id, _settle(c, bankrupt, sigma, entries));
+        emit AdlSessionFinished(marketId, side, id, pinned ? _settle(c, bankrupt, sigma, entries) : 0);
     }
 
     /// @notice See IAutoDeleverager.challengeAdlSession.
@@ -124,35 +133,23 @@ contract AdlSessions is AdlBase {
     ) external nonReentrant onlyDelegated {
         uint256 index = RankTree.heapIndex(0, leaf);
         LeafRefresh storage r = _leafRefreshes[marketId][isLong][leaf];
-        RankTree.Tree storage scratch = _refreshScratch[marketId][isLong];
-        if (!r.active) _startRefresh(marketId, isLong, r, scratch, index);
-        (address last, uint256 tally) = (r.last, r.tally);
-        for (uint256 i; i < members.length; ++i) {
-            address m = members[i];
-            if (m <= last) revert AdlMembersNotAscending(last, m);
-            last = m;
-            uint256 freeMemory;
-            assembly {
-                freeMemory := mload(0x40)
-            }
-            IClearinghouseTypes.Position memory p = clearinghouse.getPosition(marketId, m);
-            if (p.size == 0 || p.isLong != isLong || p.leaf != leaf) revert AdlNotMember(m);
-            RankTree.update(scratch, isLong, leaf, p.leverage, p.entry);
-            assembly {
-                mstore(0x40, freeMemory)
-            }
-        }
-        tally += members.length;
+        bool fresh = _claimRefresh(marketId, isLong, leaf, index, members);
+        (address last, uint256 tally) = _mergeChunk(marketId, isLong, leaf, members, r.last);
+        tally += r.tally;
         RankTree.Tree storage t = _trees[marketId][isLong];
         uint256 count = RankTree.node(t, index).count;
         if (tally > count) revert AdlLeafCountMismatch(leaf, tally, count);
         if (tally < count) {
+            if (members.length == 0) revert AdlPartialChunk(leaf);
             (r.last, r.tally) = (last, uint64(tally));
+            if (_renewsHold(fresh, members.length)) {
+                (r.holder, r.holdUntil) = (msg.sender, uint64(block.timestamp + HOLD_WINDOW));
+            }
             emit LeafRefreshChunk(marketId, isLong, leaf, last, tally, count);
             return;
         }
         // Every current member is merged (and none changed since): the exact leaf, count kept.
-        t.words[index] = RankTree.word(scratch, index) | count;
+        t.words[index] = RankTree.word(_refreshScratch[marketId][isLong], index) | count;
         delete _leafRefreshes[marketId][isLong][leaf];
         MarketConfig storage cfg = _config[marketId];
         if (isLong) --cfg.refreshesLong;
@@ -174,20 +171,8 @@ contract AdlSessions is AdlBase {
 
     /// @dev Starts a split refresh: an empty scratch leaf under a parent that dominates every member
     /// (so RankTree.update stops at the leaf), and one more pending refresh on the side.
-    function _startRefresh(
-        bytes32 marketId,
-        bool isLong,
-        LeafRefresh storage r,
-        RankTree.Tree storage scratch,
-        uint256 index
-    ) private {
-        r.active = true;
-        scratch.words[index] = 0;
-        scratch.words[index >> 1] = RankTree.memberWord(
-            isLong,
-            type(uint128).max,
-            isLong ? type(int128).min + 1 : type(int128).max
-        );
+    function _startRefresh(bytes32 marketId, bool isLong, RankTree.Tree storage scratch, uint256 index) private {
+        _resetScratch(isLong, scratch, index);
         MarketConfig storage cfg = _config[marketId];
         uint16 pending = isLong ? cfg.refreshesLong : cfg.refreshesShort;
         if (pending == type(uint16).max) revert AdlTooManyRefreshes();
@@ -195,11 +180,83 @@ contract AdlSessions is AdlBase {
         else cfg.refreshesShort = pending + 1;
     }
 
+    /// @dev Starts a split refresh of `leaf`, or checks the caller may go on with the pending one: its
+    /// holder, or anyone once the hold lapsed. A first member at or below the last address restarts it
+    /// (a chunk that skipped a member could otherwise never complete). Returns whether this call starts
+    /// a new hold (new, restarted, or taken over).
+    function _claimRefresh(
+        bytes32 marketId,
+        bool isLong,
+        uint256 leaf,
+        uint256 index,
+        address[] calldata members
+    ) private returns (bool fresh) {
+        LeafRefresh storage r = _leafRefreshes[marketId][isLong][leaf];
+        RankTree.Tree storage scratch = _refreshScratch[marketId][isLong];
+        if (!r.active) {
+            _startRefresh(marketId, isLong, scratch, index);
+            r.active = true;
+            return true;
+        }
+        address holder = r.holder;
+        if (msg.sender != holder && block.timestamp <= r.holdUntil) revert AdlLeafReserved(leaf, holder, r.holdUntil);
+        fresh = msg.sender != holder;
+        if (members.length != 0 && members[0] <= r.last) {
+            _resetScratch(isLong, scratch, index);
+            (r.last, r.tally, fresh) = (address(0), 0, true);
+        }
+    }
+
+    /// @dev Merges `members` (ascending, above `last`, each a current member of `leaf`) into the
+    /// scratch leaf; returns the last address and how many were merged.
+    function _mergeChunk(
+        bytes32 marketId,
+        bool isLong,
+        uint256 leaf,
+        address[] calldata members,
+        address last
+    ) private returns (address, uint256) {
+        RankTree.Tree storage scratch = _refreshScratch[marketId][isLong];
+        for (uint256 i; i < members.length; ++i) {
+            address m = members[i];
+            if (m <= last) revert AdlMembersNotAscending(last, m);
+            last = m;
+            uint256 freeMemory;
+            assembly {
+                freeMemory := mload(0x40)
+            }
+            IClearinghouseTypes.Position memory p = clearinghouse.getPosition(marketId, m);
+            if (p.size == 0 || p.isLong != isLong || p.leaf != leaf) revert AdlNotMember(m);
+            RankTree.update(scratch, isLong, leaf, p.leverage, p.entry);
+            assembly {
+                mstore(0x40, freeMemory)
+            }
+        }
+        return (last, members.length);
+    }
+
+    /// @dev An empty scratch leaf under a parent that dominates every member.
+    function _resetScratch(bool isLong, RankTree.Tree storage scratch, uint256 index) private {
+        scratch.words[index] = 0;
+        scratch.words[index >> 1] = RankTree.memberWord(
+            isLong,
+            type(uint128).max,
+            isLong ? type(int128).min + 1 : type(int128).max
+        );
+    }
+
+    /// @dev Whether a chunk left held gets (or renews) the HOLD_WINDOW: always for a new hold, for
+    /// the holder's own next chunk only if it lists at least a quarter of `maxOpenedMembers` (so a
+    /// holder cannot keep a leaf reserved by listing one member per window).
+    function _renewsHold(bool fresh, uint256 listed) private view returns (bool) {
+        return fresh || listed * 4 >= maxOpenedMembers;
+    }
+
     /// @dev Stores an opened session (pinned values, entries, reserve) and emits its event.
     function _record(
         Call memory c,
         address bankrupt,
-        uint256 size,
+        IClearinghouseTypes.Position memory b,
         uint256 sigma,
         IClearinghouseTypes.DeleverageLeg[] memory legs,
         uint256 ttl
@@ -209,6 +266,7 @@ contract AdlSessions is AdlBase {
         s.openedAt = uint64(block.timestamp);
         s.deadline = uint64(block.timestamp + ttl);
         s.bankrupt = bankrupt;
+        (s.bankruptLong, s.bankruptEntry, s.bankruptLeverage) = (b.isLong, b.entry, b.leverage);
         s.lastAccount = c.lastAccount;
         s.lastScore = c.lastScore;
         s.price = c.price;
@@ -216,7 +274,10 @@ contract AdlSessions is AdlBase {
         s.delta = c.delta;
         s.sigma = sigma;
         for (uint256 i; i < legs.length; ++i) s.entries.push(legs[i].account);
-        s.reserveTokens = _reserve(_reserveKey(c.marketId, bankrupt), sigma.mulDivDown(size, WAD));
+        (s.reserveFund, s.reserveTokens) = _reserve(
+            _reserveKey(c.marketId, c.side, c.sessionId),
+            sigma.mulDivDown(b.size, WAD)
+        );
         _emitOpened(c, bankrupt, sigma);
     }
 
@@ -253,15 +314,19 @@ contract AdlSessions is AdlBase {
         if (block.timestamp > s.deadline) revert AdlSessionTooOld(s.deadline, block.timestamp);
     }
 
-    /// @dev Clears the session and its flag and releases the bankrupt position's reserve.
+    /// @dev Clears the session and its flag and releases the session's reserve in the fund that holds
+    /// it (the one of the opening, even if the clearinghouse's fund changed since). A release the fund
+    /// refuses does not stop the session from ending: finish, challenge and expiry never fail on it.
     function _end(bytes32 marketId, bool side, Session storage s) private {
-        address bankrupt = s.bankrupt;
-        uint256 reserved = s.reserveTokens;
+        (uint256 id, address fund, uint256 reserved) = (s.id, s.reserveFund, s.reserveTokens);
         delete _sessions[marketId][side];
         MarketConfig storage cfg = _config[marketId];
         if (side) cfg.sessionLong = false;
         else cfg.sessionShort = false;
-        if (reserved != 0) IFundReserves(clearinghouse.insuranceFund()).release(_reserveKey(marketId, bankrupt));
+        if (reserved == 0) return;
+        try IFundReserves(fund).release(_reserveKey(marketId, side, id)) {} catch {
+            emit AdlReserveReleaseFailed(marketId, side, id, fund);
+        }
     }
 
     /// @dev Finish: re-checks the precondition at the current (P, F) (no trade if B recovered, closed
@@ -281,7 +346,10 @@ contract AdlSessions is AdlBase {
         int256 funding = clearinghouse.marketState(c.marketId).cumulativeFunding;
         IClearinghouseTypes.Position memory b = clearinghouse.getPosition(c.marketId, bankrupt);
         int256 eq = _equityAt(b, price, funding);
-        if (eq >= 0) return 0;
+        if (eq >= 0) {
+            _removeUnsettled(c.marketId, bankrupt); // recovered or closed: nothing left to settle
+            return 0;
+        }
         uint256 available = _fundAvailable();
         if (available >= uint256(-eq)) return 0;
         IClearinghouseTypes.DeleverageLeg[] memory legs;
@@ -293,6 +361,16 @@ contract AdlSessions is AdlBase {
         (c.price, c.funding) = (price, funding);
         _execute(c, bankrupt, b, legs, scores, d, fundPays);
         _syncUnsettled(c.marketId, bankrupt, uint256(-eq), b.size, d);
+    }
+
+    /// @dev Whether B's position `b` is still the one the session pinned: same side and K, a no larger.
+    /// Otherwise (B closed and reopened, or flipped) a finish trades nothing: sigma, delta and the list
+    /// were fixed for the pinned side, K and a, and payouts equal the pinned ones only for them. A
+    /// smaller a (more margin per unit) only lowers the deficit per unit; reductions keep a and K.
+    function _isPinnedPosition(Session storage s, IClearinghouseTypes.Position memory b) private view returns (bool) {
+        return
+            b.size == 0 ||
+            (b.isLong == s.bankruptLong && b.entry == s.bankruptEntry && b.leverage <= s.bankruptLeverage);
     }
 
     /// @dev The stored entries on current sizes, in order: closed ones and zero takes skipped; each
@@ -323,17 +401,18 @@ contract AdlSessions is AdlBase {
 
     /// @dev Sets aside up to `amount` (internal units, rounded up to tokens) of what the fund has
     /// available for the bankrupt position; returns the tokens reserved.
-    function _reserve(bytes32 key, uint256 amount) private returns (uint256 tokens) {
-        address fund = clearinghouse.insuranceFund();
-        if (fund == address(0) || amount == 0) return 0;
+    function _reserve(bytes32 key, uint256 amount) private returns (address fund, uint256 tokens) {
+        fund = clearinghouse.insuranceFund();
+        if (fund == address(0) || amount == 0) return (fund, 0);
         tokens = amount.mulDivUp(1, clearinghouse.collateralScale());
         uint256 avail = IFundReserves(fund).available();
         if (tokens > avail) tokens = avail;
         IFundReserves(fund).reserve(key, tokens);
     }
 
-    /// @dev The fund reserve key of `bankrupt` in `marketId`.
-    function _reserveKey(bytes32 marketId, address bankrupt) private pure returns (bytes32) {
-        return keccak256(abi.encode(marketId, bankrupt));
+    /// @dev The fund reserve key of one session: (market, counterparty side, session id), so two
+    /// sessions of the same account (one per side) never share a reserve.
+    function _reserveKey(bytes32 marketId, bool side, uint256 sessionId) private pure returns (bytes32) {
+        return keccak256(abi.encode(marketId, side, sessionId));
     }
 }

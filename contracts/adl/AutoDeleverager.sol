@@ -273,6 +273,8 @@ contract AutoDeleverager is AdlBase, IAutoDeleverager {
         info.held = s.held;
         info.heldLast = s.heldLast;
         info.heldTally = s.heldTally;
+        info.holder = s.holder;
+        info.holdUntil = s.holdUntil;
         info.price = s.price;
         info.funding = s.funding;
         info.sigma = s.sigma;

@@ -87,6 +87,8 @@ interface IAdlTypes {
     /// @param cursor The next leaf the proof must tile from (LEAVES when complete).
     /// @param held True when the leaf at `cursor` is split across calls: members up to `heldLast`
     /// are verified and `heldTally` counts them (adjusted as members join or leave below it).
+    /// @param holder The account whose chunk holds the leaf: until `holdUntil` only it may continue
+    /// or restart the leaf; afterwards anyone may (a restart lists the leaf from its first member).
     /// @param price Pinned index price P. @param funding Pinned cumulative funding F.
     /// @param sigma Pinned fund subsidy per unit. @param delta Pinned loss per unit.
     /// @param lastScore Score of the last live entry. @param lastAccount Its address.
@@ -101,6 +103,8 @@ interface IAdlTypes {
         bool held;
         address heldLast;
         uint256 heldTally;
+        address holder;
+        uint64 holdUntil;
         uint256 price;
         int256 funding;
         uint256 sigma;
@@ -158,6 +162,10 @@ interface IAdlTypes {
     event AdlSessionExpired(bytes32 indexed marketId, bool indexed side, uint256 indexed sessionId);
     /// @notice The session time `T` of `marketId` was set.
     event SessionTtlSet(bytes32 indexed marketId, uint32 ttlSeconds);
+    /// @notice Ending session `sessionId` could not release its reserve in `fund` (the fund refused,
+    /// e.g. the deleverager lost its cover role); the session ended anyway, and the fund's admin can
+    /// release the key itself.
+    event AdlReserveReleaseFailed(bytes32 indexed marketId, bool indexed side, uint256 indexed sessionId, address fund);
 
     /// @notice A session is open on (`marketId`, `side`): no second session, no single-transaction call.
     error AdlSessionActive(bytes32 marketId, bool side);
@@ -173,6 +181,12 @@ interface IAdlTypes {
     error AdlSessionIncomplete(uint256 cursor, bool held);
     /// @notice A continue call must resume the held leaf `leaf` first.
     error AdlHeldLeaf(uint256 leaf);
+    /// @notice Leaf `leaf` is held (a session's split leaf or a split refresh) by `holder`, who alone
+    /// may continue or restart it until `until`.
+    error AdlLeafReserved(uint256 leaf, address holder, uint256 until);
+    /// @notice A chunk that leaves leaf `leaf` unfinished must list at least one member, and only live
+    /// members of the leaf.
+    error AdlPartialChunk(uint256 leaf);
     /// @notice The named position does not show that the session's list was not the head.
     error AdlChallengeRejected(address account);
     /// @notice `T` outside [MIN_SESSION_TTL, MAX_SESSION_TTL].

@@ -81,7 +81,7 @@ describe("ADL: sessions", function () {
     const needed = (s.sigma * (await pos(f, id, B)).size) / WAD;
     const expected = (needed + SCALE - 1n) / SCALE;
     expect(s.reserveTokens).to.equal(expected);
-    expect(await f.insuranceFund.reserveOf(reserveKey(id, B))).to.equal(expected);
+    expect(await f.insuranceFund.reserveOf(reserveKey(id, SHORTS, s.id))).to.equal(expected);
     const swept = pendingBefore / SCALE;
     expect(await f.insuranceFund.available()).to.equal(tokensBefore + swept - expected);
     // Listed accounts are marked persistently: the guard knows them in later transactions.
@@ -214,7 +214,7 @@ describe("ADL: sessions", function () {
     const dust = await checkInvariants(f);
     await expect(del.expireAdlSession(id, SHORTS)).to.emit(del, "AdlSessionExpired").withArgs(id, SHORTS, s.id);
     expect((await readSession(del, id, SHORTS)).id).to.equal(0n);
-    expect(await f.insuranceFund.reserveOf(reserveKey(id, B))).to.equal(0n);
+    expect(await f.insuranceFund.reserveOf(reserveKey(id, SHORTS, s.id))).to.equal(0n);
     expect(await f.insuranceFund.available()).to.equal(availableOpen + s.reserveTokens);
     await checkInvariants(f, dust);
     await (await del.connect(f.keeper).openAdlSession(id, B, v.plan.counterparties)).wait();
@@ -237,7 +237,7 @@ describe("ADL: sessions", function () {
     expect(await Promise.all(s.entries.map((a) => pos(f, id, a)))).to.deep.equal(before);
     expect((await pos(f, id, B)).size).to.equal(units(10));
     expect(await f.insuranceFund.available()).to.equal(fundBefore + s.reserveTokens);
-    expect(await f.insuranceFund.reserveOf(reserveKey(id, B))).to.equal(0n);
+    expect(await f.insuranceFund.reserveOf(reserveKey(id, SHORTS, s.id))).to.equal(0n);
     await checkInvariants(f, dust);
   });
 
@@ -267,7 +267,7 @@ describe("ADL: sessions", function () {
       .to.emit(del, "AdlSessionChallenged")
       .withArgs(id, SHORTS, s.id, t[3].address, f.keeper.address);
     expect((await readSession(del, id, SHORTS)).id).to.equal(0n);
-    expect(await f.insuranceFund.reserveOf(reserveKey(id, B))).to.equal(0n);
+    expect(await f.insuranceFund.reserveOf(reserveKey(id, SHORTS, s.id))).to.equal(0n);
     await checkInvariants(f, dust);
   });
 
@@ -306,7 +306,11 @@ describe("ADL: sessions", function () {
     expect(state.heldTally).to.equal(1n);
     dust = await checkInvariants(f, dust);
     // A call that does not resume the held leaf is rejected.
-    await expect(del.continueAdlSession(id, SHORTS, [{ level: 0, position: leaf + 1, open: false, members: [] }]))
+    await expect(
+      del
+        .connect(f.keeper)
+        .continueAdlSession(id, SHORTS, [{ level: 0, position: leaf + 1, open: false, members: [] }]),
+    )
       .to.be.revertedWithCustomError(del, "AdlHeldLeaf")
       .withArgs(leaf);
     // Resume with the members above the last address: the tally reaches the count.

@@ -82,9 +82,9 @@ export async function checkInvariants(f: Fixture, previousDust?: bigint): Promis
   return dust;
 }
 
-/** The fund reserve key of a session's bankrupt position (AdlSessions._reserveKey). */
-export const reserveKey = (id: string, bankrupt: string): string =>
-  ethers.keccak256(ethers.AbiCoder.defaultAbiCoder().encode(["bytes32", "address"], [id, bankrupt]));
+/** The fund reserve key of a session: (market, counterparty side, session id) (AdlSessions._reserveKey). */
+export const reserveKey = (id: string, side: boolean, sessionId: bigint): string =>
+  ethers.keccak256(ethers.AbiCoder.defaultAbiCoder().encode(["bytes32", "bool", "uint256"], [id, side, sessionId]));
 
 /** The remaining proof of the open session, from its cursor, split within `limits`. */
 export async function sessionProofTxs(
@@ -184,7 +184,7 @@ export async function finishExactly(
   expect(compareWithHead(executed, head), "the list is the reference head").to.deep.equal([]);
   await expect(tx).to.emit(f.deleverager, "AdlSessionFinished").withArgs(id, side, s.id, prediction.d);
   expect((await readSession(f.deleverager, id, side)).id).to.equal(0n);
-  expect(await f.insuranceFund.reserveOf(reserveKey(id, s.bankrupt))).to.equal(0n);
+  expect(await f.insuranceFund.reserveOf(reserveKey(id, side, s.id))).to.equal(0n);
   await checkInvariants(f, dust);
   return { receipt, d: prediction.d, fundPays: prediction.fundPays };
 }

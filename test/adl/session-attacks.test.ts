@@ -1,0 +1,458 @@
+/**
+ * ADL sessions under attack (docs/adl.md, "Review findings"): each test replays an attack found in
+ * review and asserts the fixed behaviour: the attack fails or is harmless, and the honest keeper still
+ * settles within the session's time T.
+ */
+import { expect } from "chai";
+import { ethers } from "hardhat";
+import { loadFixture, takeSnapshot, time } from "@nomicfoundation/hardhat-network-helpers";
+import type { ProofNode } from "../../lib/adl";
+import { fromEvents } from "../../lib/adl";
+import {
+  RESTART_HELD,
+  buildProofFrom,
+  contractSender,
+  driveSession,
+  nextSessionStep,
+  readSession,
+  type SessionState,
+} from "../../lib/adl-session";
+import { leafOf } from "../../lib/rank-tree";
+import { leverageUp } from "../../lib/position";
+import { WAD, mulDivUp } from "../../lib/math";
+import { ETH, ETH_PRICE, SCALE, USDC, type Fixture } from "../helpers/fixture";
+import { keeperPlan, keeperView, lev, pos, units } from "../helpers/adl";
+import {
+  GAP,
+  WIDE,
+  checkInvariants,
+  continueAll,
+  fillAt,
+  finishExactly,
+  reserveKey,
+  sessionBook,
+  sessionProofTxs,
+  tie,
+} from "../helpers/adl-session";
+
+const SHORTS = false;
+const LONGS = true;
+const LEAVES = 1 << 14;
+const MAX_ADDRESS = "0xFFfFfFffFFfffFFfFFfFFFFFffFFFffffFfFFFfF";
+
+/** The session book with a session open on the shorts against B = t0. */
+async function opened() {
+  const f = await loadFixture(sessionBook);
+  const id = f.ethId;
+  const B = f.traders[0].address;
+  const v = await keeperPlan(f, id, B);
+  await (await f.deleverager.connect(f.keeper).openAdlSession(id, B, v.plan.counterparties)).wait();
+  return { f, id, B, s: await readSession(f.deleverager, id, SHORTS) };
+}
+
+/** The honest proof from the cursor up to (not including) opened leaf `leaf`, plus `leaf` listing `members`. */
+async function proofTo(f: Fixture, id: string, leaf: number, members: string[]): Promise<ProofNode[]> {
+  const { txs } = await sessionProofTxs(f, id, SHORTS, WIDE);
+  const proof = txs[0];
+  const at = proof.findIndex((n) => n.open && n.position === leaf);
+  expect(at).to.be.greaterThanOrEqual(0);
+  return [...proof.slice(0, at), { level: 0, position: leaf, open: true, members }];
+}
+
+/** Moves the chain past `timestamp` and posts a fresh price round (the strict window). */
+async function after(f: Fixture, timestamp: bigint): Promise<void> {
+  await time.increaseTo(timestamp + 1n);
+  await f.setPrice(ETH, GAP);
+}
+
+describe("ADL sessions: review findings (attacks fail, the honest keeper finishes within T)", function () {
+  describe("held leaf (finding 1)", function () {
+    it("a partial chunk with a non-member, or with no member, is rejected", async function () {
+      const { f, id } = await opened();
+      const del = f.deleverager;
+      const [a] = tie(f);
+      const leaf = Number((await pos(f, id, a.address)).leaf);
+      const griefer = f.traders[7];
+      for (const members of [[MAX_ADDRESS], [], [a.address, MAX_ADDRESS]]) {
+        await expect(del.connect(griefer).continueAdlSession(id, SHORTS, await proofTo(f, id, leaf, members)))
+          .to.be.revertedWithCustomError(del, "AdlPartialChunk")
+          .withArgs(leaf);
+      }
+      // A non-member in a chunk that completes its leaf is skipped, as in deleverage.
+      const [, b] = tie(f);
+      await (
+        await del
+          .connect(griefer)
+          .continueAdlSession(id, SHORTS, await proofTo(f, id, leaf, [a.address, b.address, MAX_ADDRESS]))
+      ).wait();
+      const s = await readSession(del, id, SHORTS);
+      expect([s.cursor > leaf, s.held]).to.deep.equal([true, false]);
+    });
+
+    it("a hold that skips a lower member is reserved to its holder for HOLD_WINDOW, then anyone restarts it and finishes within T", async function () {
+      const { f, id, s: s0 } = await opened();
+      const del = f.deleverager;
+      const [a, b] = tie(f);
+      const leaf = Number((await pos(f, id, a.address)).leaf);
+      const griefer = f.traders[7];
+      await (await del.connect(griefer).continueAdlSession(id, SHORTS, await proofTo(f, id, leaf, [b.address]))).wait();
+      let s = await readSession(del, id, SHORTS);
+      const window = await del.HOLD_WINDOW();
+      const held = BigInt(await time.latest());
+      expect([s.cursor, s.held, s.heldLast, s.heldTally, s.holder, s.holdUntil]).to.deep.equal([
+        leaf,
+        true,
+        b.address,
+        1n,
+        griefer.address,
+        held + window,
+      ]);
+      // Within the window only the holder may continue or restart the leaf.
+      const restart: ProofNode[] = [{ level: 0, position: leaf, open: true, members: [a.address, b.address] }];
+      await expect(del.connect(f.keeper).continueAdlSession(id, SHORTS, restart))
+        .to.be.revertedWithCustomError(del, "AdlLeafReserved")
+        .withArgs(leaf, griefer.address, s.holdUntil);
+      await expect(del.finishAdlSession(id, SHORTS))
+        .to.be.revertedWithCustomError(del, "AdlSessionIncomplete")
+        .withArgs(leaf, true);
+      // Once the hold lapses, the keeper lists the leaf from its first member: a restart.
+      await after(f, s.holdUntil);
+      const book = await fromEvents(f.clearinghouse, del, 0, await ethers.provider.getBlockNumber());
+      const proof = buildProofFrom(book, id, SHORTS, s, s.cursor, RESTART_HELD);
+      expect(proof[0]).to.deep.include({ level: 0, position: leaf, open: true, members: [a.address, b.address] });
+      await (await del.connect(f.keeper).continueAdlSession(id, SHORTS, proof)).wait();
+      s = await readSession(del, id, SHORTS);
+      expect([s.cursor, s.held, s.holder]).to.deep.equal([LEAVES, false, ethers.ZeroAddress]);
+      await finishExactly(f, id, SHORTS);
+      expect(BigInt(await time.latest())).to.be.lessThanOrEqual(s0.deadline);
+      expect((await pos(f, id, s0.bankrupt)).size).to.equal(0n);
+    });
+
+    it("the holder's own hold: others cannot undo it, the holder may restart it, and its progress stands", async function () {
+      const { f, id } = await opened();
+      const del = f.deleverager;
+      const [a, b] = tie(f);
+      const leaf = Number((await pos(f, id, a.address)).leaf);
+      await (
+        await del.connect(f.keeper).continueAdlSession(id, SHORTS, await proofTo(f, id, leaf, [a.address]))
+      ).wait();
+      const s = await readSession(del, id, SHORTS);
+      expect([s.held, s.heldLast, s.holder]).to.deep.equal([true, a.address, f.keeper.address]);
+      // A griefer's restart with one member would throw the keeper's chunks away: refused.
+      await expect(
+        del
+          .connect(f.traders[7])
+          .continueAdlSession(id, SHORTS, [{ level: 0, position: leaf, open: true, members: [a.address] }]),
+      )
+        .to.be.revertedWithCustomError(del, "AdlLeafReserved")
+        .withArgs(leaf, f.keeper.address, s.holdUntil);
+      // The holder restarts its own hold (same tally after listing a again), then completes it.
+      await (
+        await del
+          .connect(f.keeper)
+          .continueAdlSession(id, SHORTS, [{ level: 0, position: leaf, open: true, members: [a.address] }])
+      ).wait();
+      expect((await readSession(del, id, SHORTS)).heldTally).to.equal(1n);
+      await (
+        await del
+          .connect(f.keeper)
+          .continueAdlSession(id, SHORTS, [{ level: 0, position: leaf, open: true, members: [b.address] }])
+      ).wait();
+      expect((await readSession(del, id, SHORTS)).held).to.equal(false);
+      await continueAll(f, id, SHORTS);
+      await finishExactly(f, id, SHORTS);
+    });
+
+    it("nextSessionStep: waits out another account's hold, then restarts; resumes its own", function () {
+      const [me, other] = ["0x00000000000000000000000000000000000000aA", "0x00000000000000000000000000000000000000bB"];
+      const s = {
+        id: 1n,
+        bankrupt: ethers.ZeroAddress,
+        deadline: 100n,
+        cursor: 5,
+        held: true,
+        holder: other,
+        holdUntil: 50n,
+      } as SessionState;
+      expect(nextSessionStep(s, ethers.ZeroAddress, 50n, me)).to.deep.equal({
+        kind: "hold",
+        holder: other,
+        until: 50n,
+      });
+      expect(nextSessionStep(s, ethers.ZeroAddress, 51n, me)).to.deep.equal({ kind: "continue", restart: true });
+      expect(nextSessionStep(s, ethers.ZeroAddress, 40n, other.toLowerCase())).to.deep.equal({ kind: "continue" });
+      expect(nextSessionStep({ ...s, held: false }, ethers.ZeroAddress, 40n, me)).to.deep.equal({ kind: "continue" });
+    });
+
+    it("the keeper driver waits out another account's hold, restarts the leaf and settles within T", async function () {
+      const { f, id, B, s: s0 } = await opened();
+      const del = f.deleverager.connect(f.keeper);
+      const [a, b] = tie(f);
+      const leaf = Number((await pos(f, id, a.address)).leaf);
+      await (
+        await f.deleverager
+          .connect(f.traders[7])
+          .continueAdlSession(id, SHORTS, await proofTo(f, id, leaf, [b.address]))
+      ).wait();
+      const waits: bigint[] = [];
+      const report = await driveSession(
+        {
+          deleverager: del,
+          book: async () => fromEvents(f.clearinghouse, del, 0, await ethers.provider.getBlockNumber()),
+          market: async () => {
+            const v = await keeperView(f, id, B);
+            return { price: v.price, funding: v.funding, delta: v.delta.delta };
+          },
+          now: async () => BigInt((await ethers.provider.getBlock("latest"))!.timestamp) + 1n,
+          send: contractSender(del),
+          waitUntil: async (until) => {
+            waits.push(until);
+            await after(f, until);
+          },
+        },
+        id,
+        B,
+        { limits: WIDE },
+      );
+      expect(report.settled).to.equal(true);
+      expect(report.sessions).to.equal(0); // the session was already open: the driver took it over
+      expect(waits.length).to.equal(1);
+      expect(report.transactions.map((x) => x.method)).to.deep.equal(["continue", "finish"]);
+      expect(BigInt(await time.latest())).to.be.lessThanOrEqual(s0.deadline);
+      expect((await pos(f, id, B)).size).to.equal(0n);
+      await checkInvariants(f);
+    });
+  });
+
+  describe("the bankrupt position changes before finish (finding 2)", function () {
+    it("B closes and reopens at a higher K: the finish trades nothing, nobody pays, the reserve is released", async function () {
+      const { f, id, s } = await opened();
+      const t = f.traders;
+      const [B, del, ch] = [t[0], f.deleverager, f.clearinghouse];
+      await continueAll(f, id, SHORTS);
+      await fillAt(f, t[9], B, units(10), GAP);
+      await fillAt(f, B, t[9], units(4), 3000n * WAD, { long: lev(10) });
+      await f.setPrice(ETH, GAP);
+      expect(await ch.isBankrupt(id, B.address)).to.equal(true);
+      const heads = await Promise.all(s.entries.map((a) => pos(f, id, a)));
+      const frees = await Promise.all(s.entries.map((a) => ch.freeCollateral(a)));
+      const [reserve, treasury, avail] = [
+        await ch.roundingReserve(id),
+        await ch.treasuryBalance(),
+        await f.insuranceFund.available(),
+      ];
+      const dust = await checkInvariants(f);
+      const tx = await del.finishAdlSession(id, SHORTS);
+      await expect(tx).to.emit(del, "AdlSessionFinished").withArgs(id, SHORTS, s.id, 0);
+      await expect(tx).to.not.emit(del, "CounterpartyDeleveraged");
+      expect(await Promise.all(s.entries.map((a) => pos(f, id, a)))).to.deep.equal(heads);
+      expect(await Promise.all(s.entries.map((a) => ch.freeCollateral(a)))).to.deep.equal(frees);
+      expect([await ch.roundingReserve(id), await ch.treasuryBalance()]).to.deep.equal([reserve, treasury]);
+      expect(await f.insuranceFund.available()).to.equal(avail + s.reserveTokens);
+      expect(await f.insuranceFund.reserveOf(reserveKey(id, SHORTS, s.id))).to.equal(0n);
+      await checkInvariants(f, dust);
+    });
+
+    it("B flips to a bankrupt short: the shorts session's finish trades nothing instead of reverting", async function () {
+      const { f, id, s } = await opened();
+      const t = f.traders;
+      const B = t[0];
+      await fillAt(f, t[9], B, units(10), GAP);
+      await fillAt(f, t[9], B, units(5), GAP, { short: lev(10) });
+      await f.setPrice(ETH, 1600n * WAD);
+      expect(await f.clearinghouse.isBankrupt(id, B.address)).to.equal(true);
+      await continueAll(f, id, SHORTS);
+      const shorts = await Promise.all(s.entries.map((a) => pos(f, id, a)));
+      await expect(f.deleverager.finishAdlSession(id, SHORTS))
+        .to.emit(f.deleverager, "AdlSessionFinished")
+        .withArgs(id, SHORTS, s.id, 0);
+      expect(await Promise.all(s.entries.map((a) => pos(f, id, a)))).to.deep.equal(shorts);
+      expect((await pos(f, id, B.address)).isLong).to.equal(false);
+      await checkInvariants(f);
+    });
+  });
+
+  describe("fund reserves (finding 3, finding 4 and the observations)", function () {
+    it("two sessions of one account keep separate reserves: ending one leaves the other's set aside", async function () {
+      const { f, id, s: s1 } = await opened();
+      const t = f.traders;
+      const [B, del, fund] = [t[0], f.deleverager, f.insuranceFund];
+      await fillAt(f, t[9], B, units(10), GAP);
+      await fillAt(f, t[9], B, units(5), GAP, { short: lev(10) });
+      await f.setPrice(ETH, 1600n * WAD);
+      await (await f.token.mint(await f.admin.getAddress(), 50n * USDC)).wait();
+      await (await f.token.connect(f.admin).approve(await fund.getAddress(), 50n * USDC)).wait();
+      await (await fund.connect(f.admin).donate(50n * USDC)).wait();
+      const v2 = await keeperPlan(f, id, B.address);
+      await (await del.connect(f.keeper).openAdlSession(id, B.address, v2.plan.counterparties)).wait();
+      const s2 = await readSession(del, id, LONGS);
+      expect([s1.reserveTokens > 0n, s2.reserveTokens > 0n]).to.deep.equal([true, true]);
+      expect(await fund.reserveOf(reserveKey(id, SHORTS, s1.id))).to.equal(s1.reserveTokens);
+      expect(await fund.reserveOf(reserveKey(id, LONGS, s2.id))).to.equal(s2.reserveTokens);
+      await after(f, s1.deadline);
+      expect(BigInt(await time.latest())).to.be.lessThanOrEqual(s2.deadline);
+      await (await del.expireAdlSession(id, SHORTS)).wait();
+      expect(await fund.reserveOf(reserveKey(id, SHORTS, s1.id))).to.equal(0n);
+      expect(await fund.reserveOf(reserveKey(id, LONGS, s2.id))).to.equal(s2.reserveTokens);
+      expect(await fund.totalReserved()).to.equal(s2.reserveTokens);
+      await after(f, s2.deadline);
+      await (await del.expireAdlSession(id, LONGS)).wait();
+      expect(await fund.totalReserved()).to.equal(0n);
+      await checkInvariants(f);
+    });
+
+    it("documented deviation: B's own reserve does not count for its liquidation; the session ends within T and then it does", async function () {
+      const { f, id, B, s } = await opened();
+      const ch = f.clearinghouse;
+      const deficit = -(await ch.equity(id, B));
+      const need = deficit / SCALE + 1n - (await f.insuranceFund.available()) - s.reserveTokens + 10n;
+      await (await f.token.mint(await f.admin.getAddress(), need)).wait();
+      await (await f.token.connect(f.admin).approve(await f.insuranceFund.getAddress(), need)).wait();
+      await (await f.insuranceFund.connect(f.admin).donate(need)).wait();
+      const avail = (await f.insuranceFund.available()) * SCALE + (await ch.pendingFundFees());
+      expect(avail).to.be.lessThan(deficit);
+      expect(avail + s.reserveTokens * SCALE).to.be.greaterThanOrEqual(deficit);
+      const size = (await pos(f, id, B)).size;
+      await expect(ch.connect(f.traders[8]).liquidate(id, B, size, WAD)).to.be.revertedWithCustomError(ch, "AdlOnly");
+      // The honest keeper completes the proof; the finish sees the fund (reserve back) covering B and
+      // trades nothing; the liquidation then goes through, all within T.
+      await continueAll(f, id, SHORTS);
+      await expect(f.deleverager.finishAdlSession(id, SHORTS))
+        .to.emit(f.deleverager, "AdlSessionFinished")
+        .withArgs(id, SHORTS, s.id, 0);
+      await (await ch.connect(f.traders[8]).liquidate(id, B, size, WAD)).wait();
+      expect((await pos(f, id, B)).size).to.equal(0n);
+      expect(BigInt(await time.latest())).to.be.lessThanOrEqual(s.deadline);
+      await checkInvariants(f);
+    });
+
+    it("a fund that refuses the release does not stop the session from ending; its admin releases the key", async function () {
+      const { f, id, s } = await opened();
+      const [del, fund] = [f.deleverager, f.insuranceFund];
+      const role = await fund.COVER_ROLE();
+      await (await fund.connect(f.admin).revokeRole(role, await del.getAddress())).wait();
+      await after(f, s.deadline);
+      await expect(del.expireAdlSession(id, SHORTS))
+        .to.emit(del, "AdlReserveReleaseFailed")
+        .withArgs(id, SHORTS, s.id, await fund.getAddress());
+      expect((await readSession(del, id, SHORTS)).id).to.equal(0n);
+      const key = reserveKey(id, SHORTS, s.id);
+      expect(await fund.reserveOf(key)).to.equal(s.reserveTokens);
+      await (await fund.connect(f.admin).grantRole(role, await f.admin.getAddress())).wait();
+      await (await fund.connect(f.admin).release(key)).wait();
+      expect(await fund.totalReserved()).to.equal(0n);
+    });
+
+    it("a finish with no trade because B recovered takes B off the unsettled list", async function () {
+      const { f, id, B, s } = await opened();
+      await continueAll(f, id, SHORTS);
+      expect((await f.deleverager.unsettled(id))[0]).to.deep.equal([B]);
+      const deficit = -(await f.clearinghouse.equity(id, B));
+      await (await f.clearinghouse.connect(f.traders[0]).addMargin(id, deficit + WAD)).wait();
+      await expect(f.deleverager.finishAdlSession(id, SHORTS))
+        .to.emit(f.deleverager, "AdlSessionFinished")
+        .withArgs(id, SHORTS, s.id, 0);
+      expect((await f.deleverager.unsettled(id))[0]).to.deep.equal([]);
+    });
+  });
+
+  describe("split leaf refresh (finding 5)", function () {
+    /** The tie leaf made stale (t7 joins it with a high a, then leaves): 3 members, a looser record. */
+    async function staleLeaf() {
+      const f = await loadFixture(sessionBook);
+      const t = f.traders;
+      const id = f.ethId;
+      const [a, b] = tie(f);
+      const leaf = Number((await pos(f, id, a.address)).leaf);
+      const kRef = Number(await f.deleverager.kRef(id));
+      const size = units(1);
+      let staleLev = 0n;
+      for (let l = 201; l <= 400; l++) {
+        const leverage = (BigInt(l) * WAD) / 100n;
+        if (leafOf(leverageUp(size, mulDivUp(size, ETH_PRICE, leverage)), ETH_PRICE, kRef) === leaf)
+          staleLev = leverage;
+      }
+      await fillAt(f, t[8], t[7], size, ETH_PRICE, { long: lev(2), short: staleLev });
+      await fillAt(f, t[7], t[8], size, ETH_PRICE);
+      await f.setPrice(ETH, GAP);
+      return { f, t, id, a, b, leaf };
+    }
+
+    it("a first chunk that skips a member is reserved to its holder, then restarted by anyone and completed", async function () {
+      const { f, t, id, a, b, leaf } = await staleLeaf();
+      const del = f.deleverager;
+      const stale = await del.nodeAt(id, SHORTS, 0, leaf);
+      expect(stale.count).to.equal(2n);
+      const snap = await takeSnapshot();
+      const g0 = (await (await f.clearinghouse.connect(t[6]).addMargin(id, WAD)).wait())!.gasUsed;
+      await snap.restore();
+      // Non-members and empty partial chunks never start or extend a hold.
+      await expect(del.connect(t[7]).refreshLeafChunk(id, SHORTS, leaf, [MAX_ADDRESS]))
+        .to.be.revertedWithCustomError(del, "AdlNotMember")
+        .withArgs(MAX_ADDRESS);
+      await expect(del.connect(t[7]).refreshLeafChunk(id, SHORTS, leaf, []))
+        .to.be.revertedWithCustomError(del, "AdlPartialChunk")
+        .withArgs(leaf);
+      await (await del.connect(t[7]).refreshLeafChunk(id, SHORTS, leaf, [b.address])).wait();
+      const until = BigInt(await time.latest()) + (await del.HOLD_WINDOW());
+      await expect(del.refreshLeafChunk(id, SHORTS, leaf, [a.address, b.address]))
+        .to.be.revertedWithCustomError(del, "AdlLeafReserved")
+        .withArgs(leaf, t[7].address, until);
+      await time.increaseTo(until + 1n);
+      await expect(del.refreshLeafChunk(id, SHORTS, leaf, [a.address, b.address]))
+        .to.emit(del, "NodeRefreshed")
+        .withArgs(id, SHORTS, 0, leaf);
+      const fresh = await del.nodeAt(id, SHORTS, 0, leaf);
+      expect(fresh.maxA).to.be.lessThan(stale.maxA);
+      expect(fresh.count).to.equal(2n);
+      // Nothing pending any more: an unrelated reindex on the side costs what it did before.
+      const g2 = (await (await f.clearinghouse.connect(t[6]).addMargin(id, WAD)).wait())!.gasUsed;
+      expect(g2).to.equal(g0);
+    });
+
+    it("the holder's window renews only on chunks of at least a quarter of maxOpenedMembers", async function () {
+      const f = await loadFixture(sessionBook);
+      const t = f.traders;
+      const id = f.ethId;
+      const del = f.deleverager;
+      const [a] = tie(f);
+      const leaf = Number((await pos(f, id, a.address)).leaf);
+      // A third member of the tie leaf: t7 short at a leverage that lands there.
+      const kRef = Number(await del.kRef(id));
+      let joinLev = 0n;
+      for (let l = 150; l <= 400; l++) {
+        const leverage = (BigInt(l) * WAD) / 100n;
+        if (leafOf(leverageUp(units(1), mulDivUp(units(1), ETH_PRICE, leverage)), ETH_PRICE, kRef) === leaf) {
+          joinLev = leverage;
+        }
+      }
+      expect(joinLev).to.be.greaterThan(0n);
+      await fillAt(f, t[8], t[7], units(1), ETH_PRICE, { long: lev(2), short: joinLev });
+      await f.setPrice(ETH, GAP);
+      expect((await del.nodeAt(id, SHORTS, 0, leaf)).count).to.equal(3n);
+      const members = [t[1], t[5], t[7]].map((w) => w.address).sort((x, y) => (BigInt(x) < BigInt(y) ? -1 : 1));
+      const window = await del.HOLD_WINDOW();
+      const snap = await takeSnapshot();
+      for (const [bound, renews] of [
+        [8n, false],
+        [4n, true],
+      ] as const) {
+        await (await del.setBounds(64, 512, bound)).wait();
+        await (await del.connect(t[6]).refreshLeafChunk(id, SHORTS, leaf, [members[0]])).wait();
+        const first = BigInt(await time.latest()) + window;
+        await time.increase(30);
+        await (await del.connect(t[6]).refreshLeafChunk(id, SHORTS, leaf, [members[1]])).wait();
+        const second = BigInt(await time.latest()) + window;
+        await expect(del.connect(t[5]).refreshLeafChunk(id, SHORTS, leaf, members))
+          .to.be.revertedWithCustomError(del, "AdlLeafReserved")
+          .withArgs(leaf, t[6].address, renews ? second : first);
+        // Once it lapses, anyone restarts from the first member and completes the refresh.
+        await time.increaseTo((renews ? second : first) + 1n);
+        await expect(del.connect(t[5]).refreshLeafChunk(id, SHORTS, leaf, members))
+          .to.emit(del, "NodeRefreshed")
+          .withArgs(id, SHORTS, 0, leaf);
+        await snap.restore();
+      }
+    });
+  });
+});
