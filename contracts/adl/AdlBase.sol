@@ -37,7 +37,7 @@ abstract contract AdlBase is IAdlTypes, AccessControl, ReentrancyGuardTransient 
     /// undo an honest keeper's chunks; with it, a hold that skipped a member (so the leaf can never
     /// complete) is restarted by anyone once it lapses. A new hold gets the window; the holder's next
     /// chunk renews it only if it lists at least a quarter of `maxOpenedMembers`, so the window cannot
-    /// be kept alive by listing one member at a time.
+    /// be kept alive by listing one member at a time (nor by the holder restarting it).
     uint32 public constant HOLD_WINDOW = 1 minutes;
     uint256 internal constant WAD = FixedPointMath.WAD;
     /// @dev Transient-storage namespace of the per-call list marks of single-transaction calls.

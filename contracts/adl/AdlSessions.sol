@@ -80,7 +80,7 @@ contract AdlSessions is AdlBase {
         s.heldLast = g.heldLast;
         s.heldTally = uint64(g.tally);
         if (!g.held) (s.holder, s.holdUntil) = (address(0), 0);
-        else if (_renewsHold(!wasHeld || g.cursor != cursor || g.restarted || msg.sender != holder, g.chunk)) {
+        else if (_renewsHold(!wasHeld || g.cursor != cursor || msg.sender != holder, g.restarted ? 0 : g.chunk)) {
             (s.holder, s.holdUntil) = (msg.sender, uint64(block.timestamp + HOLD_WINDOW));
         }
         emit AdlSessionContinued(marketId, side, s.id, g.cursor, g.held, g.tally, g.opened);
@@ -133,7 +133,7 @@ contract AdlSessions is AdlBase {
     ) external nonReentrant onlyDelegated {
         uint256 index = RankTree.heapIndex(0, leaf);
         LeafRefresh storage r = _leafRefreshes[marketId][isLong][leaf];
-        bool fresh = _claimRefresh(marketId, isLong, leaf, index, members);
+        bool renews = _claimRefresh(marketId, isLong, leaf, index, members);
         (address last, uint256 tally) = _mergeChunk(marketId, isLong, leaf, members, r.last);
         tally += r.tally;
         RankTree.Tree storage t = _trees[marketId][isLong];
@@ -142,7 +142,7 @@ contract AdlSessions is AdlBase {
         if (tally < count) {
             if (members.length == 0) revert AdlPartialChunk(leaf);
             (r.last, r.tally) = (last, uint64(tally));
-            if (_renewsHold(fresh, members.length)) {
+            if (renews) {
                 (r.holder, r.holdUntil) = (msg.sender, uint64(block.timestamp + HOLD_WINDOW));
             }
             emit LeafRefreshChunk(marketId, isLong, leaf, last, tally, count);
@@ -182,15 +182,15 @@ contract AdlSessions is AdlBase {
 
     /// @dev Starts a split refresh of `leaf`, or checks the caller may go on with the pending one: its
     /// holder, or anyone once the hold lapsed. A first member at or below the last address restarts it
-    /// (a chunk that skipped a member could otherwise never complete). Returns whether this call starts
-    /// a new hold (new, restarted, or taken over).
+    /// (a chunk that skipped a member could otherwise never complete). Returns whether the chunk, if it
+    /// leaves the refresh pending, gets or renews the hold (see `_renewsHold`).
     function _claimRefresh(
         bytes32 marketId,
         bool isLong,
         uint256 leaf,
         uint256 index,
         address[] calldata members
-    ) private returns (bool fresh) {
+    ) private returns (bool) {
         LeafRefresh storage r = _leafRefreshes[marketId][isLong][leaf];
         RankTree.Tree storage scratch = _refreshScratch[marketId][isLong];
         if (!r.active) {
@@ -200,11 +200,12 @@ contract AdlSessions is AdlBase {
         }
         address holder = r.holder;
         if (msg.sender != holder && block.timestamp <= r.holdUntil) revert AdlLeafReserved(leaf, holder, r.holdUntil);
-        fresh = msg.sender != holder;
-        if (members.length != 0 && members[0] <= r.last) {
+        bool restarted = members.length != 0 && members[0] <= r.last;
+        if (restarted) {
             _resetScratch(isLong, scratch, index);
-            (r.last, r.tally, fresh) = (address(0), 0, true);
+            (r.last, r.tally) = (address(0), 0);
         }
+        return _renewsHold(msg.sender != holder, restarted ? 0 : members.length);
     }
 
     /// @dev Merges `members` (ascending, above `last`, each a current member of `leaf`) into the
@@ -245,9 +246,11 @@ contract AdlSessions is AdlBase {
         );
     }
 
-    /// @dev Whether a chunk left held gets (or renews) the HOLD_WINDOW: always for a new hold, for
-    /// the holder's own next chunk only if it lists at least a quarter of `maxOpenedMembers` (so a
-    /// holder cannot keep a leaf reserved by listing one member per window).
+    /// @dev Whether a chunk left held gets (or renews) the HOLD_WINDOW: always for a new hold (a leaf
+    /// newly held, or another account taking over a lapsed hold); for the holder's own next chunk only
+    /// if it resumes (a restart by the holder never renews) and lists at least a quarter of
+    /// `maxOpenedMembers`. So a holder cannot keep a leaf reserved by listing one member per window,
+    /// nor by restarting it: its renewals are bounded by the leaf's size.
     function _renewsHold(bool fresh, uint256 listed) private view returns (bool) {
         return fresh || listed * 4 >= maxOpenedMembers;
     }

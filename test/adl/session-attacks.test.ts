@@ -128,7 +128,7 @@ describe("ADL sessions: review findings (attacks fail, the honest keeper finishe
       expect((await pos(f, id, s0.bankrupt)).size).to.equal(0n);
     });
 
-    it("the holder's own hold: others cannot undo it, the holder may restart it, and its progress stands", async function () {
+    it("the holder's own hold: others cannot undo it, the holder may restart it without renewing it", async function () {
       const { f, id } = await opened();
       const del = f.deleverager;
       const [a, b] = tie(f);
@@ -152,7 +152,13 @@ describe("ADL sessions: review findings (attacks fail, the honest keeper finishe
           .connect(f.keeper)
           .continueAdlSession(id, SHORTS, [{ level: 0, position: leaf, open: true, members: [a.address] }])
       ).wait();
-      expect((await readSession(del, id, SHORTS)).heldTally).to.equal(1n);
+      // A restart by the holder never renews its window (it could otherwise hold the leaf forever).
+      const restarted = await readSession(del, id, SHORTS);
+      expect([restarted.heldTally, restarted.holder, restarted.holdUntil]).to.deep.equal([
+        1n,
+        f.keeper.address,
+        s.holdUntil,
+      ]);
       await (
         await del
           .connect(f.keeper)
