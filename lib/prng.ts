@@ -51,3 +51,18 @@ export class Prng {
     return new Prng(this.next64());
   }
 }
+
+/**
+ * mulberry32: a small, fast seeded generator of floats in [0, 1) for benchmarks' random books
+ * (shapes, not money: amounts drawn from it are converted to bigint before use).
+ */
+export function mulberry32(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

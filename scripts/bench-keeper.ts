@@ -16,6 +16,7 @@ import { WAD, mulDivUp } from "../lib/math";
 import { leverageUp } from "../lib/position";
 import { leafOf } from "../lib/rank-tree";
 import { DEFAULT_OPTIONS, decide } from "../keeper/src";
+import { mulberry32 as prng } from "../lib/prng";
 
 const N = Number(process.env.KEEPER_BENCH_N ?? 100_000);
 const RUNS = Number(process.env.KEEPER_BENCH_RUNS ?? 7);
@@ -24,18 +25,6 @@ const PRICE = 2000n * WAD;
 const ID = marketId("ETH-USD");
 /** The local deployment's defaults: 5% maintenance, 1% liquidation fee, 10 minimum notional. */
 const RISK = { mmr: WAD / 20n, liquidationFee: WAD / 100n, minNotional: 10n * WAD };
-
-/** mulberry32: a small seeded PRNG, so every run builds the same book. */
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A decimal in [0, 1) as a bigint fraction of WAD (9 significant digits are plenty here). */
 const frac = (r: number): bigint => BigInt(Math.floor(r * 1e9)) * 10n ** 9n;

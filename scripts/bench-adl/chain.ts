@@ -8,6 +8,7 @@ import { Wallet, keccak256, toUtf8Bytes, type Interface } from "ethers";
 import type { Clearinghouse, MockAggregator, MockERC20 } from "../../typechain-types";
 import { orderDomain, signOrder, type Order } from "../../lib/orders";
 import { WAD, mulDivUp } from "../../lib/math";
+import { mulberry32 } from "../../lib/prng";
 
 /** EIP-7825: the most gas one transaction may use. */
 export const TX_GAS_CAP = 16_777_216n;
@@ -16,17 +17,8 @@ export const SCALE = 10n ** 12n;
 /** The mock feeds have 8 decimals. */
 export const FEED_SCALE = 10n ** 10n;
 
-/** mulberry32: a small seeded PRNG, so every run builds the same books. */
-export function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32 (lib/prng.ts): every run builds the same books. */
+export const prng = mulberry32;
 
 /** A log-uniform draw in [lo, hi]. */
 export const logUniform = (rand: () => number, lo: number, hi: number): number =>
