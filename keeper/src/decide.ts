@@ -11,6 +11,7 @@ import { WAD } from "../../lib/math";
 import { equityOf, pnlPerUnit } from "../../lib/position";
 import type { AdlBounds, MarketReading } from "./interfaces";
 import { isLiquidatable, maxTake } from "./liquidation-math";
+import { sessionActions, sideKey, type SessionView } from "./sessions";
 import type {
   Action,
   DeleverageAction,
@@ -41,6 +42,13 @@ export interface DecisionState {
    * crash with thousands of bankrupt positions planning them all would only delay the first call.
    */
   maxAdlPerTick: number;
+  /**
+   * The ADL session on each side of each market (id 0n: none). An open one gets its next step; no
+   * single-transaction ADL is planned against its side meanwhile (the contract would reject it).
+   */
+  sessions?: readonly SessionView[];
+  /** Timestamp of the block the next transaction lands in (session deadlines and holds). */
+  now?: bigint;
 }
 
 /** The key of one position in `busy` and in the journal. */
@@ -102,10 +110,18 @@ export function looseNodeRefreshes(marketId: string, isLong: boolean, plan: Dele
 /**
  * The actions of one tick, in the order to run them: liquidations of positions that are not
  * bankrupt (most under water first), liquidations with cover while the fund covers whole deficits
- * (largest deficit first), deleverage calls (or proof-too-large), unsettled reports, then clears.
+ * (largest deficit first), the next step of each open ADL session, deleverage calls (or
+ * proof-too-large, which opens a session), unsettled reports, then clears.
  */
 export function decide(state: DecisionState): Action[] {
   const keeper = getAddress(state.keeper);
+  const markets = new Set(state.markets.filter((m) => !m.paused).map((m) => m.marketId.toLowerCase()));
+  const openSessions = (state.sessions ?? []).filter(
+    (v) => v.session.id !== 0n && markets.has(v.marketId.toLowerCase()),
+  );
+  const sessionSides = new Set(openSessions.map((v) => sideKey(v.marketId, v.side)));
+  const inSession = new Set(openSessions.map((v) => busyKey(v.marketId, v.session.bankrupt)));
+  const steps = sessionActions(openSessions, state.now ?? 0n, keeper, (m, a) => state.busy.has(busyKey(m, a)));
   const liquidations: { action: LiquidateAction; ratio: bigint }[] = [];
   const bankrupt: { market: MarketReading; account: string; equity: bigint; isLong: boolean }[] = [];
   const clears: Action[] = [];
@@ -119,6 +135,8 @@ export function decide(state: DecisionState): Action[] {
       const equity = equityOf(p.margin, p.size, pnlPerUnit(p.isLong, p.entry, price, funding));
       if (!isLiquidatable(p.size, equity, price, risk.mmr)) continue;
       if (equity < 0n) {
+        // A session settles it: its steps come from `steps`.
+        if (inSession.has(`${lowerId}:${p.account}`)) continue;
         bankrupt.push({ market, account: p.account, equity, isLong: p.isLong });
         continue;
       }
@@ -156,6 +174,8 @@ export function decide(state: DecisionState): Action[] {
       fund -= deficit;
       continue;
     }
+    // A session holds the counterparties' side: ADL for this position waits until it ends.
+    if (sessionSides.has(sideKey(marketId, !b.isLong))) continue;
     if (planned >= state.maxAdlPerTick) continue;
     planned++;
     const action = adlAction(state.book, b.market, b.account, fund, state.bounds, state.maxEntries);
@@ -174,5 +194,5 @@ export function decide(state: DecisionState): Action[] {
       reports.push({ kind: "report-unsettled", marketId, account: b.account, deficit });
     }
   }
-  return [...liquidations.map((l) => l.action), ...covers, ...adl, ...reports, ...clears];
+  return [...liquidations.map((l) => l.action), ...covers, ...steps, ...adl, ...reports, ...clears];
 }

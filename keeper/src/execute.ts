@@ -1,14 +1,18 @@
 /**
  * Runs the actions `decide` returns, one transaction at a time, and turns each outcome into the
  * tick report: liquidations re-read their cap from the lens; deleverage calls whose list or proof
- * went stale are rebuilt from fresh state (events synced, (P, F) and fund re-read) and retried.
+ * went stale are rebuilt from fresh state (events synced, (P, F) and fund re-read) and retried;
+ * a plan too large for one call opens an ADL session, and each open session's step is sent (one
+ * continue slice, the finish, or an expiry followed by a re-open).
  */
+import { buildProofFrom, readSession, RESTART_HELD, splitProof, type SessionState } from "../../lib/adl-session";
 import { adlAction, openedMembers } from "./decide";
 import { classify } from "./errors";
 import type { PositionSource, PriceSource } from "./interfaces";
 import type { EventLog } from "./log";
 import type { KeeperOptions } from "./options";
 import type { PipelineResult, TxPipeline } from "./pipeline";
+import { continueLimits, type SessionMemory } from "./sessions";
 import { deleverageEvents, liquidationEvent } from "./receipts";
 import type { KeeperContracts } from "./chain/contracts";
 import type {
@@ -20,6 +24,8 @@ import type {
   ProofTooLargeAction,
   RefreshAction,
   ReportUnsettledAction,
+  SessionReport,
+  SessionStepAction,
   TickReport,
 } from "./types";
 
@@ -33,6 +39,8 @@ export interface ExecutionContext {
   options: KeeperOptions;
   /** Latest block to sync to before a rebuild (head minus confirmations). */
   syncTarget: () => Promise<number>;
+  /** Sessions seen across ticks (tells a restart from a first open). */
+  sessions: SessionMemory;
 }
 
 export class ActionExecutor {
@@ -51,7 +59,9 @@ export class ActionExecutor {
       case "deleverage":
         return this.deleverage(action);
       case "proof-too-large":
-        return this.proofTooLarge(action);
+        return this.openSession(action);
+      case "adl-session":
+        return this.sessionStep(action);
       case "report-unsettled":
       case "clear-unsettled":
       case "refresh":
@@ -101,7 +111,10 @@ export class ActionExecutor {
   }
 
   /** Re-syncs the book and re-reads (P, F), fund and bounds, then plans the call on `bankrupt` again. */
-  private async rebuild(a: DeleverageAction): Promise<DeleverageAction | ProofTooLargeAction | undefined> {
+  private async rebuild(a: {
+    marketId: string;
+    bankrupt: string;
+  }): Promise<DeleverageAction | ProofTooLargeAction | undefined> {
     const { positions, prices } = this.ctx;
     await positions.sync(await this.ctx.syncTarget());
     this.bookDirty = false;
@@ -121,7 +134,7 @@ export class ActionExecutor {
       // An earlier transaction this tick changed positions: plan against the chain as it is now.
       const fresh = await this.rebuild(a);
       if (!fresh) return this.moot(a, "no longer needs ADL");
-      if (fresh.kind === "proof-too-large") return this.proofTooLarge(fresh);
+      if (fresh.kind === "proof-too-large") return this.openSession(fresh);
       a = fresh;
     }
     for (;;) {
@@ -145,7 +158,7 @@ export class ActionExecutor {
           counterparties: fresh?.plan.counterparties ?? [],
         });
         if (!fresh) return this.moot(a, "no longer needs ADL");
-        if (fresh.kind === "proof-too-large") return this.proofTooLarge(fresh);
+        if (fresh.kind === "proof-too-large") return this.openSession(fresh);
         a = fresh;
         continue;
       }
@@ -153,16 +166,16 @@ export class ActionExecutor {
         ? { status: "rejected", error: rejected }
         : await pipeline.run("deleverage", a.marketId, a.bankrupt, tx, true);
       if (r.status === "gas-above-cap") {
-        // Too heavy for one transaction: the place where a multi-transaction session takes over.
-        this.report.deferred.push({
-          kind: "deleverage",
-          marketId: a.marketId,
-          account: a.bankrupt,
-          reason: "gas-above-cap",
-          detail: `estimate ${r.estimate} above cap ${options.gasLimitCap}`,
-        });
+        // Within the bounds but too heavy for one transaction: a multi-transaction session settles it.
         log.warn("adl.gas_above_cap", { marketId: a.marketId, bankrupt: a.bankrupt, estimate: r.estimate });
-        return;
+        const plan = a.plan;
+        return this.openSession({
+          ...a,
+          kind: "proof-too-large",
+          listLength: plan.counterparties.length,
+          proofNodes: plan.proof.length,
+          openedMembers: openedMembers(plan),
+        });
       }
       if (r.status !== "mined") return this.failed(a, a.bankrupt, r);
       this.bookDirty = true;
@@ -195,16 +208,16 @@ export class ActionExecutor {
     }
   }
 
-  private async proofTooLarge(a: ProofTooLargeAction): Promise<void> {
-    // Extension point: a multi-transaction ADL session (open / continue / finish) would run here.
-    this.report.deferred.push({
-      kind: "proof-too-large",
-      marketId: a.marketId,
-      account: a.bankrupt,
-      reason: "proof-too-large",
-      detail: `list ${a.listLength}, proof ${a.proofNodes} nodes, ${a.openedMembers} opened members`,
-    });
-    this.ctx.log.warn("adl.proof_too_large", {
+  /**
+   * Opens a session for a bankrupt position whose proof no single call can carry: its list is the
+   * plan's (the queue head at the next block's (P, F)); the proof follows in continue transactions on
+   * later ticks. Simulated first (a stale list is rebuilt) and journaled as `session-open`.
+   */
+  private async openSession(first: ProofTooLargeAction): Promise<void> {
+    const { contracts, pipeline, log, options } = this.ctx;
+    let a: ProofTooLargeAction = first;
+    let rebuilds = 0;
+    log.info("adl.proof_too_large", {
       marketId: a.marketId,
       bankrupt: a.bankrupt,
       listLength: a.listLength,
@@ -212,6 +225,192 @@ export class ActionExecutor {
       openedMembers: a.openedMembers,
       delta: a.delta.delta,
     });
+    if (this.bookDirty) {
+      const fresh = await this.rebuild(a);
+      if (!fresh) return this.moot(a, "no longer needs ADL");
+      if (fresh.kind === "deleverage") return this.deleverage(fresh);
+      a = fresh;
+    }
+    for (;;) {
+      const data = contracts.deleverager.interface.encodeFunctionData("openAdlSession", [
+        a.marketId,
+        a.bankrupt,
+        a.plan.counterparties,
+      ]);
+      const tx = { to: this.ctx.addresses.deleverager, data };
+      const rejected = await pipeline.simulate(tx);
+      if (rejected && classify(rejected) === "stale" && rebuilds < options.maxRebuilds) {
+        rebuilds++;
+        const fresh = await this.rebuild(a);
+        log.info("adl.rebuilt", { marketId: a.marketId, bankrupt: a.bankrupt, cause: rejected.name, rebuilds });
+        if (!fresh) return this.moot(a, "no longer needs ADL");
+        if (fresh.kind === "deleverage") return this.deleverage(fresh);
+        a = fresh;
+        continue;
+      }
+      const r: PipelineResult = rejected
+        ? { status: "rejected", error: rejected }
+        : await pipeline.run("session-open", a.marketId, a.bankrupt, tx, true);
+      if (r.status !== "mined") return this.failed(a, a.bankrupt, r);
+      this.bookDirty = true;
+      const side = !this.ctx.positions.book.position(a.marketId, a.bankrupt).isLong;
+      const s = await readSession(contracts.deleverager, a.marketId, side);
+      const restart = this.ctx.sessions.restartReason(a.marketId, a.bankrupt);
+      this.ctx.sessions.clearRestart(a.marketId, a.bankrupt);
+      const entry = this.sessionEntry("open", a.marketId, side, a.bankrupt, s, r.outcome, restart !== undefined);
+      this.report.sessions.push(entry);
+      log.info("adl.session_opened", {
+        ...entry,
+        counterparties: a.plan.counterparties,
+        price: s.price,
+        funding: s.funding,
+        delta: s.delta,
+        reserveTokens: s.reserveTokens,
+        rebuilds,
+      });
+      if (restart !== undefined) {
+        log.info("adl.session_restarted", {
+          marketId: a.marketId,
+          bankrupt: a.bankrupt,
+          sessionId: s.id,
+          reason: restart,
+        });
+      }
+      return;
+    }
+  }
+
+  /** The next step of an open session: continue with one slice, finish, expire (and re-open), or wait. */
+  private async sessionStep(a: SessionStepAction): Promise<void> {
+    const { log } = this.ctx;
+    const step = a.step;
+    if (step.kind === "hold") {
+      this.report.deferred.push({
+        kind: a.kind,
+        marketId: a.marketId,
+        account: a.bankrupt,
+        reason: "session-held",
+        detail: `leaf ${a.session.cursor} held by ${step.holder} until ${step.until}`,
+      });
+      log.info("adl.session_held", {
+        marketId: a.marketId,
+        bankrupt: a.bankrupt,
+        holder: step.holder,
+        until: step.until,
+      });
+      return;
+    }
+    if (step.kind === "continue") return this.continueSession(a, step.restart === true);
+    const iface = this.ctx.contracts.deleverager.interface;
+    const data =
+      step.kind === "finish"
+        ? iface.encodeFunctionData("finishAdlSession", [a.marketId, a.side])
+        : iface.encodeFunctionData("expireAdlSession", [a.marketId, a.side]);
+    const journalKind = step.kind === "finish" ? "session-finish" : "session-expire";
+    const r = await this.ctx.pipeline.run(journalKind, a.marketId, a.bankrupt, {
+      to: this.ctx.addresses.deleverager,
+      data,
+    });
+    if (r.status !== "mined") return this.failed(a, a.bankrupt, r);
+    this.bookDirty = true;
+    const entry = this.sessionEntry(step.kind, a.marketId, a.side, a.bankrupt, a.session, r.outcome, false);
+    if (step.kind === "finish") {
+      this.ctx.sessions.markFinished(a.marketId, a.side, a.session.id);
+      entry.remainingSize = (await this.ctx.contracts.clearinghouse.getPosition(a.marketId, a.bankrupt)).size;
+      this.report.sessions.push(entry);
+      log.info("adl.session_finished", { ...entry });
+      return;
+    }
+    this.ctx.sessions.markExpired(a.marketId, a.bankrupt, a.session.id);
+    this.report.sessions.push(entry);
+    log.info("adl.session_expired", { ...entry });
+    // Re-open at once if the position still needs a session (a single call if it fits now).
+    const fresh = await this.rebuild({ marketId: a.marketId, bankrupt: a.bankrupt });
+    if (!fresh) return this.moot(a, "no longer needs ADL after the expiry");
+    return fresh.kind === "deleverage" ? this.deleverage(fresh) : this.openSession(fresh);
+  }
+
+  /**
+   * Sends the next slice of the session's proof: built from the stored cursor at the pinned values
+   * against a book synced to the latest block, split within the contract's bounds and the gas cap.
+   * A rejected slice (the book moved, or the resume of a held leaf skipped a member) is rebuilt from
+   * a fresh sync, listing a held leaf from its first member.
+   */
+  private async continueSession(a: SessionStepAction, restartHeld: boolean): Promise<void> {
+    const { contracts, positions, prices, pipeline, log, options } = this.ctx;
+    const limits = continueLimits(await prices.bounds(), options.gasLimitCap, options.gasHeadroomPercent);
+    let restart = restartHeld;
+    let rebuilds = 0;
+    for (;;) {
+      if (this.bookDirty || rebuilds > 0) {
+        await positions.sync(await this.ctx.syncTarget());
+        this.bookDirty = false;
+      }
+      const s = await readSession(contracts.deleverager, a.marketId, a.side);
+      if (s.id !== a.session.id) return this.moot(a, `session ${a.session.id} ended`);
+      const heldLast = s.held ? (restart ? RESTART_HELD : s.heldLast) : undefined;
+      const proof = buildProofFrom(positions.book, a.marketId, a.side, s, s.cursor, heldLast);
+      const slices = splitProof(proof, limits);
+      const slice = slices[0] ?? [];
+      const data = contracts.deleverager.interface.encodeFunctionData("continueAdlSession", [
+        a.marketId,
+        a.side,
+        slice,
+      ]);
+      const tx = { to: this.ctx.addresses.deleverager, data };
+      const rejected = await pipeline.simulate(tx);
+      if (rejected && classify(rejected) === "stale" && rebuilds < options.maxRebuilds) {
+        rebuilds++;
+        restart = s.held;
+        log.info("adl.session_rebuilt", { marketId: a.marketId, bankrupt: a.bankrupt, cause: rejected.name, rebuilds });
+        continue;
+      }
+      const r: PipelineResult = rejected
+        ? { status: "rejected", error: rejected }
+        : await pipeline.run("session-continue", a.marketId, a.bankrupt, tx, true);
+      if (r.status !== "mined") return this.failed(a, a.bankrupt, r);
+      this.bookDirty = true;
+      const after = await readSession(contracts.deleverager, a.marketId, a.side);
+      const entry = this.sessionEntry("continue", a.marketId, a.side, a.bankrupt, after, r.outcome, false);
+      entry.proofNodes = slice.length;
+      entry.openedMembers = slice.reduce((n, node) => n + (node.open ? node.members.length : 0), 0);
+      entry.slicesLeft = Math.max(0, slices.length - 1);
+      this.report.sessions.push(entry);
+      log.info("adl.session_continued", {
+        ...entry,
+        fromCursor: s.cursor,
+        restartedHeldLeaf: heldLast === RESTART_HELD,
+        rebuilds,
+      });
+      return;
+    }
+  }
+
+  private sessionEntry(
+    step: SessionReport["step"],
+    marketId: string,
+    side: boolean,
+    bankrupt: string,
+    s: Pick<SessionState, "id" | "cursor" | "held">,
+    outcome: { gasUsed: bigint; hash: string; block: number },
+    restart: boolean,
+  ): SessionReport {
+    return {
+      step,
+      marketId,
+      side,
+      bankrupt,
+      sessionId: s.id,
+      cursor: s.cursor,
+      held: s.held,
+      proofNodes: 0,
+      openedMembers: 0,
+      slicesLeft: 0,
+      restart,
+      gasUsed: outcome.gasUsed,
+      txHash: outcome.hash,
+      block: outcome.block,
+    };
   }
 
   private async maintenance(a: ReportUnsettledAction | ClearUnsettledAction | RefreshAction): Promise<void> {
@@ -304,7 +503,14 @@ export class ActionExecutor {
     }
     const txHash = r.status === "reverted" ? r.outcome.hash : undefined;
     this.report.errors.push({ kind: a.kind, marketId: a.marketId, account, error, txHash });
-    const event = a.kind === "liquidate" ? "liquidation.failed" : a.kind === "deleverage" ? "adl.failed" : "tx.failed";
+    const event =
+      a.kind === "liquidate"
+        ? "liquidation.failed"
+        : a.kind === "deleverage"
+          ? "adl.failed"
+          : a.kind === "adl-session" || a.kind === "proof-too-large"
+            ? "adl.session_failed"
+            : "tx.failed";
     log.error(event, { kind: a.kind, marketId: a.marketId, account, stage: r.status, error, txHash });
   }
 }

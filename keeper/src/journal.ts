@@ -4,7 +4,7 @@
  * knows what it already sent: it looks each pending hash up before deciding anything, and leaves
  * the position alone while its transaction is pending or mined but not yet in the book.
  */
-import type { ActionKind, JournalEntry, JournalStatus } from "./types";
+import type { JournalEntry, JournalKind, JournalStatus } from "./types";
 import { busyKey } from "./decide";
 
 /** Settled entries kept for inspection; older ones are dropped. */
@@ -22,7 +22,7 @@ export class Journal {
     return this.entries.filter((e) => e.status === "sent");
   }
 
-  record(kind: ActionKind, marketId: string, account: string, txHash: string, nonce: number): JournalEntry {
+  record(kind: JournalKind, marketId: string, account: string, txHash: string, nonce: number): JournalEntry {
     const entry: JournalEntry = {
       key: `${kind}:${busyKey(marketId, account)}`,
       kind,

@@ -10,6 +10,7 @@ import { connectContracts, type KeeperContracts } from "./chain/contracts";
 import { EventPositionSource } from "./chain/position-source";
 import { ChainPriceSource } from "./chain/price-source";
 import { SignerTxSender } from "./chain/tx-sender";
+import { readSession } from "../../lib/adl-session";
 import { decide } from "./decide";
 import { decodeError } from "./errors";
 import { ActionExecutor } from "./execute";
@@ -18,6 +19,7 @@ import { Journal } from "./journal";
 import { EventLog } from "./log";
 import { DEFAULT_OPTIONS, type KeeperOptions } from "./options";
 import { TxPipeline } from "./pipeline";
+import { SessionMemory, type SessionView } from "./sessions";
 import { sleep, withRetry } from "./retry";
 import type { KeeperAddresses, KeeperSummary, TickReport } from "./types";
 
@@ -46,11 +48,13 @@ export class Keeper {
   private savedBlock = -1;
   private running: Promise<TickReport> | undefined;
   private wake: (() => void) | undefined;
+  private readonly sessions = new SessionMemory();
   private readonly totals: KeeperSummary = {
     ticks: 0,
     lastBlock: -1,
     liquidations: 0,
     adlCalls: 0,
+    sessionTransactions: 0,
     unsettledReports: 0,
     deferred: 0,
     errors: 0,
@@ -197,6 +201,7 @@ export class Keeper {
       positions: 0,
       liquidations: [],
       adl: [],
+      sessions: [],
       unsettled: [],
       deferred: [],
       errors: [],
@@ -219,6 +224,7 @@ export class Keeper {
           log: this.log,
           options: this.options,
           syncTarget: () => this.syncTarget(),
+          sessions: this.sessions,
         },
         report,
       );
@@ -236,7 +242,7 @@ export class Keeper {
       report.toBlock = this.positions.lastBlock;
       // The book of a large market is megabytes of JSON: write it when it changed, or every
       // SAVE_EVERY_BLOCKS blocks so a restart does not replay a long run of empty blocks.
-      const sent = report.liquidations.length + report.adl.length + report.unsettled.length;
+      const sent = report.liquidations.length + report.adl.length + report.sessions.length + report.unsettled.length;
       if (report.eventsApplied > 0 || sent > 0 || this.positions.lastBlock - this.savedBlock >= SAVE_EVERY_BLOCKS) {
         await this.save();
       }
@@ -255,6 +261,7 @@ export class Keeper {
       positions: report.positions,
       liquidations: report.liquidations.length,
       adlCalls: report.adl.length,
+      sessionTransactions: report.sessions.length,
       unsettled: report.unsettled.length,
       deferred: report.deferred.length,
       errors: report.errors.length,
@@ -307,6 +314,8 @@ export class Keeper {
       }
     }
     const [fundAvailable, bounds] = await Promise.all([this.prices.fundAvailable(), this.prices.bounds()]);
+    const sessions = await this.readSessions(readings.map((r) => r.marketId));
+    this.sessions.observe(sessions);
     return decide({
       book: this.positions.book,
       markets: readings,
@@ -317,7 +326,30 @@ export class Keeper {
       maxEntries: this.options.maxEntries,
       refreshLooseNodes: this.options.refreshLooseNodes,
       maxAdlPerTick: this.options.maxAdlPerTick,
+      sessions,
+      now: await this.nextTimestamp(),
     });
+  }
+
+  /** The ADL session on both sides of each market (id 0n where none is open). */
+  private async readSessions(marketIds: string[]): Promise<SessionView[]> {
+    const out: SessionView[] = [];
+    for (const marketId of marketIds) {
+      for (const side of [true, false]) {
+        const session = await withRetry(
+          () => readSession(this.contracts.deleverager, marketId, side),
+          this.options.retry,
+        );
+        out.push({ marketId, side, session });
+      }
+    }
+    return out;
+  }
+
+  /** The timestamp the next block gets at the earliest: the latest block's plus one second. */
+  private async nextTimestamp(): Promise<bigint> {
+    const latest = await withRetry(() => this.provider.getBlock("latest"), this.options.retry);
+    return BigInt(latest?.timestamp ?? Math.floor(Date.now() / 1000)) + 1n;
   }
 
   private account(r: TickReport): void {
@@ -326,10 +358,11 @@ export class Keeper {
     t.lastBlock = r.toBlock;
     t.liquidations += r.liquidations.length;
     t.adlCalls += r.adl.length;
+    t.sessionTransactions += r.sessions.length;
     t.unsettledReports += r.unsettled.filter((u) => u.kind === "report-unsettled").length;
     t.deferred += r.deferred.length;
     t.errors += r.errors.length;
-    for (const x of [...r.liquidations, ...r.adl, ...r.unsettled]) t.gasUsed += x.gasUsed;
+    for (const x of [...r.liquidations, ...r.adl, ...r.sessions, ...r.unsettled]) t.gasUsed += x.gasUsed;
   }
 
   /** Ticks every pollIntervalMs until stop(); returns the summary. */

@@ -7,7 +7,7 @@ import { decodeError } from "./errors";
 import type { Journal } from "./journal";
 import type { TxOutcome, TxRequest, TxSender } from "./interfaces";
 import type { EventLog } from "./log";
-import type { ActionKind, DecodedError } from "./types";
+import type { DecodedError, JournalKind } from "./types";
 
 export interface PipelineOptions {
   /** Largest gas limit the keeper sets on a transaction. */
@@ -45,7 +45,7 @@ export class TxPipeline {
   }
 
   async run(
-    kind: ActionKind,
+    kind: JournalKind,
     marketId: string,
     account: string,
     tx: TxRequest,

@@ -4,6 +4,7 @@
  */
 import type { AdlDelta, DeleveragePlan } from "../../lib/adl";
 import type { BookSnapshot } from "../../lib/adl";
+import type { SessionState, SessionStep } from "../../lib/adl-session";
 
 /** The contracts the keeper talks to. */
 export interface KeeperAddresses {
@@ -38,8 +39,8 @@ export interface DeleverageAction {
 }
 
 /**
- * The proof for a bankrupt position exceeds what one transaction may carry. Today this is only
- * logged (`adl.proof_too_large`); a multi-transaction session executor plugs in here.
+ * The proof for a bankrupt position exceeds what one transaction may carry (the contract's bounds):
+ * the executor opens a multi-transaction ADL session with the plan's list.
  */
 export interface ProofTooLargeAction {
   kind: "proof-too-large";
@@ -79,15 +80,35 @@ export interface RefreshAction {
   members: string[];
 }
 
+/**
+ * The next step of an ADL session open on a side (opened by this keeper or anyone else): continue
+ * with the next transaction-sized slice of the proof, finish, expire (then re-open), or wait out a
+ * leaf another account holds.
+ */
+export interface SessionStepAction {
+  kind: "adl-session";
+  marketId: string;
+  /** The side the session settles against (the counterparties' side: true = longs). */
+  side: boolean;
+  bankrupt: string;
+  step: Exclude<SessionStep, { kind: "open" } | { kind: "wait"; reason: string }>;
+  /** The session as read when deciding. */
+  session: SessionState;
+}
+
 export type Action =
   | LiquidateAction
   | DeleverageAction
   | ProofTooLargeAction
+  | SessionStepAction
   | ReportUnsettledAction
   | ClearUnsettledAction
   | RefreshAction;
 
 export type ActionKind = Action["kind"];
+
+/** Journal kinds: an action's kind, or the session transaction it sent. */
+export type JournalKind = ActionKind | "session-open" | "session-continue" | "session-finish" | "session-expire";
 
 /** A decoded custom error (or the raw message when none decodes). */
 export interface DecodedError {
@@ -136,6 +157,31 @@ export interface AdlReport {
   block: number;
 }
 
+/** One ADL session transaction the keeper sent and saw mined. */
+export interface SessionReport {
+  step: "open" | "continue" | "finish" | "expire";
+  marketId: string;
+  side: boolean;
+  bankrupt: string;
+  sessionId: bigint;
+  /** Leaves verified after the transaction (16,384 when complete). */
+  cursor: number;
+  /** A leaf is held (split across continue transactions) after it. */
+  held: boolean;
+  /** Proof nodes and opened members the continue transaction carried (0 for other steps). */
+  proofNodes: number;
+  openedMembers: number;
+  /** Continue transactions still needed after this one, by the split of the remaining proof. */
+  slicesLeft: number;
+  /** The bankrupt position's size after a finish. */
+  remainingSize?: bigint;
+  /** An open that follows a session which ended without a finish (expired or challenged). */
+  restart: boolean;
+  gasUsed: bigint;
+  txHash: string;
+  block: number;
+}
+
 /** A reportUnsettled / clearUnsettled / refresh the keeper sent. */
 export interface MaintenanceReport {
   kind: "report-unsettled" | "clear-unsettled" | "refresh";
@@ -148,12 +194,12 @@ export interface MaintenanceReport {
   block: number;
 }
 
-/** An action not sent this tick, and why (proof too large, a transaction still pending, ...). */
+/** An action not sent this tick, and why (a transaction still pending, a session holding the side, ...). */
 export interface DeferredReport {
-  kind: ActionKind;
+  kind: JournalKind;
   marketId: string;
   account: string;
-  reason: "proof-too-large" | "pending-transaction" | "gas-above-cap" | "receipt-timeout" | "session-open";
+  reason: "pending-transaction" | "gas-above-cap" | "receipt-timeout" | "session-open" | "session-held";
   detail: string;
   txHash?: string;
 }
@@ -176,6 +222,8 @@ export interface TickReport {
   positions: number;
   liquidations: LiquidationReport[];
   adl: AdlReport[];
+  /** ADL session transactions (open, continue, finish, expire). */
+  sessions: SessionReport[];
   /** reportUnsettled calls (and clearUnsettled / refresh, told apart by kind). */
   unsettled: MaintenanceReport[];
   deferred: DeferredReport[];
@@ -191,6 +239,7 @@ export interface KeeperSummary {
   lastBlock: number;
   liquidations: number;
   adlCalls: number;
+  sessionTransactions: number;
   unsettledReports: number;
   deferred: number;
   errors: number;
@@ -203,7 +252,7 @@ export type JournalStatus = "sent" | "confirmed" | "reverted" | "dropped";
 export interface JournalEntry {
   /** `${kind}:${marketId}:${account}`: at most one pending entry per key. */
   key: string;
-  kind: ActionKind;
+  kind: JournalKind;
   marketId: string;
   account: string;
   txHash: string;

@@ -1,0 +1,176 @@
+/**
+ * The keeper's session decisions (keeper/src/sessions.ts, keeper/src/decide.ts) on a hand-built book:
+ * an open session gets its next step (continue, finish, expire, wait out a foreign hold) whoever
+ * opened it, its bankrupt position gets no second plan, no single-transaction ADL is planned against
+ * its side, a pending transaction of the keeper leaves it alone; SessionMemory tells a re-open after a
+ * session ended without a finish (a restart) from one after a finish.
+ */
+import { expect } from "chai";
+import { getAddress } from "ethers";
+import { PositionBook } from "../../lib/adl";
+import type { SessionState } from "../../lib/adl-session";
+import { bandReference, marketId } from "../../lib/local";
+import { WAD } from "../../lib/math";
+import { leafOf } from "../../lib/rank-tree";
+import { leverageUp } from "../../lib/position";
+import { busyKey, decide, type DecisionState } from "../../keeper/src";
+import { SessionMemory, continueLimits, type SessionView } from "../../keeper/src/sessions";
+
+const ID = marketId("ETH-USD");
+const PRICE = 2000n * WAD;
+const acct = (n: number): string => getAddress(`0x${n.toString(16).padStart(40, "0")}`);
+const usd = (n: number): bigint => BigInt(n) * WAD;
+const KEEPER = acct(0xfeed);
+const B = acct(3);
+const B2 = acct(5);
+const SHORT = acct(4);
+const LEAVES = 1 << 14;
+
+function put(book: PositionBook, account: string, isLong: boolean, size: bigint, entry: bigint, margin: bigint): void {
+  const leverage = leverageUp(size, margin);
+  book.applyPositionChanged({
+    marketId: ID,
+    account,
+    isLong,
+    size,
+    entry,
+    margin,
+    leverage,
+    leaf: leafOf(leverage, entry, bandReference(PRICE)),
+  });
+}
+
+/** Two bankrupt longs (deficits 185 and 85) and a 2x short that can settle either. */
+function book(): PositionBook {
+  const b = new PositionBook();
+  put(b, B, true, WAD, usd(2300), usd(115));
+  put(b, B2, true, WAD, usd(2200), usd(115));
+  put(b, SHORT, false, 2n * WAD, usd(2000), usd(2000));
+  return b;
+}
+
+function session(over: Partial<SessionState> = {}): SessionState {
+  return {
+    id: 7n,
+    bankrupt: B,
+    openedAt: 100n,
+    deadline: 1000n,
+    cursor: 40,
+    held: false,
+    heldLast: acct(0),
+    heldTally: 0n,
+    holder: acct(0),
+    holdUntil: 0n,
+    price: PRICE,
+    funding: 0n,
+    sigma: 0n,
+    delta: 0n,
+    lastScore: 0n,
+    lastAccount: SHORT,
+    reserveTokens: 0n,
+    entries: [SHORT],
+    ...over,
+  };
+}
+
+const shorts = (s: SessionState): SessionView[] => [
+  { marketId: ID, side: false, session: s },
+  { marketId: ID, side: true, session: session({ id: 0n }) },
+];
+
+function state(over: Partial<DecisionState> = {}): DecisionState {
+  return {
+    book: book(),
+    markets: [
+      {
+        marketId: ID,
+        price: PRICE,
+        funding: 0n,
+        risk: { mmr: WAD / 20n, liquidationFee: WAD / 100n, minNotional: 10n * WAD },
+        paused: false,
+        unsettled: new Map(),
+      },
+    ],
+    fundAvailable: 0n,
+    keeper: KEEPER,
+    bounds: { maxListLength: 64, maxProofNodes: 512, maxOpenedMembers: 2000 },
+    busy: new Set(),
+    maxEntries: 64,
+    refreshLooseNodes: false,
+    maxAdlPerTick: 16,
+    now: 500n,
+    ...over,
+  };
+}
+
+describe("keeper sessions (pure)", function () {
+  it("without a session both bankrupt longs get a single-transaction plan", function () {
+    const kinds = decide(state({ sessions: shorts(session({ id: 0n })) })).map((a) => [
+      a.kind,
+      "bankrupt" in a ? a.bankrupt : "",
+    ]);
+    expect(kinds).to.deep.equal([
+      ["deleverage", B],
+      ["deleverage", B2],
+    ]);
+  });
+
+  it("an open session gets its next step and blocks single-transaction ADL against its side", function () {
+    const cases: [Partial<SessionState>, bigint, string][] = [
+      [{}, 500n, "continue"],
+      [{ cursor: LEAVES }, 500n, "finish"],
+      [{ cursor: LEAVES }, 1001n, "expire"],
+      [{ held: true, holder: acct(0xbeef), holdUntil: 600n }, 500n, "hold"],
+      [{ held: true, holder: acct(0xbeef), holdUntil: 600n }, 601n, "continue"],
+      [{ held: true, holder: KEEPER, holdUntil: 600n }, 500n, "continue"],
+    ];
+    for (const [over, now, expected] of cases) {
+      const actions = decide(state({ sessions: shorts(session(over)), now }));
+      expect(actions.map((a) => a.kind)).to.deep.equal(["adl-session"]);
+      const step = actions[0];
+      if (step.kind !== "adl-session") throw new Error("expected a session step");
+      expect([step.step.kind, step.bankrupt, step.side, step.session.id]).to.deep.equal([expected, B, false, 7n]);
+    }
+    // A foreign hold that lapsed is restarted from the leaf's first member; the keeper's own is resumed.
+    const lapsed = decide(
+      state({ sessions: shorts(session({ held: true, holder: acct(0xbeef), holdUntil: 600n })), now: 601n }),
+    )[0];
+    expect(lapsed.kind === "adl-session" && lapsed.step).to.deep.equal({ kind: "continue", restart: true });
+  });
+
+  it("a session opened by someone else for another position is driven too", function () {
+    const actions = decide(state({ sessions: shorts(session({ bankrupt: B2 })) }));
+    expect(actions.map((a) => [a.kind, "bankrupt" in a ? a.bankrupt : ""])).to.deep.equal([["adl-session", B2]]);
+  });
+
+  it("leaves a session alone while the keeper's transaction on its bankrupt position is pending", function () {
+    const actions = decide(state({ sessions: shorts(session()), busy: new Set([busyKey(ID, B)]) }));
+    expect(actions).to.deep.equal([]);
+  });
+
+  it("a paused market's session is left alone", function () {
+    const s = state({ sessions: shorts(session()) });
+    s.markets = [{ ...s.markets[0], paused: true }];
+    expect(decide(s)).to.deep.equal([]);
+  });
+
+  it("SessionMemory: a session gone without this keeper's finish makes the next open a restart", function () {
+    const m = new SessionMemory();
+    m.observe(shorts(session()));
+    m.observe(shorts(session({ id: 0n })));
+    expect(m.restartReason(ID, B)).to.equal("session 7 ended without a finish");
+    m.clearRestart(ID, B);
+    expect(m.restartReason(ID, B)).to.equal(undefined);
+    m.observe(shorts(session({ id: 8n })));
+    m.markFinished(ID, false, 8n);
+    m.observe(shorts(session({ id: 0n })));
+    expect(m.restartReason(ID, B)).to.equal(undefined);
+    m.markExpired(ID, B2, 9n);
+    expect(m.restartReason(ID, B2)).to.equal("session 9 expired");
+  });
+
+  it("continue limits: the contract's bounds and the gas cap less the headroom", function () {
+    const limits = continueLimits({ maxListLength: 64, maxProofNodes: 40, maxOpenedMembers: 300 }, 15_000_000n, 20n);
+    expect(limits).to.deep.equal({ gasBudget: 12_500_000, maxProofNodes: 40, maxOpenedMembers: 300 });
+  });
+});
