@@ -205,4 +205,54 @@ describe("keeper: multi-transaction ADL sessions (in-process, Hardhat network)",
     expect((await f.deleverager.unsettled(id))[0]).to.deep.equal([]);
     await keeper.stop();
   });
+
+  it("continues a session someone else opened; after a watcher challenges it (its list skipped the head), re-opens it and settles", async function () {
+    const f = await loadFixture(tightBook);
+    const t = f.traders;
+    const id = f.ethId;
+    const B = t[0].address;
+    const [a] = tie(f);
+    // Another account opens a session whose list skips the head t3: no proof can get past t3's leaf.
+    await (await f.deleverager.connect(t[7]).openAdlSession(id, B, [t[2].address, a.address])).wait();
+    const bad = await readSession(f.deleverager, id, SHORTS);
+    let dust = await checkInvariants(f);
+    const log = capture();
+    const keeper = await startKeeper(f, new MemoryCheckpointStore(), log.logger);
+    // The keeper continues it (never opens a second session on the side) until the slice with t3's
+    // leaf is rejected, also after rebuilds.
+    let stuck: TickReport | undefined;
+    const continued: TickReport["sessions"] = [];
+    for (let i = 0; i < 10 && !stuck; i++) {
+      const r = await keeper.tick();
+      continued.push(...r.sessions);
+      if (r.errors.length > 0) stuck = r;
+      dust = await checkInvariants(f, dust);
+    }
+    expect(continued.length).to.be.greaterThan(0);
+    expect(continued.every((c) => c.step === "continue" && c.sessionId === bad.id)).to.equal(true);
+    expect(stuck!.errors.map((e) => [e.kind, e.account, e.error.name])).to.deep.equal([
+      ["adl-session", B, "AdlMemberOutranks"],
+    ]);
+    expect((await readSession(f.deleverager, id, SHORTS)).id).to.equal(bad.id);
+    await (await f.deleverager.connect(t[7]).challengeAdlSession(id, SHORTS, t[3].address)).wait();
+    dust = await checkInvariants(f, dust);
+    const reopened = await keeper.tick();
+    expect(reopened.errors).to.deep.equal([]);
+    expect(reopened.sessions.map((s) => [s.step, s.restart])).to.deep.equal([["open", true]]);
+    const restarted = log.events().filter((e) => e.event === "adl.session_restarted");
+    expect(restarted.map((e) => e.reason)).to.deep.equal([`session ${bad.id} ended without a finish`]);
+    const good = await readSession(f.deleverager, id, SHORTS);
+    expect(good.entries[0]).to.equal(t[3].address);
+    let finished = false;
+    for (let i = 0; i < 40 && !finished; i++) {
+      const next = await keeper.tick();
+      expect(next.errors).to.deep.equal([]);
+      finished = next.sessions.some((s) => s.step === "finish");
+      dust = await checkInvariants(f, dust);
+    }
+    expect(finished).to.equal(true);
+    expect((await pos(f, id, B)).size).to.equal(0n);
+    expect((await pos(f, id, t[3].address)).size).to.equal(0n);
+    await keeper.stop();
+  });
 });
