@@ -58,7 +58,8 @@ export class KeeperDriver implements CrashDriver {
       for (const e of r.errors)
         problems.push(`${e.kind} ${e.account ?? ""}: ${e.error.name} ${e.error.args.join(", ")}`.trim());
       for (const d of r.deferred) problems.push(`deferred ${d.kind} ${d.account}: ${d.reason}`);
-      if (r.liquidations.length + r.adl.length + r.unsettled.length === 0) return { passes: pass, problems };
+      const acted = r.liquidations.length + r.adl.length + r.unsettled.length + r.sessions.length;
+      if (acted === 0) return { passes: pass, problems };
     }
     return { passes: MAX_PASSES, problems };
   }
