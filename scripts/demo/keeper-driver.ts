@@ -6,8 +6,43 @@
 import type { Signer } from "ethers";
 import pino from "pino";
 import { Keeper, MemoryCheckpointStore } from "../../keeper/src";
+import { SignerTxSender } from "../../keeper/src/chain/tx-sender";
+import type { TxRequest, TxSender } from "../../keeper/src/interfaces";
 import type { LocalSystem } from "../../lib/local";
 import type { CrashDriver, DriverTick } from "./driver";
+
+const RETRY = { retries: 2, baseDelayMs: 10, maxDelayMs: 50 };
+/** The gas the demo's sender claims for every transaction: the keeper sends with 120% of it. */
+const DEMO_GAS_ESTIMATE = 12_000_000n;
+
+/**
+ * The keeper's own sender, except that it never calls eth_estimateGas: the in-process Hardhat node
+ * keeps native memory after every estimate of a heavy call (a gas search runs the call many times),
+ * which took the default demo past 10 GB. Every transaction is still simulated first (eth_call),
+ * then sent with a fixed limit far above what any of the demo's calls use (under 1.2M gas) and
+ * below the keeper's per-transaction cap; receipts give the gas actually used.
+ */
+class FixedGasSender implements TxSender {
+  constructor(private readonly inner: TxSender) {}
+  get address(): string {
+    return this.inner.address;
+  }
+  simulate(tx: TxRequest): Promise<void> {
+    return this.inner.simulate(tx);
+  }
+  async estimateGas(): Promise<bigint> {
+    return DEMO_GAS_ESTIMATE;
+  }
+  send(tx: TxRequest, gasLimit: bigint): ReturnType<TxSender["send"]> {
+    return this.inner.send(tx, gasLimit);
+  }
+  wait(hash: string, timeoutMs: number): ReturnType<TxSender["wait"]> {
+    return this.inner.wait(hash, timeoutMs);
+  }
+  lookup(hash: string): ReturnType<TxSender["lookup"]> {
+    return this.inner.lookup(hash);
+  }
+}
 
 /** Passes per price step before the demo moves on (each pass re-reads the chain). */
 const MAX_PASSES = 8;
@@ -41,11 +76,12 @@ export class KeeperDriver implements CrashDriver {
       markets: [...marketIds],
       logger,
       checkpoint: new MemoryCheckpointStore(),
+      txSender: new FixedGasSender(await SignerTxSender.create(runner, { retry: RETRY, pollMs: 5 })),
       options: {
         startBlock: fromBlock,
         liquidationLeverage: takeoverLeverage,
         receiptPollMs: 5,
-        retry: { retries: 2, baseDelayMs: 10, maxDelayMs: 50 },
+        retry: RETRY,
       },
     });
     return new KeeperDriver(keeper);
