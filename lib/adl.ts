@@ -13,8 +13,8 @@ import {
   type Clearinghouse,
 } from "../typechain-types";
 import { WAD, mulDivDown, mulDivUp } from "./math";
-import { equityOf, pnlPerUnit } from "./position";
-import { RankTree, HEIGHT } from "./rank-tree";
+import { equityOf, leverageUp, pnlPerUnit } from "./position";
+import { RankTree, HEIGHT, leafOf } from "./rank-tree";
 import { WAD_SQUARED, isEligible, keyCovers, nodeBound, positionScore, type QueueEntry } from "./score";
 
 /** A position as the clearinghouse stores it, with its rank-index leaf. */
@@ -169,6 +169,25 @@ export class PositionBook {
     const set = m.members.get(memberKey(isLong, leaf));
     if (!set) return [];
     return [...set].sort(byAddress).map((a) => m.positions.get(a)!);
+  }
+
+  /**
+   * Records an open position of `size` at funding-adjusted entry `entry` with margin `margin` as the
+   * clearinghouse would store it: a = ceil(q*W/c) and the leaf of (a, K) under band reference `kRef`.
+   * For hand-built and benchmark books; books of a real chain come from its events.
+   */
+  putPosition(
+    marketId: string,
+    account: string,
+    isLong: boolean,
+    size: bigint,
+    entry: bigint,
+    margin: bigint,
+    kRef: number,
+  ): void {
+    const leverage = leverageUp(size, margin);
+    const leaf = leafOf(leverage, entry, kRef);
+    this.applyPositionChanged({ marketId, account, isLong, size, entry, margin, leverage, leaf });
   }
 
   /**

@@ -13,8 +13,6 @@ import { getAddress } from "ethers";
 import { PositionBook, adlDelta, buildDeleverage, buildProof, buildQueue, headOfQueue } from "../lib/adl";
 import { bandReference, marketId } from "../lib/local";
 import { WAD, mulDivUp } from "../lib/math";
-import { leverageUp } from "../lib/position";
-import { leafOf } from "../lib/rank-tree";
 import { DEFAULT_OPTIONS, decide } from "../keeper/src";
 import { mulberry32 as prng } from "../lib/prng";
 
@@ -33,19 +31,8 @@ function buildBook(rand: () => number): { book: PositionBook; bankrupt: string; 
   const t0 = performance.now();
   const book = new PositionBook();
   const kRef = bandReference(PRICE);
-  const add = (account: string, isLong: boolean, size: bigint, entry: bigint, margin: bigint): void => {
-    const leverage = leverageUp(size, margin);
-    book.applyPositionChanged({
-      marketId: ID,
-      account,
-      isLong,
-      size,
-      entry,
-      margin,
-      leverage,
-      leaf: leafOf(leverage, entry, kRef),
-    });
-  };
+  const add = (account: string, isLong: boolean, size: bigint, entry: bigint, margin: bigint): void =>
+    book.putPosition(ID, account, isLong, size, entry, margin, kRef);
   for (let i = 0; i < N; i++) {
     const isLong = rand() < 0.5;
     // Leverage log-uniform in [1, 50]; entry within 20% of the index; size 0.01 to 100 units.

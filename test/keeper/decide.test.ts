@@ -11,8 +11,7 @@ import { getAddress } from "ethers";
 import { PositionBook, buildQueue, headOfQueue } from "../../lib/adl";
 import { bandReference, marketId } from "../../lib/local";
 import { WAD, mulDivUp } from "../../lib/math";
-import { equityOf, leverageUp, pnlPerUnit } from "../../lib/position";
-import { leafOf } from "../../lib/rank-tree";
+import { equityOf, pnlPerUnit } from "../../lib/position";
 import { busyKey, decide, maxTake, type DecisionState, type MarketReading } from "../../keeper/src";
 import { maxTake as specMaxTake } from "../helpers/liquidation";
 
@@ -25,17 +24,7 @@ const units = (n: number): bigint => BigInt(Math.round(n * 1000)) * 10n ** 15n;
 const usd = (n: number): bigint => BigInt(n) * WAD;
 
 function put(book: PositionBook, account: string, isLong: boolean, size: bigint, entry: bigint, margin: bigint): void {
-  const leverage = leverageUp(size, margin);
-  book.applyPositionChanged({
-    marketId: ID,
-    account,
-    isLong,
-    size,
-    entry,
-    margin,
-    leverage,
-    leaf: leafOf(leverage, entry, KREF),
-  });
+  book.putPosition(ID, account, isLong, size, entry, margin, KREF);
 }
 
 function reading(over: Partial<MarketReading> = {}): MarketReading {

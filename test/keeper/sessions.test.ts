@@ -11,8 +11,6 @@ import { PositionBook } from "../../lib/adl";
 import type { SessionState } from "../../lib/adl-session";
 import { bandReference, marketId } from "../../lib/local";
 import { WAD } from "../../lib/math";
-import { leafOf } from "../../lib/rank-tree";
-import { leverageUp } from "../../lib/position";
 import { busyKey, decide, type DecisionState } from "../../keeper/src";
 import { SessionMemory, continueLimits, type SessionView } from "../../keeper/src/sessions";
 
@@ -27,17 +25,7 @@ const SHORT = acct(4);
 const LEAVES = 1 << 14;
 
 function put(book: PositionBook, account: string, isLong: boolean, size: bigint, entry: bigint, margin: bigint): void {
-  const leverage = leverageUp(size, margin);
-  book.applyPositionChanged({
-    marketId: ID,
-    account,
-    isLong,
-    size,
-    entry,
-    margin,
-    leverage,
-    leaf: leafOf(leverage, entry, bandReference(PRICE)),
-  });
+  book.putPosition(ID, account, isLong, size, entry, margin, bandReference(PRICE));
 }
 
 /** Two bankrupt longs (deficits 185 and 85) and a 2x short that can settle either. */
