@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
+import {ModuleCall} from "./libraries/ModuleCall.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {IClearinghouse} from "./interfaces/IClearinghouse.sol";
@@ -83,12 +84,12 @@ contract Clearinghouse is ClearinghouseBase, IClearinghouse {
 
     /// @inheritdoc IClearinghouse
     function matchOrders(Order calldata, bytes calldata, Order calldata, bytes calldata, uint256) external {
-        _delegateToOrderModule();
+        ModuleCall.forward(orderModule);
     }
 
     /// @inheritdoc IClearinghouse
     function cancelOrder(Order calldata) external {
-        _delegateToOrderModule();
+        ModuleCall.forward(orderModule);
     }
 
     /// @inheritdoc IClearinghouse
@@ -218,22 +219,5 @@ contract Clearinghouse is ClearinghouseBase, IClearinghouse {
         collateral.safeTransferFrom(msg.sender, address(this), tokenAmount);
         uint256 received = collateral.balanceOf(address(this)) - before;
         if (received != tokenAmount) revert CollateralTransferShort(tokenAmount, received);
-    }
-
-    /// @dev Runs the current call in the order module on this contract's storage and returns or
-    /// reverts with its result. The module shares this contract's storage layout exactly
-    /// (both derive from ClearinghouseBase) and its immutables (same constructor arguments).
-    function _delegateToOrderModule() private {
-        address module = orderModule;
-        assembly ("memory-safe") {
-            let ptr := mload(0x40)
-            calldatacopy(ptr, 0, calldatasize())
-            let ok := delegatecall(gas(), module, ptr, calldatasize(), 0, 0)
-            returndatacopy(ptr, 0, returndatasize())
-            if iszero(ok) {
-                revert(ptr, returndatasize())
-            }
-            return(ptr, returndatasize())
-        }
     }
 }

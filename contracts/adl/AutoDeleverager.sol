@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
+import {ModuleCall} from "../libraries/ModuleCall.sol";
 import {IAutoDeleverager} from "../interfaces/IAutoDeleverager.sol";
 import {IRankIndex} from "../interfaces/IRankIndex.sol";
 import {IClearinghouseTypes} from "../interfaces/IClearinghouseTypes.sol";
@@ -156,39 +157,39 @@ contract AutoDeleverager is AdlBase, IAutoDeleverager {
 
     /// @inheritdoc IAutoDeleverager
     function openAdlSession(bytes32, address, address[] calldata) external returns (uint256) {
-        _delegateToSessionModule();
+        ModuleCall.forward(sessionModule);
     }
 
     /// @inheritdoc IAutoDeleverager
     function continueAdlSession(bytes32, bool, ProofNode[] calldata) external {
-        _delegateToSessionModule();
+        ModuleCall.forward(sessionModule);
     }
 
     /// @inheritdoc IAutoDeleverager
     function finishAdlSession(bytes32, bool) external {
-        _delegateToSessionModule();
+        ModuleCall.forward(sessionModule);
     }
 
     /// @inheritdoc IAutoDeleverager
     function challengeAdlSession(bytes32, bool, address) external {
-        _delegateToSessionModule();
+        ModuleCall.forward(sessionModule);
     }
 
     /// @inheritdoc IAutoDeleverager
     function expireAdlSession(bytes32, bool) external {
-        _delegateToSessionModule();
+        ModuleCall.forward(sessionModule);
     }
 
     /// @inheritdoc IAutoDeleverager
     function refreshLeafChunk(bytes32, bool, uint256, address[] calldata) external {
-        _delegateToSessionModule();
+        ModuleCall.forward(sessionModule);
     }
 
     /// @notice Sets the session time `T` of `marketId` (ADL admin), within [MIN_SESSION_TTL,
     /// MAX_SESSION_TTL] and at most the heartbeat of the market's oracle feed (a session's T is also
     /// capped at the heartbeat when it opens); see docs/adl.md for how to choose it.
     function setSessionTtl(bytes32, uint32) external {
-        _delegateToSessionModule();
+        ModuleCall.forward(sessionModule);
     }
 
     // ================================================================ unsettled positions
@@ -367,21 +368,5 @@ contract AutoDeleverager is AdlBase, IAutoDeleverager {
         if (!r.active || account > r.last) return;
         RankTree.update(_refreshScratch[marketId][side], side, leaf, a, k);
         ++r.tally;
-    }
-
-    /// @dev Runs the current call in the session module on this contract's storage and returns or
-    /// reverts with its result (the module shares this contract's layout, see AdlBase).
-    function _delegateToSessionModule() private {
-        address module = sessionModule;
-        assembly ("memory-safe") {
-            let ptr := mload(0x40)
-            calldatacopy(ptr, 0, calldatasize())
-            let ok := delegatecall(gas(), module, ptr, calldatasize(), 0, 0)
-            returndatacopy(ptr, 0, returndatasize())
-            if iszero(ok) {
-                revert(ptr, returndatasize())
-            }
-            return(ptr, returndatasize())
-        }
     }
 }
