@@ -38,8 +38,6 @@ export interface RankNode {
   count: bigint;
 }
 
-export const EMPTY_NODE: Readonly<RankNode> = Object.freeze({ maxA: 0n, bestK: 0n, maxE: 0n, count: 0n });
-
 /** A revert of RankTree.sol with its custom error name and arguments. */
 export class RankTreeError extends Error {
   constructor(

@@ -7,42 +7,16 @@
  */
 import { expect } from "chai";
 import { ethers } from "hardhat";
-import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
 import { fromEvents } from "../../lib/adl";
 import { refreshChunks } from "../../lib/adl-session";
-import { leafOf } from "../../lib/rank-tree";
-import { leverageUp } from "../../lib/position";
-import { WAD, mulDivUp } from "../../lib/math";
-import { ETH, ETH_PRICE } from "../helpers/fixture";
+import { WAD } from "../../lib/math";
+import { ETH_PRICE } from "../helpers/fixture";
 import { lev, pos, units } from "../helpers/adl";
-import { GAP, checkInvariants, fillAt, sessionBook, tie, traderBelow } from "../helpers/adl-session";
+import { checkInvariants, fillAt, staleLeaf, traderBelow } from "../helpers/adl-session";
 
 const SHORTS = false;
 
 describe("ADL: leaf refresh split across calls", function () {
-  async function staleLeaf() {
-    const f = await loadFixture(sessionBook);
-    const t = f.traders;
-    const id = f.ethId;
-    const [a, b] = tie(f);
-    const leaf = Number((await pos(f, id, a.address)).leaf);
-    const kRef = Number(await f.deleverager.kRef(id));
-    // The most leveraged short from 2,000 that still lands in the tie's leaf.
-    const size = units(1);
-    let staleLev = 0n;
-    for (let l = 201; l <= 400; l++) {
-      const leverage = (BigInt(l) * WAD) / 100n;
-      const aValue = leverageUp(size, mulDivUp(size, ETH_PRICE, leverage));
-      if (leafOf(aValue, ETH_PRICE, kRef) === leaf) staleLev = leverage;
-    }
-    expect(staleLev, "a larger a in the same leaf").to.be.greaterThan(2n * WAD);
-    await fillAt(f, t[8], t[7], size, ETH_PRICE, { long: lev(2), short: staleLev });
-    expect(Number((await pos(f, id, t[7].address)).leaf)).to.equal(leaf);
-    await fillAt(f, t[7], t[8], size, ETH_PRICE);
-    await f.setPrice(ETH, GAP);
-    return { f, t, id, a, b, leaf };
-  }
-
   /** The chain's leaf equals the replayed book's (which recomputes a refreshed leaf from its members). */
   async function expectLeafMatchesReplay(f: Awaited<ReturnType<typeof staleLeaf>>["f"], id: string, leaf: number) {
     const book = await fromEvents(f.clearinghouse, f.deleverager, 0, await ethers.provider.getBlockNumber());

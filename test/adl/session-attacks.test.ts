@@ -32,6 +32,7 @@ import {
   reserveKey,
   sessionBook,
   sessionProofTxs,
+  staleLeaf,
   tie,
 } from "../helpers/adl-session";
 
@@ -363,27 +364,6 @@ describe("ADL sessions: review findings (attacks fail, the honest keeper finishe
   });
 
   describe("split leaf refresh (finding 5)", function () {
-    /** The tie leaf made stale (t7 joins it with a high a, then leaves): 3 members, a looser record. */
-    async function staleLeaf() {
-      const f = await loadFixture(sessionBook);
-      const t = f.traders;
-      const id = f.ethId;
-      const [a, b] = tie(f);
-      const leaf = Number((await pos(f, id, a.address)).leaf);
-      const kRef = Number(await f.deleverager.kRef(id));
-      const size = units(1);
-      let staleLev = 0n;
-      for (let l = 201; l <= 400; l++) {
-        const leverage = (BigInt(l) * WAD) / 100n;
-        if (leafOf(leverageUp(size, mulDivUp(size, ETH_PRICE, leverage)), ETH_PRICE, kRef) === leaf)
-          staleLev = leverage;
-      }
-      await fillAt(f, t[8], t[7], size, ETH_PRICE, { long: lev(2), short: staleLev });
-      await fillAt(f, t[7], t[8], size, ETH_PRICE);
-      await f.setPrice(ETH, GAP);
-      return { f, t, id, a, b, leaf };
-    }
-
     it("a first chunk that skips a member is reserved to its holder, then restarted by anyone and completed", async function () {
       const { f, t, id, a, b, leaf } = await staleLeaf();
       const del = f.deleverager;

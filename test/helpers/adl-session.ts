@@ -9,12 +9,15 @@ import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signer
 import type { ContractTransactionReceipt } from "ethers";
 import { fromEvents, type ProofNode } from "../../lib/adl";
 import { buildProofFrom, readSession, splitProof, type SessionState, type SplitLimits } from "../../lib/adl-session";
-import { WAD } from "../../lib/math";
+import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
+import { WAD, mulDivUp } from "../../lib/math";
+import { leverageUp } from "../../lib/position";
+import { leafOf } from "../../lib/rank-tree";
 import { positionScore } from "../../lib/score";
 import { compareWithHead, headOfQueue, rankOpposite, type RefPosition } from "../../lib/reference-ranking";
 import { ETH, ETH_PRICE, SCALE, USDC, systemFixture, type Fixture } from "./fixture";
 import { conservation } from "./liquidation";
-import { PENDING, everyone, fundAvailable, lev, predictDeleverage, readAdlState, tradeAt, units } from "./adl";
+import { PENDING, everyone, fundAvailable, lev, pos, predictDeleverage, readAdlState, tradeAt, units } from "./adl";
 import { open, signed, submit } from "./clearinghouse";
 
 export const GAP = 1400n * WAD;
@@ -241,4 +244,31 @@ export async function traderBelow(f: Fixture, below: string, skip?: string): Pro
     if (!extraAccounts.includes(w.address)) extraAccounts.push(w.address);
     return w as unknown as HardhatEthersSigner;
   }
+}
+
+/**
+ * The session book with the tie's leaf made stale: t7 opens a short with the largest a that still lands
+ * in that leaf, then closes it, so the leaf keeps t7's looser record over its two remaining members;
+ * then the price gaps to GAP.
+ */
+export async function staleLeaf() {
+  const f = await loadFixture(sessionBook);
+  const t = f.traders;
+  const id = f.ethId;
+  const [a, b] = tie(f);
+  const leaf = Number((await pos(f, id, a.address)).leaf);
+  const kRef = Number(await f.deleverager.kRef(id));
+  const size = units(1);
+  let staleLev = 0n;
+  for (let l = 201; l <= 400; l++) {
+    const leverage = (BigInt(l) * WAD) / 100n;
+    const aValue = leverageUp(size, mulDivUp(size, ETH_PRICE, leverage));
+    if (leafOf(aValue, ETH_PRICE, kRef) === leaf) staleLev = leverage;
+  }
+  expect(staleLev, "a larger a in the same leaf").to.be.greaterThan(2n * WAD);
+  await fillAt(f, t[8], t[7], size, ETH_PRICE, { long: lev(2), short: staleLev });
+  expect(Number((await pos(f, id, t[7].address)).leaf)).to.equal(leaf);
+  await fillAt(f, t[7], t[8], size, ETH_PRICE);
+  await f.setPrice(ETH, GAP);
+  return { f, t, id, a, b, leaf };
 }
