@@ -973,6 +973,9 @@ describe("ADL: every single perturbation of list or proof", function () {
     for (const k of KINDS) expect(used(k), `${k.name} was exercised`).to.be.greaterThan(0);
     const seen = new Set([...tally.values()].flatMap((t) => [...t.keys()]));
     for (const outcome of OUTCOMES) expect(seen.has(outcome), `${outcome} occurred`).to.equal(true);
+    // The hard shapes the generator is built to reach must occur, or the kinds above ran on easy books only.
+    expect(shapes.infinite, "a book with a minus-infinity counterparty").to.be.greaterThan(0);
+    expect(Math.max(...shapes.members), "an opened leaf with two or more members").to.be.at.least(2);
     const calls = KINDS.reduce((n, k) => n + used(k), 0);
     const range = (xs: number[]): string => `${Math.min(...xs)}-${Math.max(...xs)}`;
     console.log(

@@ -155,11 +155,12 @@ describe("demo: a market crash settled end to end", function () {
     z.set(acct, { ...p, margin: 0n });
     expect(verdict(zero, "every open position c > 0")).to.equal(false);
 
-    const call: AdlCallCheck = first.adlCalls.find((a) => a.legs.length >= 2) ?? first.adlCalls[0];
-    expect(compareWithHead(call.legs, call.referenceHead)).to.deep.equal([]);
-    const swapped = call.legs.length >= 2 ? [call.legs[1], call.legs[0], ...call.legs.slice(2)] : [];
-    const shorter = call.legs.slice(0, -1);
-    if (swapped.length) expect(compareWithHead(swapped, call.referenceHead)).to.not.deep.equal([]);
-    expect(compareWithHead(shorter, call.referenceHead)).to.not.deep.equal([]);
+    const call: AdlCallCheck | undefined = first.adlCalls.find((a) => a.legs.length >= 2);
+    expect(call, "an ADL call with two or more counterparties").to.not.equal(undefined);
+    expect(compareWithHead(call!.legs, call!.referenceHead)).to.deep.equal([]);
+    const swapped = [call!.legs[1], call!.legs[0], ...call!.legs.slice(2)];
+    const shorter = call!.legs.slice(0, -1);
+    expect(compareWithHead(swapped, call!.referenceHead)).to.not.deep.equal([]);
+    expect(compareWithHead(shorter, call!.referenceHead)).to.not.deep.equal([]);
   });
 });
