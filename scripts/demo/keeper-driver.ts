@@ -18,7 +18,7 @@ const DEMO_GAS_ESTIMATE = 12_000_000n;
 /**
  * The keeper's own sender, except that it never calls eth_estimateGas: the in-process Hardhat node
  * keeps native memory after every estimate of a heavy call (a gas search runs the call many times),
- * which took the default demo past 10 GB. Every transaction is still simulated first (eth_call),
+ * which took the default demo to 13.6 GB. Every transaction is still simulated first (eth_call),
  * then sent with a fixed limit far above what any of the demo's calls use (under 1.2M gas) and
  * below the keeper's per-transaction cap; receipts give the gas actually used.
  */
