@@ -1,13 +1,14 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
-import {ModuleCall} from "./libraries/ModuleCall.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {IClearinghouse} from "./interfaces/IClearinghouse.sol";
 import {IOracleAdapter} from "./interfaces/IOracleAdapter.sol";
-import {ClearinghouseBase} from "./clearinghouse/ClearinghouseBase.sol";
-import {OrderMatching} from "./clearinghouse/OrderMatching.sol";
+import {ClearinghouseStorage} from "./clearinghouse/ClearinghouseStorage.sol";
+import {Trading} from "./clearinghouse/Trading.sol";
+import {Liquidations} from "./clearinghouse/Liquidations.sol";
+import {OrderLib} from "./libraries/OrderLib.sol";
 import {FixedPointMath} from "./libraries/FixedPointMath.sol";
 import {PositionMath} from "./libraries/PositionMath.sol";
 
@@ -16,20 +17,16 @@ import {PositionMath} from "./libraries/PositionMath.sol";
 /// @dev Every external mutating function follows validate -> accrue -> compute -> write -> emit ->
 /// transfer and shares one transient reentrancy lock. Every position change goes through
 /// `_modifyPosition`, the single funnel for trades now and liquidation and ADL later.
-contract Clearinghouse is ClearinghouseBase, IClearinghouse {
+contract Clearinghouse is Trading, Liquidations, IClearinghouse {
     using SafeERC20 for IERC20;
     using FixedPointMath for uint256;
-
-    /// @notice The extension that runs order matching by DELEGATECALL, on this contract's storage.
-    address public immutable orderModule;
 
     /// @param collateral_ The collateral ERC-20 (at most 18 decimals, no fee on transfer).
     /// @param oracle_ The oracle adapter; market ids are its feed ids.
     /// @param admin Receives DEFAULT_ADMIN_ROLE.
-    constructor(IERC20 collateral_, IOracleAdapter oracle_, address admin) ClearinghouseBase(collateral_, oracle_) {
+    constructor(IERC20 collateral_, IOracleAdapter oracle_, address admin) ClearinghouseStorage(collateral_, oracle_) {
         if (admin == address(0)) revert ZeroAddress();
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
-        orderModule = address(new OrderMatching(collateral_, oracle_));
     }
 
     // ================================================================ accounts
@@ -80,21 +77,27 @@ contract Clearinghouse is ClearinghouseBase, IClearinghouse {
         _writeMarginChange(marketId, msg.sender, pos, -int256(amount));
     }
 
-    // ================================================================ orders (forwarded)
+    // ================================================================ orders
 
     /// @inheritdoc IClearinghouse
-    function matchOrders(Order calldata, bytes calldata, Order calldata, bytes calldata, uint256) external {
-        ModuleCall.forward(orderModule);
+    function matchOrders(
+        Order calldata maker,
+        bytes calldata makerSignature,
+        Order calldata taker,
+        bytes calldata takerSignature,
+        uint256 fillSize
+    ) external nonReentrant {
+        _match(maker, makerSignature, taker, takerSignature, fillSize);
     }
 
     /// @inheritdoc IClearinghouse
-    function cancelOrder(Order calldata) external {
-        ModuleCall.forward(orderModule);
+    function cancelOrder(Order calldata order) external nonReentrant {
+        OrderLib.cancel(cancelled, order, _domainSeparatorV4());
     }
 
     /// @inheritdoc IClearinghouse
     function hashOrder(Order calldata order) external view returns (bytes32) {
-        return _hashOrder(order);
+        return OrderLib.digest(order, _domainSeparatorV4());
     }
 
     // ================================================================ liquidation
@@ -185,30 +188,6 @@ contract Clearinghouse is ClearinghouseBase, IClearinghouse {
     function freeCollateral(address account) external view returns (uint256) {
         return _free[account];
     }
-
-    /// @inheritdoc IClearinghouse
-    function equity(bytes32 marketId, address account) public view returns (int256) {
-        Position memory pos = _positions[marketId][account];
-        if (pos.size == 0) return 0;
-        (uint256 price, int256 funding) = _viewPriceAndFunding(marketId);
-        return PositionMath.equity(pos.margin, pos.size, _x(pos, price, funding));
-    }
-
-    /// @inheritdoc IClearinghouse
-    function isLiquidatable(bytes32 marketId, address account) external view returns (bool) {
-        Position memory pos = _positions[marketId][account];
-        if (pos.size == 0) return false;
-        (uint256 price, int256 funding) = _viewPriceAndFunding(marketId);
-        int256 eq = PositionMath.equity(pos.margin, pos.size, _x(pos, price, funding));
-        return eq < int256(PositionMath.requirementUp(pos.size, price, _params[marketId].mmr));
-    }
-
-    /// @inheritdoc IClearinghouse
-    function isBankrupt(bytes32 marketId, address account) external view returns (bool) {
-        return _positions[marketId][account].size != 0 && equity(marketId, account) < 0;
-    }
-
-    // ================================================================ the position funnel
 
     // ================================================================ internals
 

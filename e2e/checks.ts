@@ -95,7 +95,7 @@ async function classify(
   const available = fundAvailable(ledger);
   const { outstanding, unsettled } = status;
   for (const p of positions) {
-    if (!(await sys.clearinghouse.isLiquidatable(id, p.account, at))) continue;
+    if (!(await lens.isLiquidatable(id, p.account, at))) continue;
     const ref: RefPosition = p;
     const delta = referenceDelta(ref, price, funding, available);
     if (delta === null) {

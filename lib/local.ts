@@ -9,8 +9,10 @@ import {
   ClearinghouseLens__factory,
   InsuranceFund__factory,
   MockAggregator__factory,
+  MarketParamsLib__factory,
   MockERC20__factory,
   OracleAdapter__factory,
+  OrderLib__factory,
   type AutoDeleverager,
   type Clearinghouse,
   type ClearinghouseLens,
@@ -82,14 +84,23 @@ export interface LocalMarketSpec {
 const FEED_DECIMALS = 8;
 const FEED_SCALE = 10n ** BigInt(18 - FEED_DECIMALS);
 
-/** Deploys the Clearinghouse (its constructor deploys the order-matching module). */
+/** Deploys the Clearinghouse's linked libraries, then the Clearinghouse linked to them. */
 export async function deployClearinghouse(
   deployer: Signer,
   collateral: string,
   oracle: string,
   adminAddress?: string,
 ): Promise<Clearinghouse> {
-  return new Clearinghouse__factory(deployer).deploy(collateral, oracle, adminAddress ?? (await deployer.getAddress()));
+  const orderLib = await new OrderLib__factory(deployer).deploy();
+  const marketParamsLib = await new MarketParamsLib__factory(deployer).deploy();
+  const factory = new Clearinghouse__factory(
+    {
+      "contracts/libraries/OrderLib.sol:OrderLib": await orderLib.getAddress(),
+      "contracts/libraries/MarketParamsLib.sol:MarketParamsLib": await marketParamsLib.getAddress(),
+    },
+    deployer,
+  );
+  return factory.deploy(collateral, oracle, adminAddress ?? (await deployer.getAddress()));
 }
 
 /**

@@ -17,14 +17,20 @@ import { ethers } from "hardhat";
 import type { Wallet } from "ethers";
 import {
   AutoDeleverager__factory,
-  Clearinghouse__factory,
   ClearinghouseLens__factory,
   InsuranceFund__factory,
   MockAggregator__factory,
   MockERC20__factory,
   OracleAdapter__factory,
 } from "../typechain-types";
-import { bandReference, defaultMarketParams, deployLocalSystem, marketId, type LocalSystem } from "../lib/local";
+import {
+  bandReference,
+  defaultMarketParams,
+  deployClearinghouse,
+  deployLocalSystem,
+  marketId,
+  type LocalSystem,
+} from "../lib/local";
 import { PositionBook, adlDelta, buildDeleverage, type ProofNode } from "../lib/adl";
 import { HEIGHT, leafOf } from "../lib/rank-tree";
 import { isEligible, positionScore } from "../lib/score";
@@ -206,7 +212,7 @@ async function openBankrupt(sys: LocalSystem, v: Venue, label: string, entry: bi
   })();
   await openAgainstWhale(v, [{ wallet: b, isLong: true, size, price: entry, leverage: BANKRUPT_LEVERAGE }], 0n);
   await setPrice(v, PRICE);
-  if (!(await sys.clearinghouse.isBankrupt(v.marketId, b.address))) throw new Error("bankrupt long is solvent");
+  if (!(await sys.lens.isBankrupt(v.marketId, b.address))) throw new Error("bankrupt long is solvent");
   return b;
 }
 
@@ -430,11 +436,7 @@ async function measureIndexCost(admin: string, keeper: string, seed: number, pre
   const signer = await ethers.getSigner(admin);
   const token = await new MockERC20__factory(signer).deploy("Mock USD", "mUSD", 6);
   const oracle = await new OracleAdapter__factory(signer).deploy(admin);
-  const ch = await new Clearinghouse__factory(signer).deploy(
-    await token.getAddress(),
-    await oracle.getAddress(),
-    admin,
-  );
+  const ch = await deployClearinghouse(signer, await token.getAddress(), await oracle.getAddress(), admin);
   await (await oracle.grantRole(await oracle.ORACLE_ADMIN_ROLE(), admin)).wait();
   await (await ch.grantRole(await ch.MARKET_ADMIN_ROLE(), admin)).wait();
   const lens = await new ClearinghouseLens__factory(signer).deploy(await ch.getAddress());

@@ -17,9 +17,6 @@ import {LiquidationMath} from "../libraries/LiquidationMath.sol";
 abstract contract Liquidations is PositionBook {
     using FixedPointMath for uint256;
 
-    /// @notice The insurance fund: receives the fund share of fees and covers bad debt.
-    address public insuranceFund;
-
     /// @dev Liquidates `size` of `account`'s position in `marketId`, the caller taking it over at
     /// the index price with `leverage` for the margin of any increase of its own position.
     function _liquidate(bytes32 marketId, address account, uint256 size, uint256 leverage) internal {
@@ -36,8 +33,8 @@ abstract contract Liquidations is PositionBook {
         int256 x = _x(pos, price, _state[marketId].cumulativeFunding);
         {
             int256 eq = PositionMath.equity(pos.margin, pos.size, x);
-            uint256 maintenance = PositionMath.requirementUp(pos.size, price, params.mmr);
-            if (eq >= int256(maintenance)) revert PositionNotLiquidatable(account, eq, maintenance);
+            (bool isLiquidatable, uint256 maintenance) = PositionMath.liquidatable(eq, pos.size, price, params.mmr);
+            if (!isLiquidatable) revert PositionNotLiquidatable(account, eq, maintenance);
             uint256 cap = LiquidationMath.maxTake(
                 pos.size,
                 eq,
@@ -136,15 +133,24 @@ abstract contract Liquidations is PositionBook {
         MarketParams storage params = _params[marketId];
         bool closedAll = _positions[marketId][bankrupt].size == 0;
         if (!closedAll && total.mulDivDown(price, WAD) < params.minNotional) return;
-        uint256 reward = LiquidationMath.feeUp(total, price, params.liquidationFee).mulDivDown(
-            params.liquidatorShare,
-            WAD
-        );
-        if (reward > treasuryBalance) reward = treasuryBalance;
+        uint256 reward = _takeKeeperReward(params, total, price);
         if (reward == 0) return;
-        treasuryBalance -= reward;
         _free[keeper] += reward;
         emit KeeperRewardPaid(marketId, keeper, reward);
+    }
+
+    /// @dev The one keeper-reward rule: the liquidator's share of the ordinary liquidation fee on
+    /// `size` at `price`, taken from the treasury as far as it goes (never reverting). Returns the
+    /// amount taken; the caller credits it.
+    function _takeKeeperReward(
+        MarketParams storage params,
+        uint256 size,
+        uint256 price
+    ) private returns (uint256 reward) {
+        reward = LiquidationMath.feeUp(size, price, params.liquidationFee).mulDivDown(params.liquidatorShare, WAD);
+        uint256 treasury = treasuryBalance;
+        if (reward > treasury) reward = treasury;
+        treasuryBalance = treasury - reward;
     }
 
     /// @dev Closes the legs' total of the bankrupt position; returns the closed part's booked
@@ -191,14 +197,8 @@ abstract contract Liquidations is PositionBook {
             // A bankrupt part pays no fee; the keeper reward comes from the treasury, what it has,
             // and never exceeds the liquidator's share of the ordinary fee, so waiting for
             // bankruptcy never pays.
-            uint256 reward = LiquidationMath.feeUp(size, price, params.liquidationFee).mulDivDown(
-                params.liquidatorShare,
-                WAD
-            );
-            if (reward > treasuryBalance) reward = treasuryBalance;
-            treasuryBalance -= reward;
-            toLiquidator = reward;
-            emit KeeperRewardPaid(marketId, msg.sender, reward);
+            toLiquidator = _takeKeeperReward(params, size, price);
+            emit KeeperRewardPaid(marketId, msg.sender, toLiquidator);
         }
         _free[msg.sender] += toLiquidator;
         pendingFundFees += toFund;

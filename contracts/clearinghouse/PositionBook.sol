@@ -1,8 +1,6 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
-import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
-import {IOracleAdapter} from "../interfaces/IOracleAdapter.sol";
 import {IRankIndex} from "../interfaces/IRankIndex.sol";
 import {MarketRegistry} from "./MarketRegistry.sol";
 import {FixedPointMath} from "../libraries/FixedPointMath.sol";
@@ -38,39 +36,8 @@ abstract contract PositionBook is MarketRegistry {
         int256 adjustment; // added to the reducing leg's payout (fund, reserve, fee, ADL charge)
     }
 
-    /// @notice Sizes, |K| and prices stay below 2^120 so every s*K and its sum fit in int256.
-    uint256 public constant MAX_MAGNITUDE = (1 << 120) - 1;
-    /// @notice Position margin stays below 2^112 (5e15 quote units) so a record packs in two slots.
-    uint256 public constant MAX_MARGIN = (1 << 112) - 1;
-    uint256 internal constant WAD = FixedPointMath.WAD;
     /// @dev Transient-storage namespace of the per-transaction index price cache.
     bytes32 private constant PRICE_CACHE_NAMESPACE = keccak256("adl.clearinghouse.priceCache");
-
-    /// @notice The collateral token.
-    IERC20 public immutable collateral;
-    /// @notice 10^(18 - token decimals): internal amount per token unit.
-    uint256 public immutable collateralScale;
-    /// @notice Index price source.
-    IOracleAdapter public immutable oracle;
-
-    /// @notice Fees owed to the insurance fund and not yet transferred (18-decimal quote).
-    uint256 public pendingFundFees;
-    /// @notice Treasury balance held here (18-decimal quote), rounding reserves excluded.
-    uint256 public treasuryBalance;
-    /// @notice Per-market rounding reserve (18-decimal quote), part of the treasury; never withdrawn.
-    mapping(bytes32 marketId => uint256) public roundingReserve;
-    /// @notice The ADL rank index and deleverager (zero until set): reindexed on every position
-    /// change, and the only caller of `settleDeleverage`.
-    address public rankIndex;
-
-    mapping(address account => uint256) internal _free;
-    mapping(bytes32 marketId => mapping(address account => Position)) internal _positions;
-
-    constructor(IERC20 collateral_, uint256 scale, IOracleAdapter oracle_) {
-        collateral = collateral_;
-        collateralScale = scale;
-        oracle = oracle_;
-    }
 
     /// @dev The single funnel for every position change (DESIGN.md section 2): trades,
     /// liquidation and ADL. A fill that crosses zero is a full close followed by an opening on
@@ -270,16 +237,6 @@ abstract contract PositionBook is MarketRegistry {
         assembly ("memory-safe") {
             tstore(slot, packed)
         }
-    }
-
-    function _viewPriceAndFunding(bytes32 marketId) internal view returns (uint256 price, int256 funding) {
-        _requireListed(marketId);
-        (price, ) = oracle.getPrice(marketId, false);
-        MarketState storage s = _state[marketId];
-        MarketParams storage p = _params[marketId];
-        funding = FundingMath
-            .project(_accrualOf(s), p.fundingWindow, p.fundingPeriod, price, block.timestamp, s.longOpenInterest)
-            .cumulativeFunding;
     }
 
     function _accrualOf(MarketState storage s) internal view returns (FundingMath.Accrual memory) {

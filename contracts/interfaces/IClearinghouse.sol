@@ -86,13 +86,4 @@ interface IClearinghouse is IClearinghouseTypes {
 
     /// @notice Free collateral of `account` (18-decimal quote).
     function freeCollateral(address account) external view returns (uint256);
-
-    /// @notice Equity c + floor(q * x / W) at the current index price and funding.
-    function equity(bytes32 marketId, address account) external view returns (int256);
-
-    /// @notice True if equity < ceil(mmr * notional) at the current index price.
-    function isLiquidatable(bytes32 marketId, address account) external view returns (bool);
-
-    /// @notice True if equity < 0 at the current index price.
-    function isBankrupt(bytes32 marketId, address account) external view returns (bool);
 }

@@ -37,6 +37,18 @@ library PositionMath {
         return size.mulDivUp(price, WAD).mulDivUp(ratio, WAD);
     }
 
+    /// @dev The one liquidation test: equity below ceil(ceil(q*P/W)*mmr/W), the maintenance
+    /// requirement rounded against the account. Returns the requirement too, for errors.
+    function liquidatable(
+        int256 eq,
+        uint256 size,
+        uint256 price,
+        uint256 mmr
+    ) internal pure returns (bool isLiquidatable, uint256 maintenance) {
+        maintenance = requirementUp(size, price, mmr);
+        isLiquidatable = eq < int256(maintenance);
+    }
+
     /// @dev The one margin test: c + min(floor(q*x/W), 0) >= requirementUp(q, P, imr).
     /// Losses count, profit never does. Returns the shortfall (0 if the test passes).
     function marginShortfall(

@@ -18,8 +18,8 @@ interface IClearinghouseState is IClearinghouse {
 
 /// @title ClearinghouseLens
 /// @notice Read-only views derived from the clearinghouse's public state, computed with the same
-/// libraries the clearinghouse uses, so they agree with it to the wei. Kept out of the core to
-/// keep it under the 24 KB code-size limit.
+/// libraries the clearinghouse uses, so they agree with it to the wei. Every derived view lives
+/// here rather than in the core, which keeps only stored state and the rules that change it.
 contract ClearinghouseLens {
     using FixedPointMath for uint256;
 
@@ -36,6 +36,30 @@ contract ClearinghouseLens {
     /// @notice Cumulative funding F of `marketId` accrued virtually to the current block.
     function currentFunding(bytes32 marketId) external view returns (int256 funding) {
         (, funding) = _priceAndFunding(marketId);
+    }
+
+    /// @notice Equity c + floor(q * x / W) of `account` in `marketId` at the current index price and
+    /// funding accrued virtually to this block; 0 without a position (no price is read then).
+    function equity(bytes32 marketId, address account) public view returns (int256) {
+        IClearinghouse.Position memory pos = clearinghouse.getPosition(marketId, account);
+        if (pos.size == 0) return 0;
+        (uint256 price, int256 funding) = _priceAndFunding(marketId);
+        return PositionMath.equity(pos.margin, pos.size, _x(pos, price, funding));
+    }
+
+    /// @notice True if `account`'s equity is below the maintenance requirement ceil(mmr * notional) at
+    /// the current index price, the test `Clearinghouse.liquidate` applies; false without a position.
+    function isLiquidatable(bytes32 marketId, address account) external view returns (bool result) {
+        IClearinghouse.Position memory pos = clearinghouse.getPosition(marketId, account);
+        if (pos.size == 0) return false;
+        (uint256 price, int256 funding) = _priceAndFunding(marketId);
+        int256 eq = PositionMath.equity(pos.margin, pos.size, _x(pos, price, funding));
+        (result, ) = PositionMath.liquidatable(eq, pos.size, price, clearinghouse.marketParams(marketId).mmr);
+    }
+
+    /// @notice True if `account` has a position in `marketId` whose equity is below zero now.
+    function isBankrupt(bytes32 marketId, address account) external view returns (bool) {
+        return equity(marketId, account) < 0;
     }
 
     /// @notice Equity divided by notional (18-decimal), rounded down; type(int256).max without a position.
@@ -56,7 +80,8 @@ contract ClearinghouseLens {
         (uint256 price, int256 funding) = _priceAndFunding(marketId);
         IClearinghouse.MarketParams memory p = clearinghouse.marketParams(marketId);
         int256 eq = PositionMath.equity(pos.margin, pos.size, _x(pos, price, funding));
-        if (eq >= int256(PositionMath.requirementUp(pos.size, price, p.mmr))) return 0;
+        (bool isLiquidatable_, ) = PositionMath.liquidatable(eq, pos.size, price, p.mmr);
+        if (!isLiquidatable_) return 0;
         return LiquidationMath.maxTake(pos.size, eq, price, p.mmr, p.liquidationFee, p.minNotional);
     }
 

@@ -17,6 +17,8 @@ export const FUTURE_IDS = {
   collateral: "Collateral",
   oracle: "OracleAdapter",
   clearinghouse: "Clearinghouse",
+  orderLib: "OrderLib",
+  marketParamsLib: "MarketParamsLib",
   lens: "ClearinghouseLens",
   insuranceFund: "InsuranceFund",
   deleverager: "AutoDeleverager",
@@ -26,7 +28,12 @@ export const FUTURE_IDS = {
 export function addCore(m: IgnitionModuleBuilder, collateral: ArgumentType) {
   const admin = m.getAccount(0);
   const oracle = m.contract("OracleAdapter", [admin], { id: FUTURE_IDS.oracle });
-  const clearinghouse = m.contract("Clearinghouse", [collateral, oracle, admin], { id: FUTURE_IDS.clearinghouse });
+  const orderLib = m.library("OrderLib", { id: FUTURE_IDS.orderLib });
+  const marketParamsLib = m.library("MarketParamsLib", { id: FUTURE_IDS.marketParamsLib });
+  const clearinghouse = m.contract("Clearinghouse", [collateral, oracle, admin], {
+    id: FUTURE_IDS.clearinghouse,
+    libraries: { OrderLib: orderLib, MarketParamsLib: marketParamsLib },
+  });
   const lens = m.contract("ClearinghouseLens", [clearinghouse], { id: FUTURE_IDS.lens });
   const insuranceFund = m.contract("InsuranceFund", [collateral, admin], { id: FUTURE_IDS.insuranceFund });
   const deleverager = m.contract("AutoDeleverager", [clearinghouse, lens, admin], { id: FUTURE_IDS.deleverager });

@@ -25,7 +25,7 @@ export function maxTake(size: bigint, equity: bigint, price: bigint, risk: Marke
   return cap;
 }
 
-/** True iff equity < ceil(ceil(q * P / W) * mmr / W) (Clearinghouse.isLiquidatable). */
+/** True iff equity < ceil(ceil(q * P / W) * mmr / W) (ClearinghouseLens.isLiquidatable, PositionMath.liquidatable). */
 export function isLiquidatable(size: bigint, equity: bigint, price: bigint, mmr: bigint): boolean {
   return equity < requirementUp(size, price, mmr);
 }

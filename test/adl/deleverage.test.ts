@@ -38,7 +38,7 @@ describe("ADL: deleverage happy paths", function () {
     const f = await single();
     const [b, s1] = f.traders;
     const id = f.ethId;
-    expect(await f.clearinghouse.isBankrupt(id, b.address)).to.equal(true);
+    expect(await f.lens.isBankrupt(id, b.address)).to.equal(true);
     const v = await keeperPlan(f, id, b.address);
     expect(v.available).to.be.greaterThan(0n);
     expect(v.available).to.be.lessThan(v.delta.deficit);

@@ -240,7 +240,7 @@ describe("ADL sessions: review findings (attacks fail, the honest keeper finishe
       await fillAt(f, t[9], B, units(10), GAP);
       await fillAt(f, B, t[9], units(4), 3000n * WAD, { long: lev(10) });
       await f.setPrice(ETH, GAP);
-      expect(await ch.isBankrupt(id, B.address)).to.equal(true);
+      expect(await f.lens.isBankrupt(id, B.address)).to.equal(true);
       const heads = await Promise.all(s.entries.map((a) => pos(f, id, a)));
       const frees = await Promise.all(s.entries.map((a) => ch.freeCollateral(a)));
       const [reserve, treasury, avail] = [
@@ -267,7 +267,7 @@ describe("ADL sessions: review findings (attacks fail, the honest keeper finishe
       await fillAt(f, t[9], B, units(10), GAP);
       await fillAt(f, t[9], B, units(5), GAP, { short: lev(10) });
       await f.setPrice(ETH, 1600n * WAD);
-      expect(await f.clearinghouse.isBankrupt(id, B.address)).to.equal(true);
+      expect(await f.lens.isBankrupt(id, B.address)).to.equal(true);
       await continueAll(f, id, SHORTS);
       const shorts = await Promise.all(s.entries.map((a) => pos(f, id, a)));
       await expect(f.deleverager.finishAdlSession(id, SHORTS))
@@ -311,7 +311,7 @@ describe("ADL sessions: review findings (attacks fail, the honest keeper finishe
     it("documented deviation: B's own reserve does not count for its liquidation; the session ends within T and then it does", async function () {
       const { f, id, B, s } = await opened();
       const ch = f.clearinghouse;
-      const deficit = -(await ch.equity(id, B));
+      const deficit = -(await f.lens.equity(id, B));
       const need = deficit / SCALE + 1n - (await f.insuranceFund.available()) - s.reserveTokens + 10n;
       await (await f.token.mint(await f.admin.getAddress(), need)).wait();
       await (await f.token.connect(f.admin).approve(await f.insuranceFund.getAddress(), need)).wait();
@@ -354,7 +354,7 @@ describe("ADL sessions: review findings (attacks fail, the honest keeper finishe
       const { f, id, B, s } = await opened();
       await continueAll(f, id, SHORTS);
       expect((await f.deleverager.unsettled(id))[0]).to.deep.equal([B]);
-      const deficit = -(await f.clearinghouse.equity(id, B));
+      const deficit = -(await f.lens.equity(id, B));
       await (await f.clearinghouse.connect(f.traders[0]).addMargin(id, deficit + WAD)).wait();
       await expect(f.deleverager.finishAdlSession(id, SHORTS))
         .to.emit(f.deleverager, "AdlSessionFinished")

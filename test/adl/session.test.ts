@@ -224,7 +224,7 @@ describe("ADL: sessions", function () {
   it("finish after B recovered: no trade, the reserve released", async function () {
     const { f, t, id, B, s } = await opened();
     await continueAll(f, id, SHORTS);
-    const deficit = -(await f.clearinghouse.equity(id, B));
+    const deficit = -(await f.lens.equity(id, B));
     expect(deficit).to.be.greaterThan(0n);
     // B's owner adds more than the deficit: not bankrupt any more at the current price.
     await (await f.clearinghouse.connect(t[0]).addMargin(id, deficit + WAD)).wait();

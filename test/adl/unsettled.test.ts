@@ -25,7 +25,7 @@ describe("ADL: unsettled bankrupt positions", function () {
     const f = await bankruptLong();
     const [b, s1] = f.traders;
     const id = f.ethId;
-    const equity = await f.clearinghouse.equity(id, b.address);
+    const equity = await f.lens.equity(id, b.address);
     expect(equity < 0n).to.equal(true);
     await expect(f.deleverager.reportUnsettled(id, b.address))
       .to.emit(f.deleverager, "UnsettledAdded")
@@ -67,7 +67,7 @@ describe("ADL: unsettled bankrupt positions", function () {
     const [b] = f.traders;
     const id = f.ethId;
     await f.deleverager.reportUnsettled(id, b.address);
-    const deficit = -(await f.clearinghouse.equity(id, b.address));
+    const deficit = -(await f.lens.equity(id, b.address));
     await f.clearinghouse.connect(b).addMargin(id, deficit + 10n * WAD);
     expect((await f.deleverager.unsettled(id))[1]).to.deep.equal([0n]);
     await expect(f.deleverager.clearUnsettled(id, b.address))

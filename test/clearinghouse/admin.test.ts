@@ -233,7 +233,7 @@ describe("Clearinghouse market administration", function () {
       const m = await signed(f.clearinghouse, alice, { marketId: f.ethId, size: WAD, limitPrice: ETH_PRICE });
       const t = await signed(f.clearinghouse, bob, { marketId: f.ethId, size: -WAD, limitPrice: ETH_PRICE });
       await submit(f.clearinghouse, f.keeper, m, t, WAD);
-      expect(await f.clearinghouse.equity(f.ethId, alice.address)).to.be.greaterThan(0n);
+      expect(await f.lens.equity(f.ethId, alice.address)).to.be.greaterThan(0n);
     });
   });
 

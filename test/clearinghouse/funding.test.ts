@@ -126,17 +126,11 @@ describe("Clearinghouse funding", function () {
     const s = await fundingStateOf(f.clearinghouse, f.ethId);
     await accrueAt(f, s.windowStart + WINDOW);
     const F0 = (await f.clearinghouse.marketState(f.ethId)).cumulativeFunding;
-    const [long0, short0] = [
-      await f.clearinghouse.equity(f.ethId, alice.address),
-      await f.clearinghouse.equity(f.ethId, bob.address),
-    ];
+    const [long0, short0] = [await f.lens.equity(f.ethId, alice.address), await f.lens.equity(f.ethId, bob.address)];
     await accrueAt(f, s.windowStart + WINDOW + 3000n);
     const F1 = (await f.clearinghouse.marketState(f.ethId)).cumulativeFunding;
     expect(await f.lens.currentFunding(f.ethId)).to.equal(F1);
-    const [long1, short1] = [
-      await f.clearinghouse.equity(f.ethId, alice.address),
-      await f.clearinghouse.equity(f.ethId, bob.address),
-    ];
+    const [long1, short1] = [await f.lens.equity(f.ethId, alice.address), await f.lens.equity(f.ethId, bob.address)];
     expect(F1 > F0).to.equal(true);
     expect(long1 - long0).to.equal(-(F1 - F0));
     expect(short1 - short0).to.equal(F1 - F0);
@@ -149,11 +143,9 @@ describe("Clearinghouse funding", function () {
     await openAt(f, q, 2010n * WAD);
     const s = await fundingStateOf(f.clearinghouse, f.ethId);
     await accrueAt(f, s.windowStart + WINDOW);
-    const e0 =
-      (await f.clearinghouse.equity(f.ethId, alice.address)) + (await f.clearinghouse.equity(f.ethId, bob.address));
+    const e0 = (await f.lens.equity(f.ethId, alice.address)) + (await f.lens.equity(f.ethId, bob.address));
     await accrueAt(f, s.windowStart + WINDOW + 2777n);
-    const e1 =
-      (await f.clearinghouse.equity(f.ethId, alice.address)) + (await f.clearinghouse.equity(f.ethId, bob.address));
+    const e1 = (await f.lens.equity(f.ethId, alice.address)) + (await f.lens.equity(f.ethId, bob.address));
     expect(e1 - e0 <= 0n && e1 - e0 >= -1n, `drift ${e1 - e0}`).to.equal(true);
   });
 

@@ -168,7 +168,7 @@ describe("Clearinghouse margin", function () {
       const params = await ch.marketParams(f.ethId);
       const index = 2100n * WAD;
       await f.setPrice(ETH, index);
-      expect(await ch.equity(f.ethId, alice.address)).to.equal(500n * WAD);
+      expect(await f.lens.equity(f.ethId, alice.address)).to.equal(500n * WAD);
       // If profit counted, 500 - 210 = 290 could leave; only 400 - 210 = 190 may.
       const amount = 190n * WAD + 1n;
       const x = pnlPerUnit(true, ETH_PRICE, index, 0n);

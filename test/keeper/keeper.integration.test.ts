@@ -97,9 +97,9 @@ describe("keeper (in-process, Hardhat network)", function () {
     // BTC -6%: the 10x long is under 5% maintenance but solvent. ETH to 1,700: the 10x long is bankrupt.
     await f.setPrice(BTC, 56_400n * WAD);
     await f.setPrice(ETH, 1700n * WAD);
-    expect(await f.clearinghouse.isLiquidatable(f.btcId, l2.address)).to.equal(true);
-    expect(await f.clearinghouse.isBankrupt(f.btcId, l2.address)).to.equal(false);
-    expect(await f.clearinghouse.isBankrupt(f.ethId, b.address)).to.equal(true);
+    expect(await f.lens.isLiquidatable(f.btcId, l2.address)).to.equal(true);
+    expect(await f.lens.isBankrupt(f.btcId, l2.address)).to.equal(false);
+    expect(await f.lens.isBankrupt(f.ethId, b.address)).to.equal(true);
     const cap = await f.lens.maxLiquidationSize(f.btcId, l2.address);
     expect(cap).to.be.greaterThan(0n);
     const btcBefore = await pos(f, f.btcId, l2.address);
@@ -222,7 +222,7 @@ describe("keeper (in-process, Hardhat network)", function () {
       ]);
       expect([done.liquidations, done.errors]).to.deep.equal([[], []]);
       expect(await ethers.provider.getTransactionCount(f.bot.address)).to.equal(nonceAfterFirst + 1);
-      expect(await f.clearinghouse.isLiquidatable(f.ethId, l2.address)).to.equal(false);
+      expect(await f.lens.isLiquidatable(f.ethId, l2.address)).to.equal(false);
       await fourth.stop();
     } finally {
       await network.provider.send("evm_setAutomine", [true]);

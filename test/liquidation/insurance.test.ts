@@ -22,7 +22,7 @@ async function aliceBankrupt(stakeTokens: bigint, gap = 1750n * WAD): Promise<Fi
   // Staking sweeps the 0.7 of pending trading fees into the fund first.
   if (stakeTokens > 0n) await stake(f, dave, stakeTokens);
   await f.setPrice(ETH, gap);
-  expect(await f.clearinghouse.isBankrupt(f.ethId, alice.address)).to.equal(true);
+  expect(await f.lens.isBankrupt(f.ethId, alice.address)).to.equal(true);
   return f;
 }
 
@@ -132,11 +132,11 @@ describe("Liquidation of bankrupt positions: insurance fund cover", function () 
     await openAt(f, f.btcId, erin, frank, WAD / 5n, 60_000n * WAD);
     const ch = f.clearinghouse;
     const before = await positionOf(f, f.ethId, alice.address);
-    const deficit = -(await ch.equity(f.ethId, alice.address));
+    const deficit = -(await f.lens.equity(f.ethId, alice.address));
     const d = WAD / 3n;
 
     const first = await liquidateExactly(f, f.ethId, alice.address, carol, d, X5);
-    const remainderDeficit = -(await ch.equity(f.ethId, alice.address));
+    const remainderDeficit = -(await f.lens.equity(f.ethId, alice.address));
     expect(first.plan.deficit).to.equal(deficit);
     expect(first.plan.deficitAfter).to.equal(remainderDeficit);
     expect(first.plan.fundPays).to.equal(deficit - remainderDeficit);
@@ -150,7 +150,7 @@ describe("Liquidation of bankrupt positions: insurance fund cover", function () 
     const after = await positionOf(f, f.ethId, alice.address);
     expect(after).to.deep.equal({ ...before, size: before.size - d, margin: before.margin - first.plan.released });
     expect(remainderDeficit).to.be.greaterThan(0n);
-    expect(await ch.isBankrupt(f.ethId, alice.address)).to.equal(true);
+    expect(await f.lens.isBankrupt(f.ethId, alice.address)).to.equal(true);
 
     // A second keeper takes the rest: the fund pays D', in total exactly D.
     const second = await liquidateExactly(f, f.ethId, alice.address, dave, after.size, X5);
@@ -169,9 +169,9 @@ describe("Liquidation by a second account of the same owner", function () {
     await f.setPrice(ETH, 1880n * WAD);
     const wealth = async () =>
       (await ch.freeCollateral(alice.address)) +
-      (await ch.equity(f.ethId, alice.address)) +
+      (await f.lens.equity(f.ethId, alice.address)) +
       (await ch.freeCollateral(aliceToo.address)) +
-      (await ch.equity(f.ethId, aliceToo.address));
+      (await f.lens.equity(f.ethId, aliceToo.address));
     const before = await wealth();
     const cap = await f.lens.maxLiquidationSize(f.ethId, alice.address);
     const pred = await liquidateExactly(f, f.ethId, alice.address, aliceToo, cap, X5);

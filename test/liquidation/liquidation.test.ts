@@ -94,7 +94,7 @@ describe("Liquidation: fees, sizes and post-states against the mirror", function
     expect(after.entry).to.equal(before.entry);
     expect(after.leverage).to.equal(before.leverage);
     expect(after.margin).to.equal(before.margin - pred.plan.released + pred.plan.takenEquity - pred.plan.fee);
-    expect(await f.clearinghouse.isLiquidatable(f.ethId, alice.address)).to.equal(false);
+    expect(await f.lens.isLiquidatable(f.ethId, alice.address)).to.equal(false);
     const h = health(after, price(1880), 0n, p);
     expect(h.eq).to.be.greaterThanOrEqual(h.maintenance);
     // Taking one unit less than the cap would not have restored mmr * 1.25.
@@ -113,7 +113,7 @@ describe("Liquidation: fees, sizes and post-states against the mirror", function
     expect(cap).to.be.lessThan(2n * WAD);
     await liquidateExactly(f, f.ethId, bob.address, carol, cap, X5);
     expect(await positionOf(f, f.ethId, carol.address)).to.deep.include({ isLong: false, size: cap });
-    expect(await f.clearinghouse.isLiquidatable(f.ethId, bob.address)).to.equal(false);
+    expect(await f.lens.isLiquidatable(f.ethId, bob.address)).to.equal(false);
   });
 
   it("nets the takeover against a liquidator's own opposite position (and flips it past zero)", async function () {

@@ -68,7 +68,7 @@ describe("Liquidation: rejected inputs leave state unchanged", function () {
     await (await f.clearinghouse.connect(alice).addMargin(f.ethId, 14n * WAD)).wait(); // c = 214
     await f.setPrice(ETH, 1880n * WAD); // equity 214 - 120 = 94 == maintenance 0.05 * 1880
     const ch = f.clearinghouse;
-    expect(await ch.isLiquidatable(f.ethId, alice.address)).to.equal(false);
+    expect(await f.lens.isLiquidatable(f.ethId, alice.address)).to.equal(false);
     await expectRejected(
       f,
       () => ch.connect(carol).liquidate(f.ethId, alice.address, WAD / 10n, X5),
@@ -197,7 +197,7 @@ describe("Liquidation: rejected inputs leave state unchanged", function () {
     const [, , , updatedAt] = await aggregator.latestRoundData();
     await time.increase(3601);
     // Views use the 24 h heartbeat and still see a liquidatable position; liquidation does not.
-    expect(await f.clearinghouse.isLiquidatable(f.ethId, alice.address)).to.equal(true);
+    expect(await f.lens.isLiquidatable(f.ethId, alice.address)).to.equal(true);
     await expectRejected(
       f,
       () => f.clearinghouse.connect(carol).liquidate(f.ethId, alice.address, WAD / 10n, X5),

@@ -786,9 +786,9 @@ describe("Clearinghouse differential: applyFill and the position views", functio
           traders.map(async (t) => {
             const [pos, eqView, liqView, bankView, ratioView] = await Promise.all([
               positionOf(ch, id, t.address),
-              ch.equity(id, t.address),
-              ch.isLiquidatable(id, t.address),
-              ch.isBankrupt(id, t.address),
+              lens.equity(id, t.address),
+              lens.isLiquidatable(id, t.address),
+              lens.isBankrupt(id, t.address),
               lens.marginRatio(id, t.address),
             ]);
             const open = pos.size !== 0n;
