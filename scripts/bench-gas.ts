@@ -569,7 +569,7 @@ async function main(): Promise<void> {
     const size = (await sys.clearinghouse.getPosition(id, erin.address)).size;
     const max = await sys.lens.maxLiquidationSize(id, erin.address);
     if (max !== size) throw new Error(`erin: capped size ${max} is not the whole position ${size}`);
-    if (await sys.clearinghouse.isBankrupt(id, erin.address)) throw new Error("erin is bankrupt");
+    if (await sys.lens.isBankrupt(id, erin.address)) throw new Error("erin is bankrupt");
     const data = chI.encodeFunctionData("liquidate", [id, erin.address, size, lev(5)]);
     measurements.liquidation_full = (await measureTx("liquidate erin", liq.address, ch, data)).gasUsed;
     scenarios.liquidation_full = {
@@ -578,7 +578,7 @@ async function main(): Promise<void> {
   }
   {
     const size = (await sys.clearinghouse.getPosition(id, kate.address)).size;
-    if (!(await sys.clearinghouse.isBankrupt(id, kate.address))) throw new Error("kate is solvent");
+    if (!(await sys.lens.isBankrupt(id, kate.address))) throw new Error("kate is solvent");
     const data = chI.encodeFunctionData("liquidate", [id, kate.address, size, lev(5)]);
     measurements.liquidation_bankrupt_covered = (await measureTx("liquidate kate", liq.address, ch, data)).gasUsed;
     scenarios.liquidation_bankrupt_covered = {
