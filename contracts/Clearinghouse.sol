@@ -6,6 +6,8 @@ import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol
 import {IClearinghouse} from "./interfaces/IClearinghouse.sol";
 import {IOracleAdapter} from "./interfaces/IOracleAdapter.sol";
 import {ClearinghouseStorage} from "./clearinghouse/ClearinghouseStorage.sol";
+import {MarketRegistry} from "./clearinghouse/MarketRegistry.sol";
+import {PositionBook} from "./clearinghouse/PositionBook.sol";
 import {Trading} from "./clearinghouse/Trading.sol";
 import {Liquidations} from "./clearinghouse/Liquidations.sol";
 import {OrderLib} from "./libraries/OrderLib.sol";
@@ -14,10 +16,12 @@ import {PositionMath} from "./libraries/PositionMath.sol";
 
 /// @title Clearinghouse
 /// @notice Collateral, isolated-margin perpetual positions, signed-order matching and funding.
-/// @dev Every external mutating function follows validate -> accrue -> compute -> write -> emit ->
-/// transfer and shares one transient reentrancy lock. Every position change goes through
-/// `_modifyPosition`, the single funnel for trades now and liquidation and ADL later.
-contract Clearinghouse is Trading, Liquidations, IClearinghouse {
+/// @dev Entry points only, over one storage struct (`ClearinghouseStorage`): trading (`Trading`,
+/// with `OrderLib`), markets (`MarketRegistry`, with `MarketParamsLib`), forced settlement (the
+/// linked `Liquidations` library). Every position change goes through `PositionBook.modify`.
+/// Every external mutating function follows validate -> accrue -> compute -> write -> emit ->
+/// transfer and shares one transient reentrancy lock.
+contract Clearinghouse is MarketRegistry, Trading, IClearinghouse {
     using SafeERC20 for IERC20;
     using FixedPointMath for uint256;
 
@@ -36,7 +40,7 @@ contract Clearinghouse is Trading, Liquidations, IClearinghouse {
         if (account == address(0)) revert ZeroAddress();
         if (tokenAmount == 0) revert ZeroAmount();
         uint256 credited = tokenAmount * collateralScale;
-        _free[account] += credited;
+        _s.free[account] += credited;
         emit Deposited(msg.sender, account, tokenAmount, credited);
         _pullExact(tokenAmount);
     }
@@ -46,35 +50,35 @@ contract Clearinghouse is Trading, Liquidations, IClearinghouse {
         if (to == address(0)) revert ZeroAddress();
         if (tokenAmount == 0) revert ZeroAmount();
         uint256 debited = tokenAmount * collateralScale;
-        _debitFree(msg.sender, debited);
+        PositionBook.debitFree(_s, msg.sender, debited);
         emit Withdrawn(msg.sender, to, tokenAmount, debited);
         collateral.safeTransfer(to, tokenAmount);
     }
 
     /// @inheritdoc IClearinghouse
     function addMargin(bytes32 marketId, uint256 amount) external nonReentrant {
-        _requireListed(marketId);
+        PositionBook.requireListed(_s, marketId);
         if (amount == 0) revert ZeroAmount();
-        Position memory pos = _requirePosition(marketId, msg.sender);
+        Position memory pos = PositionBook.requirePosition(_s, marketId, msg.sender);
         // Adding margin reads neither the price nor F, so it needs no oracle: a trader can
         // de-risk even while the feed is stale.
-        _debitFree(msg.sender, amount);
-        _addMargin(pos, amount);
-        _writeMarginChange(marketId, msg.sender, pos, int256(amount));
+        PositionBook.debitFree(_s, msg.sender, amount);
+        PositionBook.addMargin(pos, amount);
+        PositionBook.writeMarginChange(_s, marketId, msg.sender, pos, int256(amount));
     }
 
     /// @inheritdoc IClearinghouse
     function removeMargin(bytes32 marketId, uint256 amount) external nonReentrant {
-        _requireActive(marketId);
+        PositionBook.requireActive(_s, marketId);
         if (amount == 0) revert ZeroAmount();
-        Position memory pos = _requirePosition(marketId, msg.sender);
-        uint256 price = _indexPrice(marketId, false);
-        _accrue(marketId, price);
+        Position memory pos = PositionBook.requirePosition(_s, marketId, msg.sender);
+        uint256 price = PositionBook.indexPrice(oracle, marketId, false);
+        PositionBook.accrue(_s, marketId, price);
         if (amount >= pos.margin) revert InsufficientMargin(msg.sender, amount - pos.margin + 1);
         pos.margin -= uint112(amount);
-        _requireMargin(marketId, msg.sender, pos, price);
-        _free[msg.sender] += amount;
-        _writeMarginChange(marketId, msg.sender, pos, -int256(amount));
+        PositionBook.requireMargin(_s, marketId, msg.sender, pos, price);
+        _s.free[msg.sender] += amount;
+        PositionBook.writeMarginChange(_s, marketId, msg.sender, pos, -int256(amount));
     }
 
     // ================================================================ orders
@@ -92,7 +96,7 @@ contract Clearinghouse is Trading, Liquidations, IClearinghouse {
 
     /// @inheritdoc IClearinghouse
     function cancelOrder(Order calldata order) external nonReentrant {
-        OrderLib.cancel(cancelled, order, _domainSeparatorV4());
+        OrderLib.cancel(_s.cancelled, order, _domainSeparatorV4());
     }
 
     /// @inheritdoc IClearinghouse
@@ -104,7 +108,7 @@ contract Clearinghouse is Trading, Liquidations, IClearinghouse {
 
     /// @inheritdoc IClearinghouse
     function liquidate(bytes32 marketId, address account, uint256 size, uint256 leverage) external nonReentrant {
-        _liquidate(marketId, account, size, leverage);
+        Liquidations.liquidate(_s, _env(), marketId, account, size, leverage);
     }
 
     /// @inheritdoc IClearinghouse
@@ -115,7 +119,7 @@ contract Clearinghouse is Trading, Liquidations, IClearinghouse {
         uint256 fundPays,
         address keeper
     ) external nonReentrant returns (uint256) {
-        return _settleDeleverage(marketId, bankrupt, legs, fundPays, keeper);
+        return Liquidations.settleDeleverage(_s, _env(), marketId, bankrupt, legs, fundPays, keeper);
     }
 
     /// @notice Sets the ADL rank index, once, before the first trade.
@@ -123,8 +127,8 @@ contract Clearinghouse is Trading, Liquidations, IClearinghouse {
     /// prune nodes that really hold them and accept an incomplete list.
     function setRankIndex(address index) external onlyRole(DEFAULT_ADMIN_ROLE) {
         if (index == address(0)) revert ZeroAddress();
-        if (rankIndex != address(0)) revert RankIndexAlreadySet(rankIndex);
-        rankIndex = index;
+        if (_s.rankIndex != address(0)) revert RankIndexAlreadySet(_s.rankIndex);
+        _s.rankIndex = index;
         emit RankIndexSet(index);
     }
 
@@ -132,10 +136,10 @@ contract Clearinghouse is Trading, Liquidations, IClearinghouse {
     /// @dev The reserve pays the few wei that integer floors leave in liquidation and ADL; it is
     /// never withdrawn.
     function fundRoundingReserve(bytes32 marketId, uint256 tokenAmount) external nonReentrant {
-        _requireListed(marketId);
+        PositionBook.requireListed(_s, marketId);
         if (tokenAmount == 0) revert ZeroAmount();
         uint256 amount = tokenAmount * collateralScale;
-        roundingReserve[marketId] += amount;
+        _s.roundingReserve[marketId] += amount;
         emit RoundingReserveFunded(marketId, msg.sender, amount);
         _pullExact(tokenAmount);
     }
@@ -144,25 +148,25 @@ contract Clearinghouse is Trading, Liquidations, IClearinghouse {
 
     /// @inheritdoc IClearinghouse
     function accrueFunding(bytes32 marketId) external nonReentrant {
-        _requireListed(marketId);
-        _accrue(marketId, _indexPrice(marketId, false));
+        PositionBook.requireListed(_s, marketId);
+        PositionBook.accrue(_s, marketId, PositionBook.indexPrice(oracle, marketId, false));
     }
 
     /// @notice Sets the insurance fund that receives the fund share of fees.
     function setInsuranceFund(address fund) external onlyRole(DEFAULT_ADMIN_ROLE) {
         if (fund == address(0)) revert ZeroAddress();
-        insuranceFund = fund;
+        _s.insuranceFund = fund;
         emit InsuranceFundSet(fund);
     }
 
     /// @notice Transfers the whole token units of pending fund fees to the insurance fund.
     /// @dev Anyone may call. The sub-token remainder stays pending (rounded down, toward the protocol).
     function sweepFundFees() external nonReentrant returns (uint256 tokenAmount) {
-        address fund = insuranceFund;
+        address fund = _s.insuranceFund;
         if (fund == address(0)) revert ZeroAddress();
-        tokenAmount = pendingFundFees / collateralScale;
+        tokenAmount = _s.pendingFundFees / collateralScale;
         if (tokenAmount == 0) return 0;
-        pendingFundFees -= tokenAmount * collateralScale;
+        _s.pendingFundFees -= tokenAmount * collateralScale;
         emit FundFeesSwept(fund, tokenAmount);
         collateral.safeTransfer(fund, tokenAmount);
     }
@@ -171,8 +175,8 @@ contract Clearinghouse is Trading, Liquidations, IClearinghouse {
     function withdrawTreasury(address to, uint256 tokenAmount) external nonReentrant onlyRole(TREASURER_ROLE) {
         if (to == address(0)) revert ZeroAddress();
         uint256 amount = tokenAmount * collateralScale;
-        if (amount > treasuryBalance) revert InsufficientTreasury(treasuryBalance, amount);
-        treasuryBalance -= amount;
+        if (amount > _s.treasuryBalance) revert InsufficientTreasury(_s.treasuryBalance, amount);
+        _s.treasuryBalance -= amount;
         emit TreasuryWithdrawn(to, tokenAmount);
         collateral.safeTransfer(to, tokenAmount);
     }
@@ -181,12 +185,12 @@ contract Clearinghouse is Trading, Liquidations, IClearinghouse {
 
     /// @inheritdoc IClearinghouse
     function getPosition(bytes32 marketId, address account) external view returns (Position memory) {
-        return _positions[marketId][account];
+        return _s.positions[marketId][account];
     }
 
     /// @inheritdoc IClearinghouse
     function freeCollateral(address account) external view returns (uint256) {
-        return _free[account];
+        return _s.free[account];
     }
 
     // ================================================================ internals

@@ -8,6 +8,7 @@ import {
   Clearinghouse__factory,
   ClearinghouseLens__factory,
   InsuranceFund__factory,
+  Liquidations__factory,
   MockAggregator__factory,
   MarketParamsLib__factory,
   MockERC20__factory,
@@ -93,10 +94,12 @@ export async function deployClearinghouse(
 ): Promise<Clearinghouse> {
   const orderLib = await new OrderLib__factory(deployer).deploy();
   const marketParamsLib = await new MarketParamsLib__factory(deployer).deploy();
+  const liquidations = await new Liquidations__factory(deployer).deploy();
   const factory = new Clearinghouse__factory(
     {
       "contracts/libraries/OrderLib.sol:OrderLib": await orderLib.getAddress(),
       "contracts/libraries/MarketParamsLib.sol:MarketParamsLib": await marketParamsLib.getAddress(),
+      "contracts/clearinghouse/Liquidations.sol:Liquidations": await liquidations.getAddress(),
     },
     deployer,
   );

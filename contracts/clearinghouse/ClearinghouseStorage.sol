@@ -8,25 +8,61 @@ import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {IClearinghouseTypes} from "../interfaces/IClearinghouseTypes.sol";
 import {IOracleAdapter} from "../interfaces/IOracleAdapter.sol";
-import {FixedPointMath} from "../libraries/FixedPointMath.sol";
+import {PositionBook} from "./PositionBook.sol";
+
+/// @dev Flags and bookkeeping per market, apart from the hot MarketState.
+struct MarketStatus {
+    bool listed;
+    bool paused;
+    uint64 lastMmrRaise;
+}
+
+/// @dev Every state variable of the clearinghouse, in one struct, so the libraries that act on it
+/// (`PositionBook`, `Liquidations`, `OrderLib`) receive it as one typed storage pointer and the
+/// compiler checks every access: a library cannot declare storage of its own.
+struct ClearinghouseLayout {
+    // ---------------------------------------------------------------- markets
+    mapping(bytes32 marketId => IClearinghouseTypes.MarketParams) params;
+    mapping(bytes32 marketId => IClearinghouseTypes.MarketState) state;
+    mapping(bytes32 marketId => MarketStatus) status;
+    // ---------------------------------------------------------------- money outside positions
+    /// Fees owed to the insurance fund and not yet transferred (18-decimal quote).
+    uint256 pendingFundFees;
+    /// Treasury balance held by the clearinghouse (18-decimal quote), rounding reserves excluded.
+    uint256 treasuryBalance;
+    /// Per-market rounding reserve (18-decimal quote), part of the treasury; never withdrawn.
+    mapping(bytes32 marketId => uint256) roundingReserve;
+    // ---------------------------------------------------------------- wiring
+    /// The ADL rank index and deleverager: reindexed on every position change, the only caller
+    /// of `settleDeleverage`.
+    address rankIndex;
+    /// The insurance fund: receives the fund share of fees and covers bad debt.
+    address insuranceFund;
+    // ---------------------------------------------------------------- accounts and positions
+    mapping(address account => uint256) free;
+    mapping(bytes32 marketId => mapping(address account => IClearinghouseTypes.Position)) positions;
+    // ---------------------------------------------------------------- orders
+    /// Base units filled per order digest.
+    mapping(bytes32 orderHash => uint256) filled;
+    /// Whether an order digest was cancelled by its trader.
+    mapping(bytes32 orderHash => bool) cancelled;
+}
+
+/// @dev The clearinghouse's immutables, handed to its external libraries (which cannot read them).
+struct ClearinghouseEnv {
+    IERC20 collateral;
+    uint256 collateralScale;
+    IOracleAdapter oracle;
+}
 
 /// @title ClearinghouseStorage
-/// @notice Every state variable and immutable of the clearinghouse, and nothing else. The parts
-/// (`MarketRegistry`, `PositionBook`, `Liquidations`, `Trading`) derive from this contract and
-/// declare no storage of their own, so the whole layout is read in one file.
+/// @notice The clearinghouse's state (one `ClearinghouseLayout`), its immutables and constants,
+/// and the getters of stored values. Nothing else declares storage.
 abstract contract ClearinghouseStorage is IClearinghouseTypes, AccessControl, EIP712, ReentrancyGuardTransient {
     /// @notice Sizes, |K| and prices stay below 2^120 so every s*K and its sum fit in int256.
-    uint256 public constant MAX_MAGNITUDE = (1 << 120) - 1;
+    uint256 public constant MAX_MAGNITUDE = PositionBook.MAX_MAGNITUDE;
     /// @notice Position margin stays below 2^112 (5e15 quote units) so a record packs in two slots.
-    uint256 public constant MAX_MARGIN = (1 << 112) - 1;
-    uint256 internal constant WAD = FixedPointMath.WAD;
-
-    /// @dev Flags and bookkeeping per market, apart from the hot MarketState.
-    struct MarketStatus {
-        bool listed;
-        bool paused;
-        uint64 lastMmrRaise;
-    }
+    uint256 public constant MAX_MARGIN = PositionBook.MAX_MARGIN;
 
     /// @notice The collateral token.
     IERC20 public immutable collateral;
@@ -35,36 +71,7 @@ abstract contract ClearinghouseStorage is IClearinghouseTypes, AccessControl, EI
     /// @notice Index price source.
     IOracleAdapter public immutable oracle;
 
-    // ---------------------------------------------------------------- markets
-    mapping(bytes32 marketId => MarketParams) internal _params;
-    mapping(bytes32 marketId => MarketState) internal _state;
-    mapping(bytes32 marketId => MarketStatus) internal _status;
-
-    // ---------------------------------------------------------------- money outside positions
-    /// @notice Fees owed to the insurance fund and not yet transferred (18-decimal quote).
-    uint256 public pendingFundFees;
-    /// @notice Treasury balance held here (18-decimal quote), rounding reserves excluded.
-    uint256 public treasuryBalance;
-    /// @notice Per-market rounding reserve (18-decimal quote), part of the treasury; never withdrawn.
-    mapping(bytes32 marketId => uint256) public roundingReserve;
-
-    // ---------------------------------------------------------------- wiring
-    /// @notice The ADL rank index and deleverager (zero until set): reindexed on every position
-    /// change, and the only caller of `settleDeleverage`.
-    address public rankIndex;
-
-    // ---------------------------------------------------------------- accounts and positions
-    mapping(address account => uint256) internal _free;
-    mapping(bytes32 marketId => mapping(address account => Position)) internal _positions;
-
-    /// @notice The insurance fund: receives the fund share of fees and covers bad debt.
-    address public insuranceFund;
-
-    // ---------------------------------------------------------------- orders
-    /// @notice Base units filled per order hash.
-    mapping(bytes32 orderHash => uint256) public filled;
-    /// @notice Whether an order hash was cancelled by its trader.
-    mapping(bytes32 orderHash => bool) public cancelled;
+    ClearinghouseLayout internal _s;
 
     /// @param collateral_ The collateral ERC-20 (at most 18 decimals, no fee on transfer).
     /// @param oracle_ The oracle adapter; market ids are its feed ids.
@@ -75,5 +82,45 @@ abstract contract ClearinghouseStorage is IClearinghouseTypes, AccessControl, EI
         collateral = collateral_;
         collateralScale = 10 ** (18 - decimals);
         oracle = oracle_;
+    }
+
+    /// @notice Fees owed to the insurance fund and not yet transferred (18-decimal quote).
+    function pendingFundFees() external view returns (uint256) {
+        return _s.pendingFundFees;
+    }
+
+    /// @notice Treasury balance held here (18-decimal quote), rounding reserves excluded.
+    function treasuryBalance() external view returns (uint256) {
+        return _s.treasuryBalance;
+    }
+
+    /// @notice Rounding reserve of `marketId` (18-decimal quote), part of the treasury; never withdrawn.
+    function roundingReserve(bytes32 marketId) external view returns (uint256) {
+        return _s.roundingReserve[marketId];
+    }
+
+    /// @notice The ADL rank index and deleverager (zero until set).
+    function rankIndex() external view returns (address) {
+        return _s.rankIndex;
+    }
+
+    /// @notice The insurance fund (zero until set).
+    function insuranceFund() external view returns (address) {
+        return _s.insuranceFund;
+    }
+
+    /// @notice Base units filled of the order with digest `orderHash`.
+    function filled(bytes32 orderHash) external view returns (uint256) {
+        return _s.filled[orderHash];
+    }
+
+    /// @notice Whether the order with digest `orderHash` was cancelled by its trader.
+    function cancelled(bytes32 orderHash) external view returns (bool) {
+        return _s.cancelled[orderHash];
+    }
+
+    /// @dev The immutables, for the external libraries.
+    function _env() internal view returns (ClearinghouseEnv memory) {
+        return ClearinghouseEnv(collateral, collateralScale, oracle);
     }
 }

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
-import {ClearinghouseStorage} from "./ClearinghouseStorage.sol";
+import {ClearinghouseStorage, MarketStatus} from "./ClearinghouseStorage.sol";
+import {PositionBook} from "./PositionBook.sol";
 import {MarketParamsLib} from "../libraries/MarketParamsLib.sol";
 
 /// @title MarketRegistry
@@ -25,11 +26,11 @@ abstract contract MarketRegistry is ClearinghouseStorage {
 
     /// @notice Lists `marketId` with `params`; its oracle feed is the adapter's feed of the same id.
     function listMarket(bytes32 marketId, MarketParams calldata params) external onlyRole(MARKET_ADMIN_ROLE) {
-        if (_status[marketId].listed) revert MarketAlreadyListed(marketId);
+        if (_s.status[marketId].listed) revert MarketAlreadyListed(marketId);
         MarketParamsLib.validate(params);
-        _status[marketId].listed = true;
-        _params[marketId] = params;
-        MarketState storage s = _state[marketId];
+        _s.status[marketId].listed = true;
+        _s.params[marketId] = params;
+        MarketState storage s = _s.state[marketId];
         s.lastFundingTime = uint64(block.timestamp);
         s.windowStart = uint64(block.timestamp);
         emit MarketListed(marketId, params);
@@ -38,50 +39,39 @@ abstract contract MarketRegistry is ClearinghouseStorage {
     /// @notice Replaces the parameters of a listed market, within bounds and the mmr step rule.
     /// @dev Funding is accrued first so the old window parameters apply to elapsed time.
     function setMarketParams(bytes32 marketId, MarketParams calldata params) external onlyRole(MARKET_ADMIN_ROLE) {
-        MarketStatus storage st = _requireListed(marketId);
+        MarketStatus storage st = PositionBook.requireListed(_s, marketId);
         MarketParamsLib.validate(params);
-        uint256 current = _params[marketId].mmr;
+        uint256 current = _s.params[marketId].mmr;
         if (params.mmr > current) {
             MarketParamsLib.checkMmrRaise(current, params.mmr, st.lastMmrRaise);
             st.lastMmrRaise = uint64(block.timestamp);
         }
-        _beforeParamsChange(marketId);
-        _params[marketId] = params;
+        // Funding accrues under the old parameters before they change.
+        PositionBook.accrue(_s, marketId, PositionBook.indexPrice(oracle, marketId, false));
+        _s.params[marketId] = params;
         emit MarketParamsUpdated(marketId, params);
     }
 
     /// @notice Pauses or unpauses trading, margin removal and liquidation in `marketId`.
     /// @dev Deposits, withdrawals of free collateral and adding margin keep working.
     function setPaused(bytes32 marketId, bool paused) external onlyRole(PAUSER_ROLE) {
-        _requireListed(marketId).paused = paused;
+        PositionBook.requireListed(_s, marketId).paused = paused;
         emit MarketPaused(marketId, paused);
     }
 
     /// @notice The parameters of `marketId`.
     function marketParams(bytes32 marketId) external view returns (MarketParams memory) {
-        return _params[marketId];
+        return _s.params[marketId];
     }
 
     /// @notice The funding and open-interest state of `marketId` as last written.
     function marketState(bytes32 marketId) external view returns (MarketState memory) {
-        return _state[marketId];
+        return _s.state[marketId];
     }
 
     /// @notice Whether `marketId` is listed and whether it is paused.
     function marketStatus(bytes32 marketId) external view returns (bool listed, bool paused) {
-        MarketStatus storage st = _status[marketId];
+        MarketStatus storage st = _s.status[marketId];
         return (st.listed, st.paused);
-    }
-
-    /// @dev Hook: accrue funding under the old parameters before they change.
-    function _beforeParamsChange(bytes32 marketId) internal virtual;
-
-    function _requireListed(bytes32 marketId) internal view returns (MarketStatus storage st) {
-        st = _status[marketId];
-        if (!st.listed) revert MarketUnknown(marketId);
-    }
-
-    function _requireActive(bytes32 marketId) internal view {
-        if (_requireListed(marketId).paused) revert MarketIsPaused(marketId);
     }
 }

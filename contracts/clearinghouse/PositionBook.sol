@@ -1,18 +1,22 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
+import {IClearinghouseTypes as T} from "../interfaces/IClearinghouseTypes.sol";
+import {IOracleAdapter} from "../interfaces/IOracleAdapter.sol";
 import {IRankIndex} from "../interfaces/IRankIndex.sol";
-import {MarketRegistry} from "./MarketRegistry.sol";
+import {ClearinghouseLayout, MarketStatus} from "./ClearinghouseStorage.sol";
 import {FixedPointMath} from "../libraries/FixedPointMath.sol";
 import {PositionMath} from "../libraries/PositionMath.sol";
 import {FundingMath} from "../libraries/FundingMath.sol";
 
 /// @title PositionBook
-/// @notice The clearinghouse's core state (free collateral, positions, funding) and the one
-/// funnel, `_modifyPosition`, through which trades, liquidations and ADL change positions.
-/// @dev Keeps per market the exact sum of signed size times K and both open interests, so the
-/// conservation identity of DESIGN.md section 5 can be checked from storage alone.
-abstract contract PositionBook is MarketRegistry {
+/// @notice The one funnel, `modify`, through which trades, liquidations and ADL change positions,
+/// with funding accrual, the per-transaction index price and free-collateral bookkeeping.
+/// @dev Internal library over the clearinghouse's `ClearinghouseLayout`: compiled into the core
+/// (trades, margin) and into the external `Liquidations` library (liquidation, ADL), one source
+/// for both. Keeps per market the exact sum of signed size times K and both open interests, so
+/// the conservation identity (docs/mechanism.md section 5) can be checked from storage alone.
+library PositionBook {
     using FixedPointMath for uint256;
 
     /// @dev How a position change settles its reducing leg.
@@ -36,47 +40,50 @@ abstract contract PositionBook is MarketRegistry {
         int256 adjustment; // added to the reducing leg's payout (fund, reserve, fee, ADL charge)
     }
 
+    uint256 internal constant WAD = FixedPointMath.WAD;
+    uint256 internal constant MAX_MAGNITUDE = (1 << 120) - 1;
+    uint256 internal constant MAX_MARGIN = (1 << 112) - 1;
     /// @dev Transient-storage namespace of the per-transaction index price cache.
     bytes32 private constant PRICE_CACHE_NAMESPACE = keccak256("adl.clearinghouse.priceCache");
 
-    /// @dev The single funnel for every position change (DESIGN.md section 2): trades,
+    /// @dev The single funnel for every position change (docs/mechanism.md section 2): trades,
     /// liquidation and ADL. A fill that crosses zero is a full close followed by an opening on
     /// the other side. Returns the payout of the reducing leg (released margin plus realized
     /// PnL, signed, before `f.adjustment`), settled according to `kind`.
-    function _modifyPosition(Fill memory f, FillKind kind) internal returns (int256 payout) {
-        Position memory pos = _positions[f.marketId][f.account];
-        MarketState storage s = _state[f.marketId];
-        int256 funding = s.cumulativeFunding;
+    function modify(ClearinghouseLayout storage s, Fill memory f, FillKind kind) internal returns (int256 payout) {
+        T.Position memory pos = s.positions[f.marketId][f.account];
+        T.MarketState storage st = s.state[f.marketId];
+        int256 funding = st.cumulativeFunding;
         bool buying = f.sizeDelta > 0;
         uint256 amount = uint256(buying ? f.sizeDelta : -f.sizeDelta);
-        int256 contributionBefore = _contribution(pos);
+        int256 contributionBefore = contribution(pos);
 
         uint256 reduceBy;
         if (pos.size != 0 && pos.isLong != buying) reduceBy = amount < pos.size ? amount : pos.size;
-        if (f.reduceOnly && (reduceBy == 0 || reduceBy != amount)) revert OrderReduceOnly(bytes32(0));
+        if (f.reduceOnly && (reduceBy == 0 || reduceBy != amount)) revert T.OrderReduceOnly(bytes32(0));
         int256 realizedPnl;
         if (reduceBy != 0) {
             uint256 released;
-            (released, realizedPnl) = _reduce(pos, reduceBy, f.price, funding);
+            (released, realizedPnl) = reduce(pos, reduceBy, f.price, funding);
             payout = int256(released) + realizedPnl;
-            _settleReduction(f.account, pos, payout + f.adjustment, kind);
+            settleReduction(s, f.account, pos, payout + f.adjustment, kind);
         }
         uint256 increaseBy = amount - reduceBy;
-        if (increaseBy != 0) _increase(f, pos, buying, increaseBy, funding);
+        if (increaseBy != 0) increase(s, f, pos, buying, increaseBy, funding);
 
-        MarketParams storage params = _params[f.marketId];
         if (kind == FillKind.Trade && pos.size != 0) {
+            uint256 minNotional = s.params[f.marketId].minNotional;
             uint256 notional = uint256(pos.size).mulDivDown(f.indexPrice, WAD);
-            if (notional < params.minNotional) revert NotionalBelowMinimum(f.account, notional, params.minNotional);
+            if (notional < minNotional) revert T.NotionalBelowMinimum(f.account, notional, minNotional);
         }
-        _updateOpenInterest(s, buying, reduceBy, increaseBy);
-        s.sumSizeTimesEntry += _contribution(pos) - contributionBefore;
-        _store(f.marketId, f.account, pos, realizedPnl, funding);
+        updateOpenInterest(st, buying, reduceBy, increaseBy);
+        st.sumSizeTimesEntry += contribution(pos) - contributionBefore;
+        store(s, f.marketId, f.account, pos, realizedPnl, funding);
     }
 
     /// @dev Reduction by d at p: release floor(c*d/q), book floor(d*x(p)/W); K and a stay.
-    function _reduce(
-        Position memory pos,
+    function reduce(
+        T.Position memory pos,
         uint256 d,
         uint256 price,
         int256 funding
@@ -95,13 +102,20 @@ abstract contract PositionBook is MarketRegistry {
 
     /// @dev Increase by d at p: blend K against the trader, post margin, run the margin test,
     /// recompute a.
-    function _increase(Fill memory f, Position memory pos, bool buying, uint256 d, int256 funding) internal {
-        if (f.leverage == 0) revert OrderInvalidLeverage(bytes32(0), 0);
+    function increase(
+        ClearinghouseLayout storage s,
+        Fill memory f,
+        T.Position memory pos,
+        bool buying,
+        uint256 d,
+        int256 funding
+    ) internal {
+        if (f.leverage == 0) revert T.OrderInvalidLeverage(bytes32(0), 0);
         if (pos.size == 0) pos.isLong = buying;
         uint256 newSize = uint256(pos.size) + d;
-        if (newSize > MAX_MAGNITUDE) revert PositionTooLarge(newSize, MAX_MAGNITUDE);
+        if (newSize > MAX_MAGNITUDE) revert T.PositionTooLarge(newSize, MAX_MAGNITUDE);
         int256 entry = PositionMath.blendEntry(buying, pos.size, pos.entry, d, f.price, funding);
-        if (entry > int256(MAX_MAGNITUDE) || entry < -int256(MAX_MAGNITUDE)) revert EntryOutOfRange(entry);
+        if (entry > int256(MAX_MAGNITUDE) || entry < -int256(MAX_MAGNITUDE)) revert T.EntryOutOfRange(entry);
         pos.entry = int128(entry);
         pos.size = uint120(newSize);
 
@@ -109,21 +123,28 @@ abstract contract PositionBook is MarketRegistry {
         uint256 shortfall = PositionMath.marginShortfall(
             pos.margin,
             newSize,
-            _x(pos, f.indexPrice, funding),
+            x(pos, f.indexPrice, funding),
             f.indexPrice,
-            _params[f.marketId].imr
+            s.params[f.marketId].imr
         );
         uint256 posted = chosen > shortfall ? chosen : shortfall;
-        _debitFree(f.account, posted);
-        _addMargin(pos, posted);
+        debitFree(s, f.account, posted);
+        addMargin(pos, posted);
         pos.leverage = uint128(PositionMath.leverageUp(newSize, pos.margin));
     }
 
-    /// @dev Writes a position record and emits the event that lets anyone rebuild it.
-    function _store(bytes32 marketId, address account, Position memory pos, int256 realized, int256 funding) internal {
-        address index = rankIndex;
+    /// @dev Writes a position record, reindexes it, and emits the event that lets anyone rebuild it.
+    function store(
+        ClearinghouseLayout storage s,
+        bytes32 marketId,
+        address account,
+        T.Position memory pos,
+        int256 realized,
+        int256 funding
+    ) internal {
+        address index = s.rankIndex;
+        T.Position storage old = s.positions[marketId][account];
         if (index != address(0)) {
-            Position storage old = _positions[marketId][account];
             bool wasOpen = old.size != 0;
             // A reduction that leaves the position open keeps a, K, side and leaf: nothing to move.
             if (
@@ -146,8 +167,8 @@ abstract contract PositionBook is MarketRegistry {
                 );
             }
         }
-        _positions[marketId][account] = pos;
-        emit PositionChanged(
+        s.positions[marketId][account] = pos;
+        emit T.PositionChanged(
             marketId,
             account,
             pos.isLong,
@@ -165,64 +186,70 @@ abstract contract PositionBook is MarketRegistry {
     /// collateral (never clamped); forced legs never debit: the caller brings `net` to >= 0 with
     /// fund and counterparty payments. A liquidated remainder keeps its part in margin and keeps
     /// its stored `a` (still >= ceil(q*W/c), so its score and eligibility stay conservative).
-    function _settleReduction(address account, Position memory pos, int256 net, FillKind kind) internal {
-        if (kind == FillKind.Trade || kind == FillKind.Takeover) return _settlePayout(account, net);
+    function settleReduction(
+        ClearinghouseLayout storage s,
+        address account,
+        T.Position memory pos,
+        int256 net,
+        FillKind kind
+    ) internal {
+        if (kind == FillKind.Trade || kind == FillKind.Takeover) return settlePayout(s, account, net);
         // The bankrupt part's deficit is paid by the fund, the counterparties and the reserve.
         if (kind == FillKind.Bankrupt) return;
         // A counterparty's charge is capped at its closed share's equity, never debited beyond.
         if (kind == FillKind.Deleveraged && net < 0) net = 0;
-        if (net < 0) revert ForcedPayoutNegative(account, net);
-        if (kind == FillKind.Liquidated && pos.size != 0) _addMargin(pos, uint256(net));
-        else _free[account] += uint256(net);
+        if (net < 0) revert T.ForcedPayoutNegative(account, net);
+        if (kind == FillKind.Liquidated && pos.size != 0) addMargin(pos, uint256(net));
+        else s.free[account] += uint256(net);
     }
 
-    function _settlePayout(address account, int256 payout) internal {
-        if (payout >= 0) _free[account] += uint256(payout);
-        else _debitFree(account, uint256(-payout));
+    function settlePayout(ClearinghouseLayout storage s, address account, int256 payout) internal {
+        if (payout >= 0) s.free[account] += uint256(payout);
+        else debitFree(s, account, uint256(-payout));
     }
 
-    function _debitFree(address account, uint256 amount) internal {
-        uint256 available = _free[account];
-        if (available < amount) revert InsufficientFreeCollateral(account, available, amount);
-        _free[account] = available - amount;
+    function debitFree(ClearinghouseLayout storage s, address account, uint256 amount) internal {
+        uint256 available = s.free[account];
+        if (available < amount) revert T.InsufficientFreeCollateral(account, available, amount);
+        s.free[account] = available - amount;
     }
 
-    function _updateOpenInterest(MarketState storage s, bool buying, uint256 reduceBy, uint256 increaseBy) internal {
+    function updateOpenInterest(T.MarketState storage st, bool buying, uint256 reduceBy, uint256 increaseBy) internal {
         // A buy reduces a short and/or increases a long; a sell the mirror image.
         if (buying) {
-            s.shortOpenInterest -= reduceBy;
-            s.longOpenInterest += increaseBy;
+            st.shortOpenInterest -= reduceBy;
+            st.longOpenInterest += increaseBy;
         } else {
-            s.longOpenInterest -= reduceBy;
-            s.shortOpenInterest += increaseBy;
+            st.longOpenInterest -= reduceBy;
+            st.shortOpenInterest += increaseBy;
         }
     }
 
     /// @dev Accrues funding once per block; every later read in the call sees the same F.
-    function _accrue(bytes32 marketId, uint256 price) internal {
-        MarketState storage s = _state[marketId];
-        if (s.lastFundingTime == block.timestamp) return;
-        MarketParams storage p = _params[marketId];
+    function accrue(ClearinghouseLayout storage s, bytes32 marketId, uint256 price) internal {
+        T.MarketState storage st = s.state[marketId];
+        if (st.lastFundingTime == block.timestamp) return;
+        T.MarketParams storage p = s.params[marketId];
         FundingMath.Accrual memory a = FundingMath.project(
-            _accrualOf(s),
+            accrualOf(st),
             p.fundingWindow,
             p.fundingPeriod,
             price,
             block.timestamp,
-            s.longOpenInterest
+            st.longOpenInterest
         );
-        s.cumulativeFunding = a.cumulativeFunding;
-        s.fundingRate = int128(a.fundingRate);
-        s.lastFundingTime = uint64(a.lastFundingTime);
-        s.windowStart = uint64(a.windowStart);
-        s.premiumTimesSize = a.premiumTimesSize;
-        s.windowSize = a.windowSize;
-        emit FundingAccrued(marketId, a.cumulativeFunding, a.fundingRate, price);
+        st.cumulativeFunding = a.cumulativeFunding;
+        st.fundingRate = int128(a.fundingRate);
+        st.lastFundingTime = uint64(a.lastFundingTime);
+        st.windowStart = uint64(a.windowStart);
+        st.premiumTimesSize = a.premiumTimesSize;
+        st.windowSize = a.windowSize;
+        emit T.FundingAccrued(marketId, a.cumulativeFunding, a.fundingRate, price);
     }
 
     /// @dev The index price, read from the oracle at most once per market per transaction and
     /// cached in transient storage; a strict read upgrades the cache after checking the same price.
-    function _indexPrice(bytes32 marketId, bool strict) internal returns (uint256 price) {
+    function indexPrice(IOracleAdapter oracle, bytes32 marketId, bool strict) internal returns (uint256 price) {
         bytes32 slot = keccak256(abi.encode(PRICE_CACHE_NAMESPACE, marketId));
         uint256 cached;
         assembly ("memory-safe") {
@@ -231,67 +258,93 @@ abstract contract PositionBook is MarketRegistry {
         uint256 cachedPrice = cached >> 1;
         if (cached != 0 && (!strict || cached & 1 == 1)) return cachedPrice;
         (price, ) = oracle.getPrice(marketId, strict);
-        if (price > MAX_MAGNITUDE) revert IndexPriceTooLarge(price);
-        if (cached != 0 && price != cachedPrice) revert OraclePriceChanged(marketId, cachedPrice, price);
+        if (price > MAX_MAGNITUDE) revert T.IndexPriceTooLarge(price);
+        if (cached != 0 && price != cachedPrice) revert T.OraclePriceChanged(marketId, cachedPrice, price);
         uint256 packed = (price << 1) | (strict ? 1 : 0);
         assembly ("memory-safe") {
             tstore(slot, packed)
         }
     }
 
-    function _accrualOf(MarketState storage s) internal view returns (FundingMath.Accrual memory) {
+    function accrualOf(T.MarketState storage st) internal view returns (FundingMath.Accrual memory) {
         return
             FundingMath.Accrual(
-                s.cumulativeFunding,
-                s.fundingRate,
-                s.lastFundingTime,
-                s.windowStart,
-                s.premiumTimesSize,
-                s.windowSize
+                st.cumulativeFunding,
+                st.fundingRate,
+                st.lastFundingTime,
+                st.windowStart,
+                st.premiumTimesSize,
+                st.windowSize
             );
     }
 
-    function _x(Position memory pos, uint256 price, int256 funding) internal pure returns (int256) {
+    function x(T.Position memory pos, uint256 price, int256 funding) internal pure returns (int256) {
         return PositionMath.pnlPerUnit(pos.isLong, pos.entry, price, funding);
     }
 
     /// @dev Signed size times K: this position's term of the market's sum s*K.
-    function _contribution(Position memory pos) internal pure returns (int256) {
+    function contribution(T.Position memory pos) internal pure returns (int256) {
         int256 sk = int256(uint256(pos.size)) * pos.entry;
         return pos.isLong ? sk : -sk;
     }
 
-    function _writeMarginChange(bytes32 marketId, address account, Position memory pos, int256 moved) internal {
+    /// @dev Stores a margin change (`moved` > 0 added): `a` is recomputed, the leaf may move.
+    function writeMarginChange(
+        ClearinghouseLayout storage s,
+        bytes32 marketId,
+        address account,
+        T.Position memory pos,
+        int256 moved
+    ) internal {
         pos.leverage = uint128(PositionMath.leverageUp(pos.size, pos.margin));
-        emit MarginMoved(marketId, account, moved);
-        _store(marketId, account, pos, 0, _state[marketId].cumulativeFunding);
+        emit T.MarginMoved(marketId, account, moved);
+        store(s, marketId, account, pos, 0, s.state[marketId].cumulativeFunding);
     }
 
-    function _requireMargin(bytes32 marketId, address account, Position memory pos, uint256 price) internal view {
-        int256 funding = _state[marketId].cumulativeFunding;
+    /// @dev The one margin test at `price` and the market's current F; reverts with the shortfall.
+    function requireMargin(
+        ClearinghouseLayout storage s,
+        bytes32 marketId,
+        address account,
+        T.Position memory pos,
+        uint256 price
+    ) internal view {
+        int256 funding = s.state[marketId].cumulativeFunding;
         uint256 shortfall = PositionMath.marginShortfall(
             pos.margin,
             pos.size,
-            _x(pos, price, funding),
+            x(pos, price, funding),
             price,
-            _params[marketId].imr
+            s.params[marketId].imr
         );
-        if (shortfall != 0) revert InsufficientMargin(account, shortfall);
+        if (shortfall != 0) revert T.InsufficientMargin(account, shortfall);
     }
 
-    function _requirePosition(bytes32 marketId, address account) internal view returns (Position memory pos) {
-        pos = _positions[marketId][account];
-        if (pos.size == 0) revert PositionNotFound(marketId, account);
+    function requirePosition(
+        ClearinghouseLayout storage s,
+        bytes32 marketId,
+        address account
+    ) internal view returns (T.Position memory pos) {
+        pos = s.positions[marketId][account];
+        if (pos.size == 0) revert T.PositionNotFound(marketId, account);
     }
 
-    function _beforeParamsChange(bytes32 marketId) internal override {
-        _accrue(marketId, _indexPrice(marketId, false));
+    function requireListed(
+        ClearinghouseLayout storage s,
+        bytes32 marketId
+    ) internal view returns (MarketStatus storage st) {
+        st = s.status[marketId];
+        if (!st.listed) revert T.MarketUnknown(marketId);
+    }
+
+    function requireActive(ClearinghouseLayout storage s, bytes32 marketId) internal view {
+        if (requireListed(s, marketId).paused) revert T.MarketIsPaused(marketId);
     }
 
     /// @dev c += amount, within MAX_MARGIN. Callers recompute `a` unless the change is a reduction.
-    function _addMargin(Position memory pos, uint256 amount) internal pure {
+    function addMargin(T.Position memory pos, uint256 amount) internal pure {
         uint256 margin = uint256(pos.margin) + amount;
-        if (margin > MAX_MARGIN) revert MarginTooLarge(margin, MAX_MARGIN);
+        if (margin > MAX_MARGIN) revert T.MarginTooLarge(margin, MAX_MARGIN);
         pos.margin = uint112(margin);
     }
 }

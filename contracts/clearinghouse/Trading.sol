@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
+import {ClearinghouseStorage} from "./ClearinghouseStorage.sol";
 import {PositionBook} from "./PositionBook.sol";
 import {OrderLib} from "../libraries/OrderLib.sol";
 import {FixedPointMath} from "../libraries/FixedPointMath.sol";
@@ -9,7 +10,7 @@ import {FundingMath} from "../libraries/FundingMath.sol";
 /// @title Trading
 /// @notice Signed-order matching: each pair of orders is checked by `OrderLib`, filled through the
 /// position funnel at the maker's price, charged fees, and fed into the funding premium.
-abstract contract Trading is PositionBook {
+abstract contract Trading is ClearinghouseStorage {
     using FixedPointMath for uint256;
 
     /// @dev One matched fill of two orders at the maker's limit price.
@@ -21,12 +22,12 @@ abstract contract Trading is PositionBook {
         uint256 fillSize
     ) internal {
         (bytes32 makerHash, bytes32 takerHash) = _checkMatch(maker, makerSignature, taker, takerSignature, fillSize);
-        uint256 index = _indexPrice(maker.marketId, false);
+        uint256 index = PositionBook.indexPrice(oracle, maker.marketId, false);
         _checkBand(maker.marketId, maker.limitPrice, index);
-        _accrue(maker.marketId, index);
+        PositionBook.accrue(_s, maker.marketId, index);
 
-        filled[makerHash] += fillSize;
-        filled[takerHash] += fillSize;
+        _s.filled[makerHash] += fillSize;
+        _s.filled[takerHash] += fillSize;
         bool takerBuys = taker.size > 0;
         _fillOrder(maker, !takerBuys, fillSize, maker.limitPrice, index);
         _fillOrder(taker, takerBuys, fillSize, maker.limitPrice, index);
@@ -42,7 +43,7 @@ abstract contract Trading is PositionBook {
         uint256 fillSize
     ) private view returns (bytes32 makerHash, bytes32 takerHash) {
         if (taker.marketId != maker.marketId) revert OrderMarketMismatch(maker.marketId, taker.marketId);
-        _requireActive(maker.marketId);
+        PositionBook.requireActive(_s, maker.marketId);
         if (fillSize == 0 || maker.size == 0 || taker.size == 0) revert OrderZeroSize();
         if ((maker.size > 0) == (taker.size > 0)) revert OrderSameSide();
         if (maker.trader == taker.trader) revert OrderSelfMatch(maker.trader);
@@ -57,16 +58,17 @@ abstract contract Trading is PositionBook {
         uint256 fillSize,
         uint256 price
     ) private view returns (bytes32) {
-        mapping(address => Position) storage book = _positions[order.marketId];
-        return OrderLib.check(filled, cancelled, book, order, signature, _domainSeparatorV4(), fillSize, price);
+        mapping(address => Position) storage book = _s.positions[order.marketId];
+        return OrderLib.check(_s.filled, _s.cancelled, book, order, signature, _domainSeparatorV4(), fillSize, price);
     }
 
     /// @dev One leg of a match, at the maker's price, through the funnel.
     function _fillOrder(Order calldata order, bool buys, uint256 fillSize, uint256 price, uint256 index) private {
         int256 delta = buys ? int256(fillSize) : -int256(fillSize);
-        _modifyPosition(
-            Fill(order.marketId, order.trader, delta, price, order.leverage, index, order.reduceOnly, 0),
-            FillKind.Trade
+        PositionBook.modify(
+            _s,
+            PositionBook.Fill(order.marketId, order.trader, delta, price, order.leverage, index, order.reduceOnly, 0),
+            PositionBook.FillKind.Trade
         );
     }
 
@@ -104,29 +106,29 @@ abstract contract Trading is PositionBook {
         uint256 size,
         uint256 price
     ) private returns (uint256 makerFee, uint256 takerFee) {
-        MarketParams storage p = _params[marketId];
-        uint256 notional = size.mulDivUp(price, WAD);
-        makerFee = notional.mulDivUp(p.makerFee, WAD);
-        takerFee = notional.mulDivUp(p.takerFee, WAD);
-        _debitFree(maker, makerFee);
-        _debitFree(taker, takerFee);
+        MarketParams storage p = _s.params[marketId];
+        uint256 notional = size.mulDivUp(price, FixedPointMath.WAD);
+        makerFee = notional.mulDivUp(p.makerFee, FixedPointMath.WAD);
+        takerFee = notional.mulDivUp(p.takerFee, FixedPointMath.WAD);
+        PositionBook.debitFree(_s, maker, makerFee);
+        PositionBook.debitFree(_s, taker, takerFee);
         uint256 total = makerFee + takerFee;
         if (total == 0) return (0, 0);
-        uint256 toFund = total.mulDivDown(p.fundFeeShare, WAD);
-        pendingFundFees += toFund;
-        treasuryBalance += total - toFund;
+        uint256 toFund = total.mulDivDown(p.fundFeeShare, FixedPointMath.WAD);
+        _s.pendingFundFees += toFund;
+        _s.treasuryBalance += total - toFund;
         emit FeesCollected(marketId, toFund, total - toFund);
     }
 
     function _checkBand(bytes32 marketId, uint256 price, uint256 index) private view {
-        uint256 band = _params[marketId].priceBand;
+        uint256 band = _s.params[marketId].priceBand;
         uint256 gap = price > index ? price - index : index - price;
-        if (gap * WAD > band * index) revert PriceOutsideBand(price, index, band);
+        if (gap * FixedPointMath.WAD > band * index) revert PriceOutsideBand(price, index, band);
     }
 
     function _recordPremium(bytes32 marketId, uint256 price, uint256 index, uint256 size) private {
-        MarketState storage s = _state[marketId];
-        s.premiumTimesSize += FundingMath.premium(price, index, _params[marketId].maxPremium) * int256(size);
-        s.windowSize += size;
+        MarketState storage st = _s.state[marketId];
+        st.premiumTimesSize += FundingMath.premium(price, index, _s.params[marketId].maxPremium) * int256(size);
+        st.windowSize += size;
     }
 }

@@ -19,6 +19,7 @@ export const FUTURE_IDS = {
   clearinghouse: "Clearinghouse",
   orderLib: "OrderLib",
   marketParamsLib: "MarketParamsLib",
+  liquidations: "Liquidations",
   lens: "ClearinghouseLens",
   insuranceFund: "InsuranceFund",
   deleverager: "AutoDeleverager",
@@ -30,9 +31,10 @@ export function addCore(m: IgnitionModuleBuilder, collateral: ArgumentType) {
   const oracle = m.contract("OracleAdapter", [admin], { id: FUTURE_IDS.oracle });
   const orderLib = m.library("OrderLib", { id: FUTURE_IDS.orderLib });
   const marketParamsLib = m.library("MarketParamsLib", { id: FUTURE_IDS.marketParamsLib });
+  const liquidations = m.library("Liquidations", { id: FUTURE_IDS.liquidations });
   const clearinghouse = m.contract("Clearinghouse", [collateral, oracle, admin], {
     id: FUTURE_IDS.clearinghouse,
-    libraries: { OrderLib: orderLib, MarketParamsLib: marketParamsLib },
+    libraries: { OrderLib: orderLib, MarketParamsLib: marketParamsLib, Liquidations: liquidations },
   });
   const lens = m.contract("ClearinghouseLens", [clearinghouse], { id: FUTURE_IDS.lens });
   const insuranceFund = m.contract("InsuranceFund", [collateral, admin], { id: FUTURE_IDS.insuranceFund });
