@@ -12,7 +12,6 @@ import {Trading} from "./clearinghouse/Trading.sol";
 import {Liquidations} from "./clearinghouse/Liquidations.sol";
 import {OrderLib} from "./libraries/OrderLib.sol";
 import {FixedPointMath} from "./libraries/FixedPointMath.sol";
-import {PositionMath} from "./libraries/PositionMath.sol";
 
 /// @title Clearinghouse
 /// @notice Collateral, isolated-margin perpetual positions, signed-order matching and funding.
@@ -96,7 +95,7 @@ contract Clearinghouse is MarketRegistry, Trading, IClearinghouse {
 
     /// @inheritdoc IClearinghouse
     function cancelOrder(Order calldata order) external nonReentrant {
-        OrderLib.cancel(_s.cancelled, order, _domainSeparatorV4());
+        OrderLib.cancel(_s.fills, order, _domainSeparatorV4());
     }
 
     /// @inheritdoc IClearinghouse
@@ -166,7 +165,7 @@ contract Clearinghouse is MarketRegistry, Trading, IClearinghouse {
         if (fund == address(0)) revert ZeroAddress();
         tokenAmount = _s.pendingFundFees / collateralScale;
         if (tokenAmount == 0) return 0;
-        _s.pendingFundFees -= tokenAmount * collateralScale;
+        _s.pendingFundFees -= uint128(tokenAmount * collateralScale);
         emit FundFeesSwept(fund, tokenAmount);
         collateral.safeTransfer(fund, tokenAmount);
     }
@@ -176,7 +175,7 @@ contract Clearinghouse is MarketRegistry, Trading, IClearinghouse {
         if (to == address(0)) revert ZeroAddress();
         uint256 amount = tokenAmount * collateralScale;
         if (amount > _s.treasuryBalance) revert InsufficientTreasury(_s.treasuryBalance, amount);
-        _s.treasuryBalance -= amount;
+        _s.treasuryBalance -= uint128(amount);
         emit TreasuryWithdrawn(to, tokenAmount);
         collateral.safeTransfer(to, tokenAmount);
     }

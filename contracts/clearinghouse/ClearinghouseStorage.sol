@@ -9,6 +9,7 @@ import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/Reentrancy
 import {IClearinghouseTypes} from "../interfaces/IClearinghouseTypes.sol";
 import {IOracleAdapter} from "../interfaces/IOracleAdapter.sol";
 import {PositionBook} from "./PositionBook.sol";
+import {OrderLib} from "../libraries/OrderLib.sol";
 
 /// @dev Flags and bookkeeping per market, apart from the hot MarketState.
 struct MarketStatus {
@@ -26,10 +27,11 @@ struct ClearinghouseLayout {
     mapping(bytes32 marketId => IClearinghouseTypes.MarketState) state;
     mapping(bytes32 marketId => MarketStatus) status;
     // ---------------------------------------------------------------- money outside positions
-    /// Fees owed to the insurance fund and not yet transferred (18-decimal quote).
-    uint256 pendingFundFees;
+    /// Fees owed to the insurance fund and not yet transferred (18-decimal quote). With the
+    /// treasury balance in one slot, since every trade credits both (2^128 wei is 3.4e20 quote).
+    uint128 pendingFundFees;
     /// Treasury balance held by the clearinghouse (18-decimal quote), rounding reserves excluded.
-    uint256 treasuryBalance;
+    uint128 treasuryBalance;
     /// Per-market rounding reserve (18-decimal quote), part of the treasury; never withdrawn.
     mapping(bytes32 marketId => uint256) roundingReserve;
     // ---------------------------------------------------------------- wiring
@@ -42,10 +44,9 @@ struct ClearinghouseLayout {
     mapping(address account => uint256) free;
     mapping(bytes32 marketId => mapping(address account => IClearinghouseTypes.Position)) positions;
     // ---------------------------------------------------------------- orders
-    /// Base units filled per order digest.
-    mapping(bytes32 orderHash => uint256) filled;
-    /// Whether an order digest was cancelled by its trader.
-    mapping(bytes32 orderHash => bool) cancelled;
+    /// Per order digest: base units filled in the low 255 bits, the cancellation flag in the top
+    /// bit (`OrderLib.CANCELLED`). One slot per order, read once per fill.
+    mapping(bytes32 orderHash => uint256) fills;
 }
 
 /// @dev The clearinghouse's immutables, handed to its external libraries (which cannot read them).
@@ -111,12 +112,12 @@ abstract contract ClearinghouseStorage is IClearinghouseTypes, AccessControl, EI
 
     /// @notice Base units filled of the order with digest `orderHash`.
     function filled(bytes32 orderHash) external view returns (uint256) {
-        return _s.filled[orderHash];
+        return _s.fills[orderHash] & ~OrderLib.CANCELLED;
     }
 
     /// @notice Whether the order with digest `orderHash` was cancelled by its trader.
     function cancelled(bytes32 orderHash) external view returns (bool) {
-        return _s.cancelled[orderHash];
+        return _s.fills[orderHash] & OrderLib.CANCELLED != 0;
     }
 
     /// @dev The immutables, for the external libraries.

@@ -9,6 +9,7 @@ import {PositionBook} from "./PositionBook.sol";
 import {FixedPointMath} from "../libraries/FixedPointMath.sol";
 import {PositionMath} from "../libraries/PositionMath.sol";
 import {LiquidationMath} from "../libraries/LiquidationMath.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 
 /// @title Liquidations
 /// @notice Forced settlement: keeper liquidation at the index price, insurance-fund cover of
@@ -46,20 +47,7 @@ library Liquidations {
 
         T.MarketParams storage params = s.params[marketId];
         int256 x = PositionBook.x(pos, price, s.state[marketId].cumulativeFunding);
-        {
-            int256 eq = PositionMath.equity(pos.margin, pos.size, x);
-            (bool isLiquidatable, uint256 maintenance) = PositionMath.liquidatable(eq, pos.size, price, params.mmr);
-            if (!isLiquidatable) revert T.PositionNotLiquidatable(account, eq, maintenance);
-            uint256 cap = LiquidationMath.maxTake(
-                pos.size,
-                eq,
-                price,
-                params.mmr,
-                params.liquidationFee,
-                params.minNotional
-            );
-            if (size > cap) revert T.LiquidationTooLarge(size, cap);
-        }
+        _requireLiquidatable(params, account, pos, x, size, price);
         LiquidationMath.Plan memory plan = LiquidationMath.plan(
             pos.size,
             pos.margin,
@@ -83,6 +71,30 @@ library Liquidations {
             PositionBook.FillKind.Takeover
         );
         _payLiquidationFee(s, marketId, account, size, price, plan);
+    }
+
+    /// @dev Reverts unless `pos` (at `x`, index `price`) is liquidatable and `size` is within the
+    /// most a liquidator may take now.
+    function _requireLiquidatable(
+        T.MarketParams storage params,
+        address account,
+        T.Position memory pos,
+        int256 x,
+        uint256 size,
+        uint256 price
+    ) private view {
+        int256 eq = PositionMath.equity(pos.margin, pos.size, x);
+        (bool isLiquidatable, uint256 maintenance) = PositionMath.liquidatable(eq, pos.size, price, params.mmr);
+        if (!isLiquidatable) revert T.PositionNotLiquidatable(account, eq, maintenance);
+        uint256 cap = LiquidationMath.maxTake(
+            pos.size,
+            eq,
+            price,
+            params.mmr,
+            params.liquidationFee,
+            params.minNotional
+        );
+        if (size > cap) revert T.LiquidationTooLarge(size, cap);
     }
 
     /// @notice Executes a verified ADL call (docs/mechanism.md section 3, step 4) at the index
@@ -111,7 +123,7 @@ library Liquidations {
         _drawFromFund(s, env, fundPays);
         int256 gap = -closed - int256(fundPays) - int256(collected);
         if (gap > 0) _drawFromRoundingReserve(s, marketId, uint256(gap));
-        else s.pendingFundFees += uint256(-gap);
+        else s.pendingFundFees += SafeCast.toUint128(uint256(-gap));
         _payAdlReward(s, marketId, bankrupt, keeper, legs, price);
     }
 
@@ -180,7 +192,7 @@ library Liquidations {
         reward = LiquidationMath.feeUp(size, price, params.liquidationFee).mulDivDown(params.liquidatorShare, WAD);
         uint256 treasury = s.treasuryBalance;
         if (reward > treasury) reward = treasury;
-        s.treasuryBalance = treasury - reward;
+        s.treasuryBalance = uint128(treasury - reward);
     }
 
     /// @dev Closes the legs' total of the bankrupt position; returns the closed part's booked
@@ -239,7 +251,7 @@ library Liquidations {
             emit T.KeeperRewardPaid(marketId, msg.sender, toLiquidator);
         }
         s.free[msg.sender] += toLiquidator;
-        s.pendingFundFees += toFund;
+        s.pendingFundFees += SafeCast.toUint128(toFund);
         emit T.PositionLiquidated(marketId, account, msg.sender, size, price, toLiquidator, toFund, plan.fundPays);
     }
 
@@ -256,12 +268,12 @@ library Liquidations {
     function _drawFromFund(ClearinghouseLayout storage s, ClearinghouseEnv memory env, uint256 amount) private {
         uint256 pending = s.pendingFundFees;
         if (amount <= pending) {
-            s.pendingFundFees = pending - amount;
+            s.pendingFundFees = uint128(pending - amount);
             return;
         }
         uint256 rest = amount - pending;
         uint256 tokens = rest.mulDivUp(1, env.collateralScale);
-        s.pendingFundFees = tokens * env.collateralScale - rest;
+        s.pendingFundFees = SafeCast.toUint128(tokens * env.collateralScale - rest);
         IERC20 token = env.collateral;
         uint256 before = token.balanceOf(address(this));
         IInsuranceFund(s.insuranceFund).cover(tokens);
@@ -277,6 +289,6 @@ library Liquidations {
         s.roundingReserve[marketId] = reserve - fromReserve;
         uint256 fromTreasury = amount - fromReserve;
         if (fromTreasury > s.treasuryBalance) revert T.RoundingReserveEmpty(marketId, amount);
-        s.treasuryBalance -= fromTreasury;
+        s.treasuryBalance -= uint128(fromTreasury);
     }
 }

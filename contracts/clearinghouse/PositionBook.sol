@@ -8,6 +8,7 @@ import {ClearinghouseLayout, MarketStatus} from "./ClearinghouseStorage.sol";
 import {FixedPointMath} from "../libraries/FixedPointMath.sol";
 import {PositionMath} from "../libraries/PositionMath.sol";
 import {FundingMath} from "../libraries/FundingMath.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 
 /// @title PositionBook
 /// @notice The one funnel, `modify`, through which trades, liquidations and ADL change positions,
@@ -215,13 +216,14 @@ library PositionBook {
     }
 
     function updateOpenInterest(T.MarketState storage st, bool buying, uint256 reduceBy, uint256 increaseBy) internal {
-        // A buy reduces a short and/or increases a long; a sell the mirror image.
+        // A buy reduces a short and/or increases a long; a sell the mirror image. Both amounts
+        // are below 2^120 (position sizes), so the casts are exact; the sums are checked.
         if (buying) {
-            st.shortOpenInterest -= reduceBy;
-            st.longOpenInterest += increaseBy;
+            st.shortOpenInterest -= uint128(reduceBy);
+            st.longOpenInterest += uint128(increaseBy);
         } else {
-            st.longOpenInterest -= reduceBy;
-            st.shortOpenInterest += increaseBy;
+            st.longOpenInterest -= uint128(reduceBy);
+            st.shortOpenInterest += uint128(increaseBy);
         }
     }
 
@@ -238,12 +240,12 @@ library PositionBook {
             block.timestamp,
             st.longOpenInterest
         );
-        st.cumulativeFunding = a.cumulativeFunding;
+        st.cumulativeFunding = SafeCast.toInt128(a.cumulativeFunding);
         st.fundingRate = int128(a.fundingRate);
         st.lastFundingTime = uint64(a.lastFundingTime);
         st.windowStart = uint64(a.windowStart);
+        st.windowSize = uint128(a.windowSize);
         st.premiumTimesSize = a.premiumTimesSize;
-        st.windowSize = a.windowSize;
         emit T.FundingAccrued(marketId, a.cumulativeFunding, a.fundingRate, price);
     }
 

@@ -6,6 +6,7 @@ import {PositionBook} from "./PositionBook.sol";
 import {OrderLib} from "../libraries/OrderLib.sol";
 import {FixedPointMath} from "../libraries/FixedPointMath.sol";
 import {FundingMath} from "../libraries/FundingMath.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 
 /// @title Trading
 /// @notice Signed-order matching: each pair of orders is checked by `OrderLib`, filled through the
@@ -26,8 +27,9 @@ abstract contract Trading is ClearinghouseStorage {
         _checkBand(maker.marketId, maker.limitPrice, index);
         PositionBook.accrue(_s, maker.marketId, index);
 
-        _s.filled[makerHash] += fillSize;
-        _s.filled[takerHash] += fillSize;
+        // Both checked by OrderLib: not cancelled, and filled + fillSize <= size < 2^255.
+        _s.fills[makerHash] += fillSize;
+        _s.fills[takerHash] += fillSize;
         bool takerBuys = taker.size > 0;
         _fillOrder(maker, !takerBuys, fillSize, maker.limitPrice, index);
         _fillOrder(taker, takerBuys, fillSize, maker.limitPrice, index);
@@ -59,7 +61,7 @@ abstract contract Trading is ClearinghouseStorage {
         uint256 price
     ) private view returns (bytes32) {
         mapping(address => Position) storage book = _s.positions[order.marketId];
-        return OrderLib.check(_s.filled, _s.cancelled, book, order, signature, _domainSeparatorV4(), fillSize, price);
+        return OrderLib.check(_s.fills, book, order, signature, _domainSeparatorV4(), fillSize, price);
     }
 
     /// @dev One leg of a match, at the maker's price, through the funnel.
@@ -115,8 +117,8 @@ abstract contract Trading is ClearinghouseStorage {
         uint256 total = makerFee + takerFee;
         if (total == 0) return (0, 0);
         uint256 toFund = total.mulDivDown(p.fundFeeShare, FixedPointMath.WAD);
-        _s.pendingFundFees += toFund;
-        _s.treasuryBalance += total - toFund;
+        _s.pendingFundFees += SafeCast.toUint128(toFund);
+        _s.treasuryBalance += SafeCast.toUint128(total - toFund);
         emit FeesCollected(marketId, toFund, total - toFund);
     }
 
@@ -129,6 +131,6 @@ abstract contract Trading is ClearinghouseStorage {
     function _recordPremium(bytes32 marketId, uint256 price, uint256 index, uint256 size) private {
         MarketState storage st = _s.state[marketId];
         st.premiumTimesSize += FundingMath.premium(price, index, _s.params[marketId].maxPremium) * int256(size);
-        st.windowSize += size;
+        st.windowSize += uint128(size); // a fill size is below 2^120
     }
 }

@@ -94,7 +94,10 @@ interface IClearinghouseTypes {
         uint64 liquidatorShare;
     }
 
-    /// @notice Funding and open-interest state of a market.
+    /// @notice Funding and open-interest state of a market, packed so a trade touches five slots:
+    /// (F, rate), (times, window size), premium sum, (long OI, short OI), sum of s*K. The narrow
+    /// fields are ample: |F| stays far below 2^127 wei per unit (1.7e20 quote per base) and each
+    /// open interest below 2^128 (sizes are below 2^120); arithmetic is checked, never wrapped.
     /// @param cumulativeFunding F, per unit of long size (longs pay when it rises).
     /// @param fundingRate Current rate: fraction of the index price per second (signed).
     /// @param lastFundingTime When F was last accrued.
@@ -105,14 +108,14 @@ interface IClearinghouseTypes {
     /// @param shortOpenInterest Sum of short sizes.
     /// @param sumSizeTimesEntry Exact sum over positions of signed size * K (36 decimals).
     struct MarketState {
-        int256 cumulativeFunding;
+        int128 cumulativeFunding;
         int128 fundingRate;
         uint64 lastFundingTime;
         uint64 windowStart;
+        uint128 windowSize;
         int256 premiumTimesSize;
-        uint256 windowSize;
-        uint256 longOpenInterest;
-        uint256 shortOpenInterest;
+        uint128 longOpenInterest;
+        uint128 shortOpenInterest;
         int256 sumSizeTimesEntry;
     }
 

@@ -19,6 +19,10 @@ library OrderLib {
             "uint256 salt,uint64 expiry,bool reduceOnly,bool makerAllowed)"
         );
 
+    /// @notice The top bit of an order's fill record: set once the order is cancelled. Filled
+    /// amounts never reach it (an order's size is below 2^255).
+    uint256 public constant CANCELLED = 1 << 255;
+
     /// @notice The EIP-712 digest of `order` under `domainSeparator` (the clearinghouse's domain).
     function digest(IClearinghouseTypes.Order calldata order, bytes32 domainSeparator) public pure returns (bytes32) {
         bytes32 structHash = keccak256(
@@ -38,27 +42,25 @@ library OrderLib {
         return MessageHashUtils.toTypedDataHash(domainSeparator, structHash);
     }
 
-    /// @notice Cancels `order` for good; only its trader (the caller) may.
-    /// @param cancelled The clearinghouse's cancellation flags per order digest.
+    /// @notice Cancels `order` for good; only its trader (the caller) may. The filled amount is kept.
+    /// @param fills The clearinghouse's fill record per order digest.
     function cancel(
-        mapping(bytes32 => bool) storage cancelled,
+        mapping(bytes32 => uint256) storage fills,
         IClearinghouseTypes.Order calldata order,
         bytes32 domainSeparator
     ) external {
         if (msg.sender != order.trader) revert IClearinghouseTypes.OrderNotSigner(msg.sender, order.trader);
         bytes32 orderHash = digest(order, domainSeparator);
-        cancelled[orderHash] = true;
+        fills[orderHash] |= CANCELLED;
         emit IClearinghouseTypes.OrderCancelled(msg.sender, orderHash);
     }
 
     /// @notice Checks `order` for a fill of `fillSize` at `price` and returns its digest; reverts
     /// with the order error that applies. Reads only; the caller records the fill.
-    /// @param filled The clearinghouse's filled size per order digest.
-    /// @param cancelled The clearinghouse's cancellation flags per order digest.
+    /// @param fills The clearinghouse's fill record per order digest (filled size, cancelled flag).
     /// @param positions The clearinghouse's positions of `order.marketId`, for reduce-only.
     function check(
-        mapping(bytes32 => uint256) storage filled,
-        mapping(bytes32 => bool) storage cancelled,
+        mapping(bytes32 => uint256) storage fills,
         mapping(address => IClearinghouseTypes.Position) storage positions,
         IClearinghouseTypes.Order calldata order,
         bytes calldata signature,
@@ -68,10 +70,10 @@ library OrderLib {
     ) external view returns (bytes32 orderHash) {
         orderHash = digest(order, domainSeparator);
         if (block.timestamp > order.expiry) revert IClearinghouseTypes.OrderExpired(orderHash, order.expiry);
-        if (cancelled[orderHash]) revert IClearinghouseTypes.OrderIsCancelled(orderHash);
+        uint256 already = fills[orderHash];
+        if (already & CANCELLED != 0) revert IClearinghouseTypes.OrderIsCancelled(orderHash);
         if (order.leverage == 0) revert IClearinghouseTypes.OrderInvalidLeverage(orderHash, 0);
         uint256 size = uint256(order.size > 0 ? order.size : -order.size);
-        uint256 already = filled[orderHash];
         if (already + fillSize > size) revert IClearinghouseTypes.OrderOverfilled(orderHash, already, fillSize, size);
         bool limitMet = order.size > 0 ? price <= order.limitPrice : price >= order.limitPrice;
         if (!limitMet) revert IClearinghouseTypes.OrderLimitNotMet(orderHash, order.limitPrice, price);
