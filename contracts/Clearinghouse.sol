@@ -94,6 +94,15 @@ contract Clearinghouse is MarketRegistry, Trading, IClearinghouse {
     }
 
     /// @inheritdoc IClearinghouse
+    function matchOrderBatch(Match[] calldata matches) external nonReentrant {
+        if (matches.length == 0) revert OrderBatchEmpty();
+        for (uint256 i; i < matches.length; ++i) {
+            Match calldata m = matches[i];
+            _match(m.maker, m.makerSignature, m.taker, m.takerSignature, m.fillSize);
+        }
+    }
+
+    /// @inheritdoc IClearinghouse
     function cancelOrder(Order calldata order) external nonReentrant {
         OrderLib.cancel(_s.fills, order, _domainSeparatorV4());
     }

@@ -40,6 +40,31 @@ export async function signFor(clearinghouse: Clearinghouse, signer: Signer, orde
   return signOrder(signer, orderDomain(network.chainId, await clearinghouse.getAddress()), order);
 }
 
+/** One maker/taker pair for `signAndMatchBatch`, with its fill size. */
+export interface PairToMatch {
+  maker: { signer: Signer; order: Order };
+  taker: { signer: Signer; order: Order };
+  fillSize: bigint;
+}
+
+/** Signs every pair and has `keeper` execute them as one `matchOrderBatch` (all or nothing). */
+export async function signAndMatchBatch(
+  clearinghouse: Clearinghouse,
+  keeper: Signer,
+  pairs: PairToMatch[],
+): Promise<ContractTransactionResponse> {
+  const matches = await Promise.all(
+    pairs.map(async (p) => ({
+      maker: p.maker.order,
+      makerSignature: await signFor(clearinghouse, p.maker.signer, p.maker.order),
+      taker: p.taker.order,
+      takerSignature: await signFor(clearinghouse, p.taker.signer, p.taker.order),
+      fillSize: p.fillSize,
+    })),
+  );
+  return clearinghouse.connect(keeper).matchOrderBatch(matches);
+}
+
 /**
  * Signs a maker and a taker order and has `keeper` match them for `fillSize` (default: the
  * smaller of the two sizes) at the maker's price.

@@ -44,6 +44,12 @@ interface IClearinghouse is IClearinghouseTypes {
         uint256 fillSize
     ) external;
 
+    /// @notice Executes several matches in one transaction, in order, each exactly as
+    /// `matchOrders` would; all or nothing: any failing match reverts the whole batch with that
+    /// match's error. Fixed costs (the transaction, the oracle read and funding accrual per market,
+    /// the first touch of each market's state) are paid once. Callable by anyone.
+    function matchOrderBatch(Match[] calldata matches) external;
+
     /// @notice Cancels `order`; only its trader may call.
     function cancelOrder(Order calldata order) external;
 

@@ -40,6 +40,15 @@ interface IClearinghouseTypes {
         bool makerAllowed;
     }
 
+    /// @notice One match of a batch: the arguments of `matchOrders`.
+    struct Match {
+        Order maker;
+        bytes makerSignature;
+        Order taker;
+        bytes takerSignature;
+        uint256 fillSize;
+    }
+
     /// @notice The stored position record (DESIGN.md section 2), packed in two slots.
     /// `size == 0` means no position.
     /// @param size q, base units, below 2^120.
@@ -242,6 +251,8 @@ interface IClearinghouseTypes {
     error OrderReduceOnly(bytes32 orderHash);
     error OrderTakerOnly(bytes32 orderHash);
     error OrderNotSigner(address caller, address trader);
+    /// @notice A batch of matches was empty.
+    error OrderBatchEmpty();
     error PriceOutsideBand(uint256 price, uint256 indexPrice, uint256 band);
     error OraclePriceChanged(bytes32 marketId, uint256 cached, uint256 fresh);
     error ForcedPayoutNegative(address account, int256 net);
