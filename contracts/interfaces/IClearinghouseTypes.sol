@@ -219,50 +219,92 @@ interface IClearinghouseTypes {
 
     // ------------------------------------------------------------------ errors
 
+    /// @notice An address argument was zero.
     error ZeroAddress();
+    /// @notice An amount argument was zero.
     error ZeroAmount();
+    /// @notice The collateral token has more than 18 decimals.
     error CollateralDecimalsTooLarge(uint8 decimals);
+    /// @notice A token transfer delivered less than asked (a fee-on-transfer token).
     error CollateralTransferShort(uint256 expected, uint256 received);
+    /// @notice `account` has `available` free collateral where `required` is needed.
     error InsufficientFreeCollateral(address account, uint256 available, uint256 required);
+    /// @notice The treasury holds `available`, less than the `required` withdrawal.
     error InsufficientTreasury(uint256 available, uint256 required);
+    /// @notice `marketId` is not listed.
     error MarketUnknown(bytes32 marketId);
+    /// @notice `marketId` is already listed.
     error MarketAlreadyListed(bytes32 marketId);
+    /// @notice `marketId` is paused: no trading, margin removal or liquidation.
     error MarketIsPaused(bytes32 marketId);
+    /// @notice A market parameter `field` has `value` outside [`min`, `max`].
     error MarketParamOutOfBounds(ParamField field, uint256 value, uint256 min, uint256 max);
+    /// @notice `mmr` would rise from `current` to `proposed`, more than `maxStep` in one update.
     error MaintenanceStepTooLarge(uint256 current, uint256 proposed, uint256 maxStep);
+    /// @notice `mmr` rose less than MMR_STEP_DELAY ago; the next rise is allowed at `nextAllowed`.
     error MaintenanceStepTooSoon(uint256 nextAllowed);
+    /// @notice `account` has no position in `marketId`.
     error PositionNotFound(bytes32 marketId, address account);
+    /// @notice A position would reach `size`, above `max` (2^120 - 1).
     error PositionTooLarge(uint256 size, uint256 max);
+    /// @notice A position's margin would reach `margin`, above `max` (2^112 - 1).
     error MarginTooLarge(uint256 margin, uint256 max);
+    /// @notice A position's funding-adjusted entry K would be `entry`, beyond +/-(2^120 - 1).
     error EntryOutOfRange(int256 entry);
+    /// @notice The oracle returned `price`, at or above 2^120.
     error IndexPriceTooLarge(uint256 price);
+    /// @notice `account`'s position fails the initial margin test by `shortfall`.
     error InsufficientMargin(address account, uint256 shortfall);
+    /// @notice A voluntary fill would leave `account` a position of `notional` below `minNotional`.
     error NotionalBelowMinimum(address account, uint256 notional, uint256 minNotional);
+    /// @notice The signature does not belong to `trader` (ECDSA or ERC-1271).
     error OrderInvalidSignature(address trader, bytes32 orderHash);
+    /// @notice The order expired at `expiry`.
     error OrderExpired(bytes32 orderHash, uint256 expiry);
+    /// @notice The order was cancelled by its trader.
     error OrderIsCancelled(bytes32 orderHash);
+    /// @notice Filling `fill` more would exceed the order's `size` (`filled` already).
     error OrderOverfilled(bytes32 orderHash, uint256 filled, uint256 fill, uint256 size);
+    /// @notice The maker and taker orders name different markets.
     error OrderMarketMismatch(bytes32 makerMarket, bytes32 takerMarket);
+    /// @notice Both orders buy, or both sell.
     error OrderSameSide();
+    /// @notice Maker and taker are the same `trader`.
     error OrderSelfMatch(address trader);
+    /// @notice An order or the fill has size zero.
     error OrderZeroSize();
+    /// @notice The fill `price` is worse than the order's `limitPrice`.
     error OrderLimitNotMet(bytes32 orderHash, uint256 limitPrice, uint256 price);
+    /// @notice The order's leverage is zero.
     error OrderInvalidLeverage(bytes32 orderHash, uint256 leverage);
+    /// @notice A reduce-only order would open, increase or flip a position.
     error OrderReduceOnly(bytes32 orderHash);
+    /// @notice A taker-only order was submitted as the maker.
     error OrderTakerOnly(bytes32 orderHash);
+    /// @notice Only the order's `trader` may cancel it, not `caller`.
     error OrderNotSigner(address caller, address trader);
     /// @notice A batch of matches was empty.
     error OrderBatchEmpty();
+    /// @notice The fill `price` lies more than `band` (a fraction) from `indexPrice`.
     error PriceOutsideBand(uint256 price, uint256 indexPrice, uint256 band);
+    /// @notice The oracle answered `fresh` after `cached` within one transaction.
     error OraclePriceChanged(bytes32 marketId, uint256 cached, uint256 fresh);
+    /// @notice A liquidated part would settle at `net` below zero.
     error ForcedPayoutNegative(address account, int256 net);
+    /// @notice An account may not liquidate its own position.
     error LiquidationSelf(address account);
+    /// @notice `size` exceeds `maxSize`, the most that may be taken now.
     error LiquidationTooLarge(uint256 size, uint256 maxSize);
+    /// @notice `equity` is at or above the `maintenance` requirement.
     error PositionNotLiquidatable(address account, int256 equity, uint256 maintenance);
+    /// @notice The fund cannot cover the position's `deficit` (`fundAvailable`): only ADL may settle it.
     error AdlOnly(bytes32 marketId, address account, uint256 deficit, uint256 fundAvailable);
+    /// @notice Neither the rounding reserve nor the treasury can pay the `needed` rounding.
     error RoundingReserveEmpty(bytes32 marketId, uint256 needed);
+    /// @notice Only the rank index may settle a deleverage; `caller` is not it.
     error NotRankIndex(address caller);
     /// @notice The rank index is already set (to `current`); it is never re-pointed.
     error RankIndexAlreadySet(address current);
+    /// @notice The fund would pay `fundPays`, more than the closed part's deficit (`closedPartEquity`).
     error DeleverageFundOverpays(int256 closedPartEquity, uint256 fundPays);
 }

@@ -2,6 +2,7 @@
 pragma solidity 0.8.30;
 
 import {IClearinghouse} from "../interfaces/IClearinghouse.sol";
+import {IClearinghouseTypes} from "../interfaces/IClearinghouseTypes.sol";
 import {IOracleAdapter} from "../interfaces/IOracleAdapter.sol";
 import {FixedPointMath} from "../libraries/FixedPointMath.sol";
 import {PositionMath} from "../libraries/PositionMath.sol";
@@ -22,9 +23,6 @@ interface IClearinghouseState is IClearinghouse {
 /// here rather than in the core, which keeps only stored state and the rules that change it.
 contract ClearinghouseLens {
     using FixedPointMath for uint256;
-
-    /// @notice `marketId` is not listed.
-    error MarketUnknown(bytes32 marketId);
 
     /// @notice The clearinghouse this lens reads.
     IClearinghouseState public immutable clearinghouse;
@@ -87,7 +85,7 @@ contract ClearinghouseLens {
 
     function _priceAndFunding(bytes32 marketId) private view returns (uint256 price, int256 funding) {
         (bool listed, ) = clearinghouse.marketStatus(marketId);
-        if (!listed) revert MarketUnknown(marketId);
+        if (!listed) revert IClearinghouseTypes.MarketUnknown(marketId);
         (price, ) = clearinghouse.oracle().getPrice(marketId, false);
         IClearinghouse.MarketState memory s = clearinghouse.marketState(marketId);
         IClearinghouse.MarketParams memory p = clearinghouse.marketParams(marketId);
