@@ -16,7 +16,6 @@ import { execSync } from "node:child_process";
 import { ethers } from "hardhat";
 import type { Wallet } from "ethers";
 import {
-  AutoDeleverager__factory,
   Clearinghouse__factory,
   ClearinghouseLens__factory,
   InsuranceFund__factory,
@@ -24,7 +23,14 @@ import {
   MockERC20__factory,
   OracleAdapter__factory,
 } from "../typechain-types";
-import { bandReference, defaultMarketParams, deployLocalSystem, marketId, type LocalSystem } from "../lib/local";
+import {
+  bandReference,
+  defaultMarketParams,
+  deployDeleverager,
+  deployLocalSystem,
+  marketId,
+  type LocalSystem,
+} from "../lib/local";
 import { PositionBook, adlDelta, buildDeleverage, type ProofNode } from "../lib/adl";
 import { HEIGHT, leafOf } from "../lib/rank-tree";
 import { isEligible, positionScore } from "../lib/score";
@@ -439,7 +445,7 @@ async function measureIndexCost(admin: string, keeper: string, seed: number, pre
   await (await ch.grantRole(await ch.MARKET_ADMIN_ROLE(), admin)).wait();
   const lens = await new ClearinghouseLens__factory(signer).deploy(await ch.getAddress());
   const fund = await new InsuranceFund__factory(signer).deploy(await token.getAddress(), admin);
-  const del = await new AutoDeleverager__factory(signer).deploy(await ch.getAddress(), await lens.getAddress(), admin);
+  const del = await deployDeleverager(signer, await ch.getAddress(), await lens.getAddress(), admin);
   await (await ch.setInsuranceFund(await fund.getAddress())).wait();
   await (await fund.grantRole(await fund.COVER_ROLE(), await ch.getAddress())).wait();
   await (await fund.setFeeSource(await ch.getAddress())).wait();

@@ -20,6 +20,8 @@ export const FUTURE_IDS = {
   lens: "ClearinghouseLens",
   insuranceFund: "InsuranceFund",
   deleverager: "AutoDeleverager",
+  adlProofLib: "AdlProofLib",
+  adlSessionLib: "AdlSessionLib",
   feed: (key: string) => `Feed_${key}`,
 } as const;
 
@@ -29,7 +31,16 @@ export function addCore(m: IgnitionModuleBuilder, collateral: ArgumentType) {
   const clearinghouse = m.contract("Clearinghouse", [collateral, oracle, admin], { id: FUTURE_IDS.clearinghouse });
   const lens = m.contract("ClearinghouseLens", [clearinghouse], { id: FUTURE_IDS.lens });
   const insuranceFund = m.contract("InsuranceFund", [collateral, admin], { id: FUTURE_IDS.insuranceFund });
-  const deleverager = m.contract("AutoDeleverager", [clearinghouse, lens, admin], { id: FUTURE_IDS.deleverager });
+  // The deleverager's linked libraries: the proof verifier, and the session library that calls it.
+  const adlProofLib = m.library("AdlProofLib", { id: FUTURE_IDS.adlProofLib });
+  const adlSessionLib = m.library("AdlSessionLib", {
+    id: FUTURE_IDS.adlSessionLib,
+    libraries: { AdlProofLib: adlProofLib },
+  });
+  const deleverager = m.contract("AutoDeleverager", [clearinghouse, lens, admin], {
+    id: FUTURE_IDS.deleverager,
+    libraries: { AdlProofLib: adlProofLib, AdlSessionLib: adlSessionLib },
+  });
   // Before any trade, so that every position is indexed.
   const setIndex = m.call(clearinghouse, "setRankIndex", [deleverager]);
 
