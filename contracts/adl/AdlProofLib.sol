@@ -11,11 +11,12 @@ import {AdlStorage} from "./AdlStorage.sol";
 
 /// @title AdlProofLib
 /// @notice The list walk and the tile verifier of the completeness proof (DESIGN.md sections 3 and
-/// 4), whole for `deleverage` or resumable for a session. Deployed once and linked: the deleverager
-/// and the session library both call this one copy.
+/// 4), whole for `deleverage` or resumable for a session's continue step (which lives here too).
+/// Deployed once and linked: the deleverager and the session library both call this one copy.
 /// @dev Runs by DELEGATECALL on the deleverager's storage (`AdlStorage.Layout`, its list marks).
-/// Memory arguments reach an external library as copies, so the call and the progress come back as
-/// return values.
+/// Memory arguments reach an external library as copies, so the call (with its last live entry set)
+/// comes back as a return value; the session's continue step verifies here so that its proof is
+/// copied into one library call, not two.
 library AdlProofLib {
     /// @notice Where tile verification stands: the next leaf, members opened in this call, and a
     /// leaf split across calls (members up to `heldLast` verified, `tally` of them live).
@@ -31,6 +32,23 @@ library AdlProofLib {
 
     // ================================================================ the list
 
+    /// @notice Checks a single-transaction call before any state changes: walks the list (see
+    /// `walkList`), then verifies that `proof` tiles every leaf, each opened leaf complete. Returns
+    /// the call with its last live entry set, and each live entry's take and score.
+    function checkListAndProof(
+        AdlStorage.Layout storage s,
+        Clearinghouse ch,
+        AdlCall.Call memory c,
+        address bankrupt,
+        uint256 remaining,
+        address[] calldata list,
+        IAdlTypes.ProofNode[] calldata proof
+    ) external returns (AdlCall.Call memory, IClearinghouseTypes.DeleverageLeg[] memory legs, int256[] memory scores) {
+        (legs, scores) = _walkList(s, ch, c, bankrupt, remaining, list);
+        _verifyWholeProof(s, ch, c, proof);
+        return (c, legs, scores);
+    }
+
     /// @notice Walks the list before any state changes (DESIGN.md section 3, step 2): marks each
     /// live entry and returns its take and score, and the call with its last live entry set.
     function walkList(
@@ -41,6 +59,18 @@ library AdlProofLib {
         uint256 remaining,
         address[] calldata list
     ) external returns (AdlCall.Call memory, IClearinghouseTypes.DeleverageLeg[] memory legs, int256[] memory scores) {
+        (legs, scores) = _walkList(s, ch, c, bankrupt, remaining, list);
+        return (c, legs, scores);
+    }
+
+    function _walkList(
+        AdlStorage.Layout storage s,
+        Clearinghouse ch,
+        AdlCall.Call memory c,
+        address bankrupt,
+        uint256 remaining,
+        address[] calldata list
+    ) private returns (IClearinghouseTypes.DeleverageLeg[] memory legs, int256[] memory scores) {
         uint256 maxLength = s.maxListLength;
         if (list.length > maxLength) revert IAdlTypes.AdlListTooLong(list.length, maxLength);
         legs = new IClearinghouseTypes.DeleverageLeg[](list.length);
@@ -67,7 +97,6 @@ library AdlProofLib {
             mstore(legs, live)
             mstore(scores, live)
         }
-        return (c, legs, scores);
     }
 
     /// @dev A live entry: opposite side, not yet listed, finite score, eligible, ranked below the
@@ -91,20 +120,63 @@ library AdlProofLib {
 
     // ================================================================ the completeness proof
 
-    /// @notice Verifies `proof`'s tiles from `g.cursor` (DESIGN.md section 4) and returns the
-    /// progress: each node starts at the cursor and is empty, bounded strictly below the last live
+    /// @dev A single-transaction proof: tiles from leaf 0 to the last leaf, each opened leaf complete.
+    function _verifyWholeProof(
+        AdlStorage.Layout storage s,
+        Clearinghouse ch,
+        AdlCall.Call memory c,
+        IAdlTypes.ProofNode[] calldata proof
+    ) private view {
+        Progress memory g;
+        _verifyTiles(s, ch, c, proof, g, false);
+        if (g.cursor != RankTree.LEAVES) revert IAdlTypes.AdlProofIncomplete(g.cursor);
+    }
+
+    /// @notice See IAutoDeleverager.continueAdlSession: verifies further tiles of an open session's
+    /// proof and stores its progress and the held leaf's hold. It lives here, next to the verifier,
+    /// so the proof is copied into one library call only.
+    function continueSession(
+        AdlStorage.Layout storage s,
+        Clearinghouse ch,
+        bytes32 marketId,
+        bool side,
+        IAdlTypes.ProofNode[] calldata proof
+    ) external {
+        AdlStorage.Session storage session = AdlStorage.openSession(s, marketId, side);
+        AdlStorage.requireBeforeDeadline(session);
+        (uint256 cursor, bool wasHeld, address holder) = (session.cursor, session.held, session.holder);
+        if (wasHeld && msg.sender != holder && block.timestamp <= session.holdUntil) {
+            revert IAdlTypes.AdlLeafReserved(cursor, holder, session.holdUntil);
+        }
+        Progress memory g = Progress(cursor, 0, wasHeld, session.heldLast, session.heldTally, false, 0);
+        _verifyTiles(s, ch, AdlCall.sessionCall(marketId, side, session), proof, g, true);
+        session.cursor = uint32(g.cursor);
+        session.held = g.held;
+        session.heldLast = g.heldLast;
+        session.heldTally = uint64(g.tally);
+        if (!g.held) (session.holder, session.holdUntil) = (address(0), 0);
+        else if (
+            AdlStorage.renewsHold(s, !wasHeld || g.cursor != cursor || msg.sender != holder, g.restarted ? 0 : g.chunk)
+        ) {
+            (session.holder, session.holdUntil) = (msg.sender, uint64(block.timestamp + AdlStorage.HOLD_WINDOW));
+        }
+        emit IAdlTypes.AdlSessionContinued(marketId, side, session.id, g.cursor, g.held, g.tally, g.opened);
+    }
+
+    /// @dev Verifies `proof`'s tiles from `g.cursor` (DESIGN.md section 4), advancing `g` (memory,
+    /// in place: private calls do not copy it): each node starts at the cursor and is empty, bounded strictly below the last live
     /// entry, wholly ineligible, or an opened leaf whose every live member is listed, ranks below
     /// the last entry, or is ineligible. With `resumable`, the last node may be a leaf listed only
     /// in part (held in `g`), and a held leaf must be resumed first; otherwise every opened leaf
     /// must be complete.
-    function verifyTiles(
+    function _verifyTiles(
         AdlStorage.Layout storage s,
         Clearinghouse ch,
         AdlCall.Call memory c,
         IAdlTypes.ProofNode[] calldata proof,
         Progress memory g,
         bool resumable
-    ) external view returns (Progress memory) {
+    ) private view {
         {
             uint256 maxNodes = s.maxProofNodes;
             if (proof.length > maxNodes) revert IAdlTypes.AdlProofTooLong(proof.length, maxNodes);
@@ -113,7 +185,6 @@ library AdlProofLib {
         for (uint256 i; i < proof.length; ++i) {
             _verifyNode(s, ch, c, t, proof[i], g, resumable && i == proof.length - 1);
         }
-        return g;
     }
 
     /// @dev One node of the proof: it starts at the cursor, and is prunable or an opened leaf.

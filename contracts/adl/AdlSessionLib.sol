@@ -65,45 +65,10 @@ library AdlSessionLib {
         return (c, legs);
     }
 
-    /// @notice See IAutoDeleverager.continueAdlSession.
-    function continueSession(
-        AdlStorage.Layout storage s,
-        Clearinghouse ch,
-        bytes32 marketId,
-        bool side,
-        IAdlTypes.ProofNode[] calldata proof
-    ) external {
-        AdlStorage.Session storage session = _openSession(s, marketId, side);
-        _requireBeforeDeadline(session);
-        (uint256 cursor, bool wasHeld, address holder) = (session.cursor, session.held, session.holder);
-        if (wasHeld && msg.sender != holder && block.timestamp <= session.holdUntil) {
-            revert IAdlTypes.AdlLeafReserved(cursor, holder, session.holdUntil);
-        }
-        AdlProofLib.Progress memory g = AdlProofLib.Progress(
-            cursor,
-            0,
-            wasHeld,
-            session.heldLast,
-            session.heldTally,
-            false,
-            0
-        );
-        g = AdlProofLib.verifyTiles(s, ch, AdlCall.sessionCall(marketId, side, session), proof, g, true);
-        session.cursor = uint32(g.cursor);
-        session.held = g.held;
-        session.heldLast = g.heldLast;
-        session.heldTally = uint64(g.tally);
-        if (!g.held) (session.holder, session.holdUntil) = (address(0), 0);
-        else if (_renewsHold(s, !wasHeld || g.cursor != cursor || msg.sender != holder, g.restarted ? 0 : g.chunk)) {
-            (session.holder, session.holdUntil) = (msg.sender, uint64(block.timestamp + AdlStorage.HOLD_WINDOW));
-        }
-        emit IAdlTypes.AdlSessionContinued(marketId, side, session.id, g.cursor, g.held, g.tally, g.opened);
-    }
-
     /// @notice See IAutoDeleverager.finishAdlSession.
     function finishSession(AdlStorage.Layout storage s, Clearinghouse ch, bytes32 marketId, bool side) external {
-        AdlStorage.Session storage session = _openSession(s, marketId, side);
-        _requireBeforeDeadline(session);
+        AdlStorage.Session storage session = AdlStorage.openSession(s, marketId, side);
+        AdlStorage.requireBeforeDeadline(session);
         if (session.cursor != RankTree.LEAVES || session.held) {
             revert IAdlTypes.AdlSessionIncomplete(session.cursor, session.held);
         }
@@ -128,7 +93,7 @@ library AdlSessionLib {
         bool side,
         address account
     ) external {
-        AdlStorage.Session storage session = _openSession(s, marketId, side);
+        AdlStorage.Session storage session = AdlStorage.openSession(s, marketId, side);
         IClearinghouseTypes.Position memory p = ch.getPosition(marketId, account);
         if (
             p.size == 0 ||
@@ -143,7 +108,7 @@ library AdlSessionLib {
 
     /// @notice See IAutoDeleverager.expireAdlSession.
     function expireSession(AdlStorage.Layout storage s, bytes32 marketId, bool side) external {
-        AdlStorage.Session storage session = _openSession(s, marketId, side);
+        AdlStorage.Session storage session = AdlStorage.openSession(s, marketId, side);
         if (block.timestamp <= session.deadline) {
             revert IAdlTypes.AdlSessionNotExpired(session.deadline, block.timestamp);
         }
@@ -227,7 +192,7 @@ library AdlSessionLib {
     /// @dev Starts a split refresh of `leaf`, or checks the caller may go on with the pending one: its
     /// holder, or anyone once the hold lapsed. A first member at or below the last address restarts it
     /// (a chunk that skipped a member could otherwise never complete). Returns whether the chunk, if it
-    /// leaves the refresh pending, gets or renews the hold (see `_renewsHold`).
+    /// leaves the refresh pending, gets or renews the hold (see `AdlStorage.renewsHold`).
     function _claimRefresh(
         AdlStorage.Layout storage s,
         bytes32 marketId,
@@ -252,7 +217,7 @@ library AdlSessionLib {
             _resetScratch(isLong, scratch, index);
             (r.last, r.tally) = (address(0), 0);
         }
-        return _renewsHold(s, msg.sender != holder, restarted ? 0 : members.length);
+        return AdlStorage.renewsHold(s, msg.sender != holder, restarted ? 0 : members.length);
     }
 
     /// @dev Merges `members` (ascending, above `last`, each a current member of `leaf`) into the
@@ -293,15 +258,6 @@ library AdlSessionLib {
             type(uint128).max,
             isLong ? type(int128).min + 1 : type(int128).max
         );
-    }
-
-    /// @dev Whether a chunk left held gets (or renews) the HOLD_WINDOW: always for a new hold (a leaf
-    /// newly held, or another account taking over a lapsed hold); for the holder's own next chunk only
-    /// if it resumes (a restart by the holder never renews) and lists at least a quarter of
-    /// `maxOpenedMembers`. So a holder cannot keep a leaf reserved by listing one member per window,
-    /// nor by restarting it: its renewals are bounded by the leaf's size.
-    function _renewsHold(AdlStorage.Layout storage s, bool fresh, uint256 listed) private view returns (bool) {
-        return fresh || listed * 4 >= s.maxOpenedMembers;
     }
 
     // ================================================================ opening and ending
@@ -363,19 +319,6 @@ library AdlSessionLib {
         } catch {
             return 0;
         }
-    }
-
-    function _openSession(
-        AdlStorage.Layout storage s,
-        bytes32 marketId,
-        bool side
-    ) private view returns (AdlStorage.Session storage session) {
-        session = s.sessions[marketId][side];
-        if (session.id == 0) revert IAdlTypes.AdlNoSession(marketId, side);
-    }
-
-    function _requireBeforeDeadline(AdlStorage.Session storage session) private view {
-        if (block.timestamp > session.deadline) revert IAdlTypes.AdlSessionTooOld(session.deadline, block.timestamp);
     }
 
     /// @dev Clears the session and its flag and releases the session's reserve in the fund that holds

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
+import {IAdlTypes} from "../interfaces/IAdlTypes.sol";
 import {RankTree} from "../libraries/RankTree.sol";
 
 /// @title AdlStorage
@@ -94,6 +95,30 @@ library AdlStorage {
         /// Where a split leaf refresh accumulates its members' aggregates (the leaf's own index in a
         /// scratch tree whose parent is set to dominate everything, so a merge stops at the leaf).
         mapping(bytes32 marketId => mapping(bool isLong => RankTree.Tree)) refreshScratch;
+    }
+
+    /// @dev The open session on (`marketId`, `side`); reverts if there is none.
+    function openSession(
+        Layout storage s,
+        bytes32 marketId,
+        bool side
+    ) internal view returns (Session storage session) {
+        session = s.sessions[marketId][side];
+        if (session.id == 0) revert IAdlTypes.AdlNoSession(marketId, side);
+    }
+
+    /// @dev Reverts once the session is older than its T.
+    function requireBeforeDeadline(Session storage session) internal view {
+        if (block.timestamp > session.deadline) revert IAdlTypes.AdlSessionTooOld(session.deadline, block.timestamp);
+    }
+
+    /// @dev Whether a chunk left held gets (or renews) the HOLD_WINDOW: always for a new hold (a leaf
+    /// newly held, or another account taking over a lapsed hold); for the holder's own next chunk only
+    /// if it resumes (a restart by the holder never renews) and lists at least a quarter of
+    /// `maxOpenedMembers`. So a holder cannot keep a leaf reserved by listing one member per window,
+    /// nor by restarting it: its renewals are bounded by the leaf's size.
+    function renewsHold(Layout storage s, bool fresh, uint256 listed) internal view returns (bool) {
+        return fresh || listed * 4 >= s.maxOpenedMembers;
     }
 
     /// @dev The session's T: configured, or the default.

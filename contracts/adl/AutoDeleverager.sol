@@ -189,29 +189,22 @@ contract AutoDeleverager is IAutoDeleverager, AccessControl, ReentrancyGuardTran
         c.callId = ++_callNonce;
         IClearinghouseTypes.DeleverageLeg[] memory legs;
         int256[] memory scores;
-        (c, legs, scores) = _walkList(c, bankrupt, b.size, counterparties);
-        _verifyWholeProof(c, proof);
+        (c, legs, scores) = _checkListAndProof(c, bankrupt, b.size, counterparties, proof);
         uint256 d;
         for (uint256 i; i < legs.length; ++i) d += legs[i].take;
         AdlSettlement.execute(clearinghouse, c, bankrupt, b, legs, scores, d, covered.mulDivDown(d, b.size));
         AdlSettlement.syncUnsettled(_adl, clearinghouse, marketId, bankrupt, deficit, b.size, d);
     }
 
-    /// @dev AdlProofLib.walkList in a frame of its own (`deleverage` has too many locals around it).
-    function _walkList(
+    /// @dev AdlProofLib.checkListAndProof in a frame of its own (`deleverage` has too many locals).
+    function _checkListAndProof(
         AdlCall.Call memory c,
         address bankrupt,
         uint256 size,
-        address[] calldata counterparties
+        address[] calldata counterparties,
+        ProofNode[] calldata proof
     ) private returns (AdlCall.Call memory, IClearinghouseTypes.DeleverageLeg[] memory, int256[] memory) {
-        return AdlProofLib.walkList(_adl, clearinghouse, c, bankrupt, size, counterparties);
-    }
-
-    /// @dev A single-transaction proof tiles every leaf, each opened leaf complete.
-    function _verifyWholeProof(AdlCall.Call memory c, ProofNode[] calldata proof) private view {
-        AdlProofLib.Progress memory g;
-        g = AdlProofLib.verifyTiles(_adl, clearinghouse, c, proof, g, false);
-        if (g.cursor != RankTree.LEAVES) revert AdlProofIncomplete(g.cursor);
+        return AdlProofLib.checkListAndProof(_adl, clearinghouse, c, bankrupt, size, counterparties, proof);
     }
 
     // ================================================================ sessions
@@ -227,7 +220,7 @@ contract AutoDeleverager is IAutoDeleverager, AccessControl, ReentrancyGuardTran
 
     /// @inheritdoc IAutoDeleverager
     function continueAdlSession(bytes32 marketId, bool side, ProofNode[] calldata proof) external nonReentrant {
-        AdlSessionLib.continueSession(_adl, clearinghouse, marketId, side, proof);
+        AdlProofLib.continueSession(_adl, clearinghouse, marketId, side, proof);
     }
 
     /// @inheritdoc IAutoDeleverager
