@@ -163,12 +163,12 @@ library AdlProofLib {
         emit IAdlTypes.AdlSessionContinued(marketId, side, session.id, g.cursor, g.held, g.tally, g.opened);
     }
 
-    /// @dev Verifies `proof`'s tiles from `g.cursor` (DESIGN.md section 4), advancing `g` (memory,
-    /// in place: private calls do not copy it): each node starts at the cursor and is empty, bounded strictly below the last live
-    /// entry, wholly ineligible, or an opened leaf whose every live member is listed, ranks below
-    /// the last entry, or is ineligible. With `resumable`, the last node may be a leaf listed only
-    /// in part (held in `g`), and a held leaf must be resumed first; otherwise every opened leaf
-    /// must be complete.
+    /// @dev Verifies `proof`'s tiles from `g.cursor` (DESIGN.md section 4), advancing `g` in place
+    /// (a private call does not copy memory): each node starts at the cursor and is empty, bounded
+    /// strictly below the last live entry, wholly ineligible, or an opened leaf whose every live
+    /// member is listed, ranks below the last entry, or is ineligible. With `resumable`, the last
+    /// node may be a leaf listed only in part (held in `g`), and a held leaf must be resumed first;
+    /// otherwise every opened leaf must be complete.
     function _verifyTiles(
         AdlStorage.Layout storage s,
         Clearinghouse ch,
