@@ -60,7 +60,7 @@ export function addCore(m: IgnitionModuleBuilder, collateral: ArgumentType) {
   });
   /** Futures that must run before feeds are set and markets listed. */
   const wired = [grantOracleAdmin, setIndex, ...roleGrants];
-  return { oracle, clearinghouse, lens, insuranceFund, deleverager, wired };
+  return { oracle, clearinghouse, lens, insuranceFund, deleverager, adlProofLib, adlSessionLib, wired };
 }
 
 /** Default feed settings (overridable per market): a day's heartbeat, an hour for liquidation and ADL. */

@@ -73,6 +73,10 @@ describe("Ignition System module", function () {
       insuranceFund: await sys.insuranceFund.getAddress(),
       deleverager: await sys.deleverager.getAddress(),
       feeds: { ETH_USD: await eth.getAddress(), BTC_USD: await btc.getAddress() },
+      adlLibraries: {
+        AdlProofLib: await sys.adlProofLib.getAddress(),
+        AdlSessionLib: await sys.adlSessionLib.getAddress(),
+      },
     });
     expect(report.problems, formatReport(report)).to.deep.equal([]);
     // A deployment record naming another feed than the adapter uses is a problem.
