@@ -15,10 +15,10 @@ import {AdlStorage} from "./AdlStorage.sol";
 
 /// @title AdlSessionLib
 /// @notice Multi-transaction ADL (DESIGN.md section 4): a session pins (P, F, sigma, delta) and the
-/// list, verifies the completeness proof over several calls (a big leaf over several calls too)
-/// while the deleverager's `reindex` guards every verified tile, and settles at the pinned subsidy
-/// on current sizes; and leaf refreshes split across calls. Deployed once and linked: it keeps the
-/// deleverager under the code-size limit.
+/// list, has its completeness proof verified over several calls (AdlProofLib.continueSession, a big
+/// leaf over several calls too) while the deleverager's `reindex` guards every verified tile, and
+/// settles at the pinned subsidy on current sizes; and leaf refreshes split across calls. Deployed
+/// once and linked: it keeps the deleverager under the code-size limit.
 /// @dev Runs by DELEGATECALL from the deleverager's entry points (which hold the reentrancy lock and
 /// the role checks), on the deleverager's storage passed as `AdlStorage.Layout`. Called directly,
 /// its state-changing functions revert (the compiler's library call protection).
