@@ -22,6 +22,7 @@ import {
 } from "../typechain-types";
 import { MARKETS } from "../deploy/markets";
 import { bandReference, marketId } from "./local";
+import type { AdlLibraries } from "./deployment";
 
 /** The addresses the check needs (lib/deployment.ts Deployment has them all). */
 export interface SystemAddresses {
@@ -33,6 +34,8 @@ export interface SystemAddresses {
   deleverager: string;
   /** Expected aggregator per market key (e.g. ETH_USD), when the deployment recorded them. */
   feeds?: Record<string, string>;
+  /** The deleverager's linked libraries, when the deployment recorded them. */
+  adlLibraries?: AdlLibraries;
 }
 
 export interface CheckOptions {
@@ -81,6 +84,7 @@ export async function checkDeployment(
     if (code === "0x") problem(`${name} ${address} has no code on chain ${chainId}`);
   }
   if (report.problems.length > 0) return report;
+  await checkAdlLibraries(provider, addresses, line, problem);
 
   const ch = Clearinghouse__factory.connect(addresses.clearinghouse, runner);
   const oracle = OracleAdapter__factory.connect(addresses.oracle, runner);
@@ -277,4 +281,34 @@ export function formatReport(report: CheckReport): string {
       : `deployment MIS-WIRED: ${report.problems.length} problem${report.problems.length === 1 ? "" : "s"}`,
   );
   return out.join("\n");
+}
+
+/**
+ * The deleverager runs its proofs and sessions in linked libraries: each recorded library must have
+ * code, and be the one linked (its address is in the code of the contracts that call it: both in the
+ * deleverager, AdlProofLib also in AdlSessionLib). A library without code would make every
+ * deleverage or session call revert.
+ */
+async function checkAdlLibraries(
+  provider: Provider,
+  addresses: SystemAddresses,
+  line: (s: string) => void,
+  problem: (s: string) => void,
+): Promise<void> {
+  const libraries = addresses.adlLibraries ?? {};
+  const linkedIn = async (address: string) => (await provider.getCode(address)).toLowerCase();
+  const deleveragerCode = await linkedIn(addresses.deleverager);
+  for (const [name, address] of Object.entries(libraries)) {
+    const code = await provider.getCode(address);
+    line(`${name.padEnd(14)} ${address}${code === "0x" ? "  (NO CODE)" : ""}`);
+    if (code === "0x") problem(`${name} ${address} has no code`);
+    const needle = getAddress(address).slice(2).toLowerCase();
+    if (!deleveragerCode.includes(needle)) problem(`AutoDeleverager is not linked to ${name} ${address}`);
+  }
+  const { AdlProofLib: proofLib, AdlSessionLib: sessionLib } = libraries;
+  if (proofLib !== undefined && sessionLib !== undefined) {
+    if (!(await linkedIn(sessionLib)).includes(getAddress(proofLib).slice(2).toLowerCase())) {
+      problem(`AdlSessionLib ${sessionLib} is not linked to AdlProofLib ${proofLib}`);
+    }
+  }
 }

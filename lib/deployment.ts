@@ -27,6 +27,8 @@ export interface Deployment {
   deleverager: string;
   /** Price feed (aggregator) per market key of deploy/markets.ts, e.g. feeds.ETH_USD. */
   feeds: Record<string, string>;
+  /** The deleverager's linked libraries, when the deployment recorded them (see ADL_LIBRARIES). */
+  adlLibraries?: AdlLibraries;
   /** Block of the first deployment transaction (where event scans can start); 0 if unknown. */
   startBlock: number;
 }
@@ -57,6 +59,10 @@ const CONTRACTS = {
 type ContractKey = keyof typeof CONTRACTS;
 
 const FEED_PREFIX = "Feed_";
+
+/** The libraries linked into AutoDeleverager, by contract name (also their Ignition future ids). */
+export const ADL_LIBRARIES = ["AdlProofLib", "AdlSessionLib"] as const;
+export type AdlLibraries = Partial<Record<(typeof ADL_LIBRARIES)[number], string>>;
 
 /** The default deployment id Ignition uses on `chainId`. */
 export const defaultDeploymentId = (chainId: bigint | number): string => `chain-${chainId}`;
@@ -133,6 +139,11 @@ export function parseDeployedAddresses(
     const [m, futureId] = key.split("#");
     if (m === module && futureId.startsWith(FEED_PREFIX)) feeds[futureId.slice(FEED_PREFIX.length)] = address;
   }
+  const adlLibraries: AdlLibraries = {};
+  for (const name of ADL_LIBRARIES) {
+    const address = found.get(`${module}#${name}`);
+    if (address !== undefined) adlLibraries[name] = address;
+  }
   return {
     module,
     collateral: get("collateral"),
@@ -142,6 +153,7 @@ export function parseDeployedAddresses(
     insuranceFund: get("insuranceFund"),
     deleverager: get("deleverager"),
     feeds,
+    ...(Object.keys(adlLibraries).length > 0 ? { adlLibraries } : {}),
   };
 }
 

@@ -4,6 +4,8 @@
  */
 import { ethers as ethersLib, type Signer } from "ethers";
 import {
+  AdlProofLib__factory,
+  AdlSessionLib__factory,
   AutoDeleverager__factory,
   Clearinghouse__factory,
   ClearinghouseLens__factory,
@@ -71,6 +73,8 @@ export interface LocalSystem {
   insuranceFund: InsuranceFund;
   /** The rank index and verifiable ADL. */
   deleverager: AutoDeleverager;
+  /** The libraries linked into the deleverager (proof verifier, sessions). */
+  deleveragerLibraries: DeleveragerLibraries;
   markets: Map<string, LocalMarket>;
   /** Sets a market's mock feed to `price` (18 decimals), updated now. */
   setPrice(symbol: string, price: bigint): Promise<void>;
@@ -106,6 +110,38 @@ export async function deployClearinghouse(
   return factory.deploy(collateral, oracle, adminAddress ?? (await deployer.getAddress()));
 }
 
+/** The linked libraries of the deleverager, by fully qualified name (as its factory takes them). */
+export interface DeleveragerLibraries {
+  "contracts/adl/AdlProofLib.sol:AdlProofLib": string;
+  "contracts/adl/AdlSessionLib.sol:AdlSessionLib": string;
+}
+
+/**
+ * Deploys the deleverager's libraries (the proof verifier, then the session library linked to it)
+ * and returns their addresses for linking.
+ */
+export async function deployDeleveragerLibraries(deployer: Signer): Promise<DeleveragerLibraries> {
+  const proof = await (await new AdlProofLib__factory(deployer).deploy()).getAddress();
+  const sessions = await (
+    await new AdlSessionLib__factory({ "contracts/adl/AdlProofLib.sol:AdlProofLib": proof }, deployer).deploy()
+  ).getAddress();
+  return {
+    "contracts/adl/AdlProofLib.sol:AdlProofLib": proof,
+    "contracts/adl/AdlSessionLib.sol:AdlSessionLib": sessions,
+  };
+}
+
+/** Deploys the deleverager of `clearinghouse` with freshly deployed libraries linked. */
+export async function deployDeleverager(
+  deployer: Signer,
+  clearinghouse: string,
+  lens: string,
+  adminAddress: string,
+): Promise<AutoDeleverager> {
+  const libraries = await deployDeleveragerLibraries(deployer);
+  return new AutoDeleverager__factory(libraries, deployer).deploy(clearinghouse, lens, adminAddress);
+}
+
 /**
  * Deploys a 6-decimal collateral, the oracle adapter with mock feeds, the clearinghouse and the
  * insurance fund, wires roles, lists the markets and seeds their rounding reserves.
@@ -125,7 +161,8 @@ export async function deployLocalSystem(admin: Signer, specs: LocalMarketSpec[])
   }
   const lens = await new ClearinghouseLens__factory(admin).deploy(await clearinghouse.getAddress());
   const insuranceFund = await new InsuranceFund__factory(admin).deploy(await token.getAddress(), adminAddress);
-  const deleverager = await new AutoDeleverager__factory(admin).deploy(
+  const deleveragerLibraries = await deployDeleveragerLibraries(admin);
+  const deleverager = await new AutoDeleverager__factory(deleveragerLibraries, admin).deploy(
     await clearinghouse.getAddress(),
     await lens.getAddress(),
     adminAddress,
@@ -164,5 +201,16 @@ export async function deployLocalSystem(admin: Signer, specs: LocalMarketSpec[])
     if (price % FEED_SCALE !== 0n) throw new Error(`price ${price} has more precision than the feed's 8 decimals`);
     await (await market.aggregator.setAnswer(price / FEED_SCALE)).wait();
   };
-  return { admin, token, oracle, clearinghouse, lens, insuranceFund, deleverager, markets, setPrice };
+  return {
+    admin,
+    token,
+    oracle,
+    clearinghouse,
+    lens,
+    insuranceFund,
+    deleverager,
+    deleveragerLibraries,
+    markets,
+    setPrice,
+  };
 }

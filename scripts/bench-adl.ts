@@ -16,7 +16,6 @@ import { execSync } from "node:child_process";
 import { ethers } from "hardhat";
 import type { Wallet } from "ethers";
 import {
-  AutoDeleverager__factory,
   ClearinghouseLens__factory,
   InsuranceFund__factory,
   MockAggregator__factory,
@@ -27,6 +26,7 @@ import {
   bandReference,
   defaultMarketParams,
   deployClearinghouse,
+  deployDeleverager,
   deployLocalSystem,
   marketId,
   type LocalSystem,
@@ -441,7 +441,7 @@ async function measureIndexCost(admin: string, keeper: string, seed: number, pre
   await (await ch.grantRole(await ch.MARKET_ADMIN_ROLE(), admin)).wait();
   const lens = await new ClearinghouseLens__factory(signer).deploy(await ch.getAddress());
   const fund = await new InsuranceFund__factory(signer).deploy(await token.getAddress(), admin);
-  const del = await new AutoDeleverager__factory(signer).deploy(await ch.getAddress(), await lens.getAddress(), admin);
+  const del = await deployDeleverager(signer, await ch.getAddress(), await lens.getAddress(), admin);
   await (await ch.setInsuranceFund(await fund.getAddress())).wait();
   await (await fund.grantRole(await fund.COVER_ROLE(), await ch.getAddress())).wait();
   await (await fund.setFeeSource(await ch.getAddress())).wait();

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
-import {ModuleCall} from "../libraries/ModuleCall.sol";
+import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {IAutoDeleverager} from "../interfaces/IAutoDeleverager.sol";
 import {IRankIndex} from "../interfaces/IRankIndex.sol";
 import {IClearinghouseTypes} from "../interfaces/IClearinghouseTypes.sol";
@@ -11,8 +12,11 @@ import {FixedPointMath} from "../libraries/FixedPointMath.sol";
 import {PositionMath} from "../libraries/PositionMath.sol";
 import {ScoreMath} from "../libraries/ScoreMath.sol";
 import {RankTree} from "../libraries/RankTree.sol";
-import {AdlBase} from "./AdlBase.sol";
-import {AdlSessions} from "./AdlSessions.sol";
+import {AdlCall} from "./AdlCall.sol";
+import {AdlProofLib} from "./AdlProofLib.sol";
+import {AdlSessionLib} from "./AdlSessionLib.sol";
+import {AdlSettlement} from "./AdlSettlement.sol";
+import {AdlStorage} from "./AdlStorage.sol";
 
 /// @title AutoDeleverager
 /// @notice The rank index (one tree per market and side, reindexed by the clearinghouse on every
@@ -21,21 +25,51 @@ import {AdlSessions} from "./AdlSessions.sol";
 /// eligible, and provably complete against node bounds the contract keeps itself. Execution goes
 /// through `Clearinghouse.settleDeleverage`, which re-checks what the core owns (pure reductions,
 /// the bankrupt part at zero, nobody below zero, conservation).
-/// @dev Sessions run in `AdlSessions` by DELEGATECALL on this contract's storage (see AdlBase).
-contract AutoDeleverager is AdlBase, IAutoDeleverager {
+/// @dev The only contract of the ADL side with state: all of it is `_adl` (one `AdlStorage.Layout`)
+/// plus a transient call counter. The list walk and the proof verifier live in the linked library
+/// `AdlProofLib`, the session state machine in the linked library `AdlSessionLib`; both run by
+/// DELEGATECALL on `_adl`, under this contract's reentrancy lock and role checks.
+contract AutoDeleverager is IAutoDeleverager, AccessControl, ReentrancyGuardTransient {
     using FixedPointMath for uint256;
 
+    /// @notice Configures markets' band references, work bounds and session times.
+    bytes32 public constant ADL_ADMIN_ROLE = keccak256("ADL_ADMIN_ROLE");
+    /// @notice Session time `T` of a market that never set one.
+    uint32 public constant DEFAULT_SESSION_TTL = AdlStorage.DEFAULT_SESSION_TTL;
+    /// @notice Least `T`: enough blocks to land a proof split over many transactions.
+    uint32 public constant MIN_SESSION_TTL = AdlStorage.MIN_SESSION_TTL;
+    /// @notice Largest `T`: a Chainlink heartbeat is at most a day; T stays within it.
+    uint32 public constant MAX_SESSION_TTL = AdlStorage.MAX_SESSION_TTL;
+    /// @notice How long a leaf split across calls (a session's held leaf or a split refresh) stays
+    /// reserved to the account whose chunk holds it. Without it anyone could restart a held leaf and
+    /// undo an honest keeper's chunks; with it, a hold that skipped a member (so the leaf can never
+    /// complete) is restarted by anyone once it lapses. A new hold gets the window; the holder's next
+    /// chunk renews it only if it lists at least a quarter of `maxOpenedMembers`, so the window cannot
+    /// be kept alive by listing one member at a time (nor by the holder restarting it).
+    uint32 public constant HOLD_WINDOW = AdlStorage.HOLD_WINDOW;
+    uint256 private constant WAD = FixedPointMath.WAD;
     /// @dev Bits of the MarketConfig slot that never need the slow path: kRef (bits 0-7) and T
     /// (bits 24-55); the session flags (8-23) and pending refresh counts (56-87) do.
     uint256 private constant CONFIG_KREF_AND_TTL = 0xff | (uint256(type(uint32).max) << 24);
 
-    /// @notice The module that runs sessions by DELEGATECALL, on this contract's storage.
-    address public immutable sessionModule;
+    /// @notice The clearinghouse whose positions are indexed.
+    Clearinghouse public immutable clearinghouse;
+    /// @notice Views that accrue funding virtually (for `adlScore` and `adlDelta`).
+    ClearinghouseLens public immutable lens;
 
-    constructor(Clearinghouse clearinghouse_, ClearinghouseLens lens_, address admin) AdlBase(clearinghouse_, lens_) {
+    /// @dev Everything the deleverager stores (see AdlStorage).
+    AdlStorage.Layout private _adl;
+    /// @dev Counts deleverage calls within a transaction, so list marks never leak between calls.
+    uint256 private transient _callNonce;
+
+    constructor(Clearinghouse clearinghouse_, ClearinghouseLens lens_, address admin) {
+        clearinghouse = clearinghouse_;
+        lens = lens_;
+        _adl.maxListLength = AdlStorage.DEFAULT_MAX_LIST_LENGTH;
+        _adl.maxProofNodes = AdlStorage.DEFAULT_MAX_PROOF_NODES;
+        _adl.maxOpenedMembers = AdlStorage.DEFAULT_MAX_OPENED_MEMBERS;
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
         _grantRole(ADL_ADMIN_ROLE, admin);
-        sessionModule = address(new AdlSessions(clearinghouse_, lens_));
     }
 
     // ================================================================ admin
@@ -43,7 +77,7 @@ contract AutoDeleverager is AdlBase, IAutoDeleverager {
     /// @notice Sets the K-band reference of `marketId` (e.g. bitlen(listing price) - 1). Any value
     /// is sound: membership is read from the stored leaf, never recomputed.
     function configureMarket(bytes32 marketId, uint8 bandReference) external onlyRole(ADL_ADMIN_ROLE) {
-        _config[marketId].kRef = bandReference;
+        _adl.config[marketId].kRef = bandReference;
         emit MarketConfigured(marketId, bandReference);
     }
 
@@ -54,10 +88,17 @@ contract AutoDeleverager is AdlBase, IAutoDeleverager {
         uint256 openedMembers
     ) external onlyRole(ADL_ADMIN_ROLE) {
         if (listLength == 0 || proofNodes == 0 || openedMembers == 0) revert AdlBoundsOutOfRange();
-        maxListLength = listLength;
-        maxProofNodes = proofNodes;
-        maxOpenedMembers = openedMembers;
+        _adl.maxListLength = listLength;
+        _adl.maxProofNodes = proofNodes;
+        _adl.maxOpenedMembers = openedMembers;
         emit BoundsSet(listLength, proofNodes, openedMembers);
+    }
+
+    /// @notice Sets the session time `T` of `marketId` (ADL admin), within [MIN_SESSION_TTL,
+    /// MAX_SESSION_TTL] and at most the heartbeat of the market's oracle feed (a session's T is also
+    /// capped at the heartbeat when it opens); see docs/adl.md for how to choose it.
+    function setSessionTtl(bytes32 marketId, uint32 ttlSeconds) external onlyRole(ADL_ADMIN_ROLE) {
+        AdlSessionLib.setSessionTtl(_adl, clearinghouse, marketId, ttlSeconds);
     }
 
     // ================================================================ rank index
@@ -79,7 +120,7 @@ contract AutoDeleverager is AdlBase, IAutoDeleverager {
         if (msg.sender != address(clearinghouse)) revert AdlNotClearinghouse(msg.sender);
         // The whole config slot in one SLOAD: kRef in the low byte; the fast path tests the session
         // flags and pending-refresh counts as raw bits and decodes nothing more.
-        MarketConfig storage config = _config[marketId];
+        AdlStorage.MarketConfig storage config = _adl.config[marketId];
         uint256 word;
         assembly {
             word := sload(config.slot)
@@ -89,11 +130,11 @@ contract AutoDeleverager is AdlBase, IAutoDeleverager {
             _slowPath(marketId, account, wasOpen, wasLong, oldLeaf, isOpen, isLong, leaf, a, k);
         }
         if (wasOpen && isOpen && wasLong == isLong && oldLeaf == leaf) {
-            RankTree.update(_trees[marketId][isLong], isLong, leaf, a, k);
+            RankTree.update(_adl.trees[marketId][isLong], isLong, leaf, a, k);
             return leaf;
         }
-        if (wasOpen) RankTree.remove(_trees[marketId][wasLong], oldLeaf);
-        if (isOpen) RankTree.insert(_trees[marketId][isLong], isLong, leaf, a, k);
+        if (wasOpen) RankTree.remove(_adl.trees[marketId][wasLong], oldLeaf);
+        if (isOpen) RankTree.insert(_adl.trees[marketId][isLong], isLong, leaf, a, k);
     }
 
     /// @inheritdoc IAutoDeleverager
@@ -104,7 +145,7 @@ contract AutoDeleverager is AdlBase, IAutoDeleverager {
         uint256 position,
         address[] calldata members
     ) external nonReentrant {
-        RankTree.Tree storage t = _trees[marketId][isLong];
+        RankTree.Tree storage t = _adl.trees[marketId][isLong];
         if (level == 0) {
             uint256[] memory aValues = new uint256[](members.length);
             int256[] memory kValues = new int256[](members.length);
@@ -122,6 +163,16 @@ contract AutoDeleverager is AdlBase, IAutoDeleverager {
         emit NodeRefreshed(marketId, isLong, level, position);
     }
 
+    /// @inheritdoc IAutoDeleverager
+    function refreshLeafChunk(
+        bytes32 marketId,
+        bool isLong,
+        uint256 leaf,
+        address[] calldata members
+    ) external nonReentrant {
+        AdlSessionLib.refreshLeafChunk(_adl, clearinghouse, marketId, isLong, leaf, members);
+    }
+
     // ================================================================ deleverage
 
     /// @inheritdoc IAutoDeleverager
@@ -132,64 +183,59 @@ contract AutoDeleverager is AdlBase, IAutoDeleverager {
         ProofNode[] calldata proof
     ) external nonReentrant {
         // One F for the whole call: the clearinghouse accrues once per block.
-        (Call memory c, IClearinghouseTypes.Position memory b, uint256 deficit, uint256 covered) = _pin(
-            marketId,
-            bankrupt
-        );
-        if (_sessionOpen(_config[marketId], c.side)) revert AdlSessionActive(marketId, c.side);
+        (AdlCall.Call memory c, IClearinghouseTypes.Position memory b, uint256 deficit, uint256 covered) = AdlSettlement
+            .pin(clearinghouse, marketId, bankrupt);
+        if (_sessionOpen(_adl.config[marketId], c.side)) revert AdlSessionActive(marketId, c.side);
         c.callId = ++_callNonce;
-        (IClearinghouseTypes.DeleverageLeg[] memory legs, int256[] memory scores) = _walkList(
-            c,
-            bankrupt,
-            b.size,
-            counterparties
-        );
-        Progress memory g;
-        _verifyTiles(c, proof, g, false);
-        if (g.cursor != RankTree.LEAVES) revert AdlProofIncomplete(g.cursor);
+        IClearinghouseTypes.DeleverageLeg[] memory legs;
+        int256[] memory scores;
+        (c, legs, scores) = _checkListAndProof(c, bankrupt, b.size, counterparties, proof);
         uint256 d;
         for (uint256 i; i < legs.length; ++i) d += legs[i].take;
-        _execute(c, bankrupt, b, legs, scores, d, covered.mulDivDown(d, b.size));
-        _syncUnsettled(marketId, bankrupt, deficit, b.size, d);
+        AdlSettlement.execute(clearinghouse, c, bankrupt, b, legs, scores, d, covered.mulDivDown(d, b.size));
+        AdlSettlement.syncUnsettled(_adl, clearinghouse, marketId, bankrupt, deficit, b.size, d);
     }
 
-    // ================================================================ sessions (forwarded)
-
-    /// @inheritdoc IAutoDeleverager
-    function openAdlSession(bytes32, address, address[] calldata) external returns (uint256) {
-        ModuleCall.forward(sessionModule);
+    /// @dev AdlProofLib.checkListAndProof in a frame of its own (`deleverage` has too many locals).
+    function _checkListAndProof(
+        AdlCall.Call memory c,
+        address bankrupt,
+        uint256 size,
+        address[] calldata counterparties,
+        ProofNode[] calldata proof
+    ) private returns (AdlCall.Call memory, IClearinghouseTypes.DeleverageLeg[] memory, int256[] memory) {
+        return AdlProofLib.checkListAndProof(_adl, clearinghouse, c, bankrupt, size, counterparties, proof);
     }
 
-    /// @inheritdoc IAutoDeleverager
-    function continueAdlSession(bytes32, bool, ProofNode[] calldata) external {
-        ModuleCall.forward(sessionModule);
-    }
+    // ================================================================ sessions
 
     /// @inheritdoc IAutoDeleverager
-    function finishAdlSession(bytes32, bool) external {
-        ModuleCall.forward(sessionModule);
-    }
-
-    /// @inheritdoc IAutoDeleverager
-    function challengeAdlSession(bytes32, bool, address) external {
-        ModuleCall.forward(sessionModule);
-    }
-
-    /// @inheritdoc IAutoDeleverager
-    function expireAdlSession(bytes32, bool) external {
-        ModuleCall.forward(sessionModule);
+    function openAdlSession(
+        bytes32 marketId,
+        address bankrupt,
+        address[] calldata counterparties
+    ) external nonReentrant returns (uint256 sessionId) {
+        return AdlSessionLib.openSession(_adl, clearinghouse, marketId, bankrupt, counterparties);
     }
 
     /// @inheritdoc IAutoDeleverager
-    function refreshLeafChunk(bytes32, bool, uint256, address[] calldata) external {
-        ModuleCall.forward(sessionModule);
+    function continueAdlSession(bytes32 marketId, bool side, ProofNode[] calldata proof) external nonReentrant {
+        AdlProofLib.continueSession(_adl, clearinghouse, marketId, side, proof);
     }
 
-    /// @notice Sets the session time `T` of `marketId` (ADL admin), within [MIN_SESSION_TTL,
-    /// MAX_SESSION_TTL] and at most the heartbeat of the market's oracle feed (a session's T is also
-    /// capped at the heartbeat when it opens); see docs/adl.md for how to choose it.
-    function setSessionTtl(bytes32, uint32) external {
-        ModuleCall.forward(sessionModule);
+    /// @inheritdoc IAutoDeleverager
+    function finishAdlSession(bytes32 marketId, bool side) external nonReentrant {
+        AdlSessionLib.finishSession(_adl, clearinghouse, marketId, side);
+    }
+
+    /// @inheritdoc IAutoDeleverager
+    function challengeAdlSession(bytes32 marketId, bool side, address account) external nonReentrant {
+        AdlSessionLib.challengeSession(_adl, clearinghouse, marketId, side, account);
+    }
+
+    /// @inheritdoc IAutoDeleverager
+    function expireAdlSession(bytes32 marketId, bool side) external nonReentrant {
+        AdlSessionLib.expireSession(_adl, marketId, side);
     }
 
     // ================================================================ unsettled positions
@@ -197,22 +243,22 @@ contract AutoDeleverager is AdlBase, IAutoDeleverager {
     /// @inheritdoc IAutoDeleverager
     function reportUnsettled(bytes32 marketId, address account) external nonReentrant {
         uint256 deficit = _currentDeficit(marketId, account);
-        uint256 available = _fundAvailable();
+        uint256 available = AdlSettlement.fundAvailable(clearinghouse);
         if (deficit == 0) revert AdlNotBankrupt(marketId, account, 0);
         if (available >= deficit) revert AdlFundSufficient(deficit, available);
-        _addUnsettled(marketId, account, deficit);
+        AdlSettlement.addUnsettled(_adl, marketId, account, deficit);
     }
 
     /// @inheritdoc IAutoDeleverager
     function clearUnsettled(bytes32 marketId, address account) external nonReentrant {
         uint256 deficit = _currentDeficit(marketId, account);
         if (deficit != 0) revert AdlStillUnsettled(marketId, account, deficit);
-        _removeUnsettled(marketId, account);
+        AdlSettlement.removeUnsettled(_adl, marketId, account);
     }
 
     /// @inheritdoc IAutoDeleverager
     function unsettled(bytes32 marketId) external view returns (address[] memory accounts, uint256[] memory deficits) {
-        accounts = _unsettled[marketId];
+        accounts = _adl.unsettled[marketId];
         deficits = new uint256[](accounts.length);
         for (uint256 i; i < accounts.length; ++i) deficits[i] = _currentDeficit(marketId, accounts[i]);
     }
@@ -236,10 +282,25 @@ contract AutoDeleverager is AdlBase, IAutoDeleverager {
         int256 eq = PositionMath.equity(b.margin, b.size, x);
         if (eq >= 0) return (0, 0);
         uint256 deficit = uint256(-eq);
-        uint256 available = _fundAvailable();
+        uint256 available = AdlSettlement.fundAvailable(clearinghouse);
         uint256 covered = available < deficit ? available : deficit;
         sigma = covered.mulDivDown(WAD, b.size);
         delta = deficit.mulDivUp(WAD, b.size) - sigma;
+    }
+
+    /// @notice Most entries a list may have.
+    function maxListLength() external view returns (uint256) {
+        return _adl.maxListLength;
+    }
+
+    /// @notice Most nodes a proof (or one session call) may have.
+    function maxProofNodes() external view returns (uint256) {
+        return _adl.maxProofNodes;
+    }
+
+    /// @notice Most members all opened leaves of one proof (or one session call) may list together.
+    function maxOpenedMembers() external view returns (uint256) {
+        return _adl.maxOpenedMembers;
     }
 
     /// @notice The node record at (`level`, `position`) of a tree.
@@ -249,22 +310,22 @@ contract AutoDeleverager is AdlBase, IAutoDeleverager {
         uint256 level,
         uint256 position
     ) external view returns (RankTree.Node memory) {
-        return RankTree.node(_trees[marketId][isLong], RankTree.heapIndex(level, position));
+        return RankTree.node(_adl.trees[marketId][isLong], RankTree.heapIndex(level, position));
     }
 
     /// @notice The reference exponent of `marketId`'s K bands (see RankTree.bandOf).
     function kRef(bytes32 marketId) external view returns (uint8) {
-        return _config[marketId].kRef;
+        return _adl.config[marketId].kRef;
     }
 
     /// @notice The session time `T` of `marketId`, in seconds.
     function sessionTtl(bytes32 marketId) external view returns (uint256) {
-        return _ttl(_config[marketId]);
+        return AdlStorage.ttl(_adl.config[marketId]);
     }
 
     /// @inheritdoc IAutoDeleverager
     function adlSession(bytes32 marketId, bool side) external view returns (SessionInfo memory info) {
-        Session storage s = _sessions[marketId][side];
+        AdlStorage.Session storage s = _adl.sessions[marketId][side];
         if (s.id == 0) return info;
         info.id = s.id;
         info.bankrupt = s.bankrupt;
@@ -298,7 +359,7 @@ contract AutoDeleverager is AdlBase, IAutoDeleverager {
         return eq < 0 ? uint256(-eq) : 0;
     }
 
-    function _sessionOpen(MarketConfig memory cfg, bool side) private pure returns (bool) {
+    function _sessionOpen(AdlStorage.MarketConfig memory cfg, bool side) private pure returns (bool) {
         return side ? cfg.sessionLong : cfg.sessionShort;
     }
 
@@ -308,19 +369,20 @@ contract AutoDeleverager is AdlBase, IAutoDeleverager {
     /// eligible and rank above the last live entry at the pinned values. A join to the held leaf
     /// below its last verified address counts as verified (the check just passed).
     function _guard(bytes32 marketId, address account, bool side, uint256 leaf, uint256 a, int256 k) private {
-        Session storage s = _sessions[marketId][side];
-        if (_isSessionListed(s.id, account)) revert AdlPending(marketId, account);
+        AdlStorage.Session storage s = _adl.sessions[marketId][side];
+        if (AdlCall.isSessionListed(s.id, account)) revert AdlPending(marketId, account);
         IClearinghouseTypes.Position memory p;
         p.isLong = side;
         p.leverage = uint128(a);
         p.entry = int128(k);
-        if (_outranksLast(_sessionCall(marketId, side, s), account, p)) revert AdlPending(marketId, account);
+        if (AdlCall.outranksLast(AdlCall.sessionCall(marketId, side, s), account, p))
+            revert AdlPending(marketId, account);
         if (s.held && leaf == s.cursor && account <= s.heldLast) ++s.heldTally;
     }
 
     /// @dev A member leaving the held leaf below its last verified address: one fewer verified
     /// (saturating at 0, which only ever undercounts, so completion stays sound).
-    function _leaveHeldLeaf(Session storage s, address account, uint256 oldLeaf) private {
+    function _leaveHeldLeaf(AdlStorage.Session storage s, address account, uint256 oldLeaf) private {
         if (s.held && oldLeaf == s.cursor && account <= s.heldLast && s.heldTally != 0) --s.heldTally;
     }
 
@@ -338,7 +400,7 @@ contract AutoDeleverager is AdlBase, IAutoDeleverager {
         uint256 a,
         int256 k
     ) private {
-        MarketConfig memory cfg = _config[marketId];
+        AdlStorage.MarketConfig memory cfg = _adl.config[marketId];
         if (wasOpen && (wasLong ? cfg.refreshesLong : cfg.refreshesShort) != 0) {
             _leaveRefresh(marketId, wasLong, oldLeaf, account);
         }
@@ -347,26 +409,26 @@ contract AutoDeleverager is AdlBase, IAutoDeleverager {
         }
         if (isOpen && (isLong ? cfg.sessionLong : cfg.sessionShort)) _guard(marketId, account, isLong, leaf, a, k);
         if (wasOpen && (wasLong ? cfg.sessionLong : cfg.sessionShort)) {
-            _leaveHeldLeaf(_sessions[marketId][wasLong], account, oldLeaf);
+            _leaveHeldLeaf(_adl.sessions[marketId][wasLong], account, oldLeaf);
         }
     }
 
     /// @dev A member at or below the last address of a split refresh of its old leaf leaves or
     /// changes: the merged aggregates would keep its old values, so the refresh is cancelled.
     function _leaveRefresh(bytes32 marketId, bool side, uint256 oldLeaf, address account) private {
-        LeafRefresh storage r = _leafRefreshes[marketId][side][oldLeaf];
+        AdlStorage.LeafRefresh storage r = _adl.leafRefreshes[marketId][side][oldLeaf];
         if (!r.active || account > r.last) return;
-        delete _leafRefreshes[marketId][side][oldLeaf];
-        MarketConfig storage cfg = _config[marketId];
+        delete _adl.leafRefreshes[marketId][side][oldLeaf];
+        AdlStorage.MarketConfig storage cfg = _adl.config[marketId];
         if (side) --cfg.refreshesLong;
         else --cfg.refreshesShort;
     }
 
     /// @dev A position joins a leaf with a split refresh below its last address: merged and counted.
     function _joinRefresh(bytes32 marketId, bool side, uint256 leaf, address account, uint256 a, int256 k) private {
-        LeafRefresh storage r = _leafRefreshes[marketId][side][leaf];
+        AdlStorage.LeafRefresh storage r = _adl.leafRefreshes[marketId][side][leaf];
         if (!r.active || account > r.last) return;
-        RankTree.update(_refreshScratch[marketId][side], side, leaf, a, k);
+        RankTree.update(_adl.refreshScratch[marketId][side], side, leaf, a, k);
         ++r.tally;
     }
 }

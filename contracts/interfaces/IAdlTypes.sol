@@ -2,9 +2,9 @@
 pragma solidity 0.8.30;
 
 /// @title IAdlTypes
-/// @notice The proof format, events and errors of verifiable ADL, shared by the deleverager and its
-/// session module (which runs by DELEGATECALL on the deleverager's storage, so its events and
-/// errors surface from the deleverager's address).
+/// @notice The proof format, events and errors of verifiable ADL. The deleverager's libraries
+/// (AdlProofLib, AdlSessionLib) raise and emit them as `IAdlTypes.X`; they run by DELEGATECALL on the
+/// deleverager, so events and errors surface from its address and are in its ABI.
 interface IAdlTypes {
     /// @notice One node of a completeness proof, in left-to-right order.
     /// @param level 0 for a leaf, up to HEIGHT for the root.
@@ -53,28 +53,51 @@ interface IAdlTypes {
     /// @notice A node was recomputed from its children or, for a leaf, its member list.
     event NodeRefreshed(bytes32 indexed marketId, bool isLong, uint256 level, uint256 position);
 
+    /// @notice `reindex` was called by `caller`, not the clearinghouse.
     error AdlNotClearinghouse(address caller);
+    /// @notice `account` has non-negative `equity` in `marketId` at the price and funding of the call.
     error AdlNotBankrupt(bytes32 marketId, address account, int256 equity);
+    /// @notice The fund can pay the whole `deficit` (`fundAvailable` >= `deficit`): no ADL needed.
     error AdlFundSufficient(uint256 deficit, uint256 fundAvailable);
+    /// @notice Every entry of the list is closed: nothing to settle against.
     error AdlNoLiveEntry();
+    /// @notice List entry `account` is on the bankrupt position's side, not the opposite one.
     error AdlEntrySameSide(address account);
+    /// @notice The list names the bankrupt position `account` itself.
     error AdlEntryIsBankrupt(address account);
+    /// @notice List entry `account` appears more than once.
     error AdlEntryDuplicate(address account);
+    /// @notice List entry `account` cannot absorb the loss per unit delta (not eligible).
     error AdlEntryIneligible(address account);
+    /// @notice List entry `account` has a minus-infinity score (equity per unit not positive).
     error AdlEntryNotFinite(address account);
+    /// @notice List entry `account` does not rank below the live entry before it, `previous`.
     error AdlListOrder(address previous, address account);
+    /// @notice List entry `account` follows entries that already take the whole bankrupt position.
     error AdlListPadded(address account);
+    /// @notice The list has `length` entries, more than `max` (maxListLength).
     error AdlListTooLong(uint256 length, uint256 max);
+    /// @notice The proof (or session call) has `nodes` nodes, more than `max` (maxProofNodes).
     error AdlProofTooLong(uint256 nodes, uint256 max);
+    /// @notice Opened leaves list `members` members together, more than `max` (maxOpenedMembers).
     error AdlOpenedMembersTooMany(uint256 members, uint256 max);
+    /// @notice The node at (`level`, `position`) does not start at the proof's cursor leaf `cursor`.
     error AdlProofGap(uint256 level, uint256 position, uint256 cursor);
+    /// @notice The proof stops at leaf `cursor` instead of covering every leaf.
     error AdlProofIncomplete(uint256 cursor);
+    /// @notice Pruned node (`level`, `position`) may hold an eligible position above the last entry.
     error AdlNodeNotPrunable(uint256 level, uint256 position);
+    /// @notice The proof opens the node at (`level`, `position`), which is not a leaf.
     error AdlOpenedNotLeaf(uint256 level, uint256 position);
+    /// @notice Member `member` does not come after `previous` in ascending address order.
     error AdlMembersNotAscending(address previous, address member);
+    /// @notice Opened-leaf `member` is unlisted, eligible, above the last entry (`refresh`: not a member).
     error AdlMemberOutranks(address member);
+    /// @notice Leaf `leaf` lists `listed` live members, not its stored `count`.
     error AdlLeafCountMismatch(uint256 leaf, uint256 listed, uint256 count);
+    /// @notice `setBounds` was given a zero bound.
     error AdlBoundsOutOfRange();
+    /// @notice `account` still has a `deficit` in `marketId`: it stays on the unsettled list.
     error AdlStillUnsettled(bytes32 marketId, address account, uint256 deficit);
 
     // ------------------------------------------------------------------ sessions (DESIGN.md section 4)
@@ -191,8 +214,6 @@ interface IAdlTypes {
     error AdlChallengeRejected(address account);
     /// @notice `T` outside [MIN_SESSION_TTL, MAX_SESSION_TTL].
     error AdlSessionTtlOutOfRange(uint256 ttlSeconds);
-    /// @notice The session module was called directly instead of through the deleverager.
-    error AdlModuleDirectCall();
     /// @notice `account` is not a member of the leaf being refreshed (closed, other side or leaf).
     error AdlNotMember(address account);
     /// @notice Too many split leaf refreshes pending on one side of a market.

@@ -27,9 +27,14 @@ export default buildModule("LocalSystem", (m) => {
     const answer = m.getParameter<bigint>(`${key}_mockAnswer`, MOCK_ANSWERS[key]);
     feeds.set(key, m.contract("MockAggregator", [8, answer], { id: FUTURE_IDS.feed(key) }));
   }
-  const { oracle, clearinghouse, lens, insuranceFund, deleverager } = addSystem(m, collateral, feeds, {
-    fundSeed: (market, seed) => m.call(collateral, "mint", [admin, seed], { id: `mintSeed_${market.key}` }),
-    bandReference: new Map(MARKETS.map(({ key }) => [key, bandReference(MOCK_ANSWERS[key] * 10n ** 10n)])),
-  });
-  return { collateral, oracle, clearinghouse, lens, insuranceFund, deleverager };
+  const { oracle, clearinghouse, lens, insuranceFund, deleverager, adlProofLib, adlSessionLib } = addSystem(
+    m,
+    collateral,
+    feeds,
+    {
+      fundSeed: (market, seed) => m.call(collateral, "mint", [admin, seed], { id: `mintSeed_${market.key}` }),
+      bandReference: new Map(MARKETS.map(({ key }) => [key, bandReference(MOCK_ANSWERS[key] * 10n ** 10n)])),
+    },
+  );
+  return { collateral, oracle, clearinghouse, lens, insuranceFund, deleverager, adlProofLib, adlSessionLib };
 });

@@ -28,6 +28,10 @@ export default buildModule("System", (m) => {
       m.contractAt("AggregatorV3Interface", m.getParameter<string>(`${key}_feed`), { id: FUTURE_IDS.feed(key) }),
     );
   }
-  const { oracle, clearinghouse, lens, insuranceFund, deleverager } = addSystem(m, collateral, feeds);
-  return { collateral, oracle, clearinghouse, lens, insuranceFund, deleverager };
+  const { oracle, clearinghouse, lens, insuranceFund, deleverager, adlProofLib, adlSessionLib } = addSystem(
+    m,
+    collateral,
+    feeds,
+  );
+  return { collateral, oracle, clearinghouse, lens, insuranceFund, deleverager, adlProofLib, adlSessionLib };
 });

@@ -23,6 +23,8 @@ export const FUTURE_IDS = {
   lens: "ClearinghouseLens",
   insuranceFund: "InsuranceFund",
   deleverager: "AutoDeleverager",
+  adlProofLib: "AdlProofLib",
+  adlSessionLib: "AdlSessionLib",
   feed: (key: string) => `Feed_${key}`,
 } as const;
 
@@ -38,7 +40,16 @@ export function addCore(m: IgnitionModuleBuilder, collateral: ArgumentType) {
   });
   const lens = m.contract("ClearinghouseLens", [clearinghouse], { id: FUTURE_IDS.lens });
   const insuranceFund = m.contract("InsuranceFund", [collateral, admin], { id: FUTURE_IDS.insuranceFund });
-  const deleverager = m.contract("AutoDeleverager", [clearinghouse, lens, admin], { id: FUTURE_IDS.deleverager });
+  // The deleverager's linked libraries: the proof verifier, and the session library that calls it.
+  const adlProofLib = m.library("AdlProofLib", { id: FUTURE_IDS.adlProofLib });
+  const adlSessionLib = m.library("AdlSessionLib", {
+    id: FUTURE_IDS.adlSessionLib,
+    libraries: { AdlProofLib: adlProofLib },
+  });
+  const deleverager = m.contract("AutoDeleverager", [clearinghouse, lens, admin], {
+    id: FUTURE_IDS.deleverager,
+    libraries: { AdlProofLib: adlProofLib, AdlSessionLib: adlSessionLib },
+  });
   // Before any trade, so that every position is indexed.
   const setIndex = m.call(clearinghouse, "setRankIndex", [deleverager]);
 
@@ -58,7 +69,7 @@ export function addCore(m: IgnitionModuleBuilder, collateral: ArgumentType) {
   });
   /** Futures that must run before feeds are set and markets listed. */
   const wired = [grantOracleAdmin, setIndex, ...roleGrants];
-  return { oracle, clearinghouse, lens, insuranceFund, deleverager, wired };
+  return { oracle, clearinghouse, lens, insuranceFund, deleverager, adlProofLib, adlSessionLib, wired };
 }
 
 /** Default feed settings (overridable per market): a day's heartbeat, an hour for liquidation and ADL. */

@@ -18,6 +18,10 @@ async function deployed() {
     lens: await system.lens.getAddress(),
     insuranceFund: await system.insuranceFund.getAddress(),
     deleverager: await system.deleverager.getAddress(),
+    adlLibraries: {
+      AdlProofLib: await system.adlProofLib.getAddress(),
+      AdlSessionLib: await system.adlSessionLib.getAddress(),
+    },
   };
   return { ...system, addresses };
 }
@@ -46,6 +50,7 @@ describe("check-deployment", function () {
     expect(text).to.contain(`InsuranceFund.COVER_ROLE: ${addresses.clearinghouse}, ${addresses.deleverager}`);
     expect(text).to.contain(`Clearinghouse.rankIndex (rank index wiring) = ${addresses.deleverager}`);
     expect(text).to.contain("strict max age 3600 s");
+    expect(text).to.contain(`AdlProofLib    ${addresses.adlLibraries!.AdlProofLib}`);
     expect(formatReport(report)).to.match(/deployment OK/);
   });
 
@@ -89,5 +94,17 @@ describe("check-deployment", function () {
     const report = await checkDeployment(ethers.provider, addresses);
     expect(report.problems).to.deep.equal([`market ${id} is not configured in the deleverager (configureMarket)`]);
     expect(report.warnings).to.deep.equal([`market ${id} has an empty rounding reserve`]);
+  });
+
+  it("fails naming a recorded library that has no code or is not the one the deleverager links", async function () {
+    const { addresses } = await loadFixture(deployed);
+    const [, stranger] = await ethers.getSigners();
+    const wrong = { ...addresses, adlLibraries: { ...addresses.adlLibraries, AdlProofLib: stranger.address } };
+    const report = await checkDeployment(ethers.provider, wrong);
+    expect(report.problems).to.deep.equal([
+      `AdlProofLib ${stranger.address} has no code`,
+      `AutoDeleverager is not linked to AdlProofLib ${stranger.address}`,
+      `AdlSessionLib ${addresses.adlLibraries!.AdlSessionLib} is not linked to AdlProofLib ${stranger.address}`,
+    ]);
   });
 });

@@ -88,6 +88,16 @@ describe("lib/deployment", function () {
     const none = ignitionOutput("System");
     delete none["System#Clearinghouse"];
     expect(() => parseDeployedAddresses(none)).to.throw(DeploymentNotFoundError, /holds no Clearinghouse/);
+    // The deleverager's libraries are read when recorded (deployments made before them have none).
+    const withLibraries = {
+      ...ignitionOutput("System"),
+      "System#AdlProofLib": addr(9),
+      "System#AdlSessionLib": addr(10),
+    };
+    expect(parseDeployedAddresses(withLibraries).adlLibraries).to.deep.equal({
+      AdlProofLib: addr(9),
+      AdlSessionLib: addr(10),
+    });
     const mixed = { ...ignitionOutput("System"), ...ignitionOutput("LocalSystem", 32) };
     expect(() => parseDeployedAddresses(mixed)).to.throw(DeploymentNotFoundError, /several systems/);
   });

@@ -24,6 +24,12 @@ describe("Ignition System module", function () {
       "InsuranceFund",
       "OracleAdapter",
     ]);
+    // ...and the deleverager's linked libraries, nothing else.
+    const librariesDeployed = [...System.futures]
+      .filter((f) => "contractName" in f && !("constructorArgs" in f) && "libraries" in f && !("address" in f))
+      .map((f) => (f as unknown as { contractName: string }).contractName)
+      .sort();
+    expect(librariesDeployed).to.deep.equal(["AdlProofLib", "AdlSessionLib"]);
 
     // Stand-ins for a testnet's existing token and Chainlink feeds, deployed outside the module.
     const [deployer] = await ethers.getSigners();
@@ -67,6 +73,10 @@ describe("Ignition System module", function () {
       insuranceFund: await sys.insuranceFund.getAddress(),
       deleverager: await sys.deleverager.getAddress(),
       feeds: { ETH_USD: await eth.getAddress(), BTC_USD: await btc.getAddress() },
+      adlLibraries: {
+        AdlProofLib: await sys.adlProofLib.getAddress(),
+        AdlSessionLib: await sys.adlSessionLib.getAddress(),
+      },
     });
     expect(report.problems, formatReport(report)).to.deep.equal([]);
     // A deployment record naming another feed than the adapter uses is a problem.

@@ -85,7 +85,7 @@ export async function checkInvariants(f: Fixture, previousDust?: bigint): Promis
   return dust;
 }
 
-/** The fund reserve key of a session: (market, counterparty side, session id) (AdlSessions._reserveKey). */
+/** The fund reserve key of a session: (market, counterparty side, session id) (AdlSessionLib._reserveKey). */
 export const reserveKey = (id: string, side: boolean, sessionId: bigint): string =>
   ethers.keccak256(ethers.AbiCoder.defaultAbiCoder().encode(["bytes32", "bool", "uint256"], [id, side, sessionId]));
 

@@ -1,0 +1,440 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+import {IAdlTypes} from "../interfaces/IAdlTypes.sol";
+import {IClearinghouseTypes} from "../interfaces/IClearinghouseTypes.sol";
+import {IFundReserves} from "../interfaces/IFundReserves.sol";
+import {Clearinghouse} from "../Clearinghouse.sol";
+import {OracleAdapter} from "../oracle/OracleAdapter.sol";
+import {FixedPointMath} from "../libraries/FixedPointMath.sol";
+import {RankTree} from "../libraries/RankTree.sol";
+import {AdlCall} from "./AdlCall.sol";
+import {AdlProofLib} from "./AdlProofLib.sol";
+import {AdlSettlement} from "./AdlSettlement.sol";
+import {AdlStorage} from "./AdlStorage.sol";
+
+/// @title AdlSessionLib
+/// @notice Multi-transaction ADL (DESIGN.md section 4): a session pins (P, F, sigma, delta) and the
+/// list, has its completeness proof verified over several calls (AdlProofLib.continueSession, a big
+/// leaf over several calls too) while the deleverager's `reindex` guards every verified tile, and
+/// settles at the pinned subsidy on current sizes; and leaf refreshes split across calls. Deployed
+/// once and linked: it keeps the deleverager under the code-size limit.
+/// @dev Runs by DELEGATECALL from the deleverager's entry points (which hold the reentrancy lock and
+/// the role checks), on the deleverager's storage passed as `AdlStorage.Layout`. Called directly,
+/// its state-changing functions revert (the compiler's library call protection).
+library AdlSessionLib {
+    using FixedPointMath for uint256;
+
+    uint256 private constant WAD = FixedPointMath.WAD;
+
+    /// @notice See IAutoDeleverager.openAdlSession.
+    function openSession(
+        AdlStorage.Layout storage s,
+        Clearinghouse ch,
+        bytes32 marketId,
+        address bankrupt,
+        address[] calldata counterparties
+    ) external returns (uint256 sessionId) {
+        // Whole tokens of unswept fees move into the fund first (what the fund can pay is the same
+        // before and after), so the reserve can hold nearly all of sigma * q_B in tokens.
+        if (ch.insuranceFund() != address(0)) ch.sweepFundFees();
+        (AdlCall.Call memory c, IClearinghouseTypes.Position memory b, uint256 deficit, uint256 covered) = AdlSettlement
+            .pin(ch, marketId, bankrupt);
+        AdlStorage.MarketConfig storage cfg = s.config[marketId];
+        if (c.side ? cfg.sessionLong : cfg.sessionShort) revert IAdlTypes.AdlSessionActive(marketId, c.side);
+        sessionId = ++s.sessionNonce;
+        c.sessionId = sessionId;
+        IClearinghouseTypes.DeleverageLeg[] memory legs;
+        (c, legs) = _walkList(s, ch, c, bankrupt, b.size, counterparties);
+        if (c.side) cfg.sessionLong = true;
+        else cfg.sessionShort = true;
+        _record(s, ch, c, bankrupt, b, covered.mulDivDown(WAD, b.size), legs);
+        AdlSettlement.addUnsettled(s, marketId, bankrupt, deficit);
+    }
+
+    /// @dev AdlProofLib.walkList in a frame of its own (the opening has too many locals around it).
+    function _walkList(
+        AdlStorage.Layout storage s,
+        Clearinghouse ch,
+        AdlCall.Call memory c,
+        address bankrupt,
+        uint256 size,
+        address[] calldata counterparties
+    ) private returns (AdlCall.Call memory, IClearinghouseTypes.DeleverageLeg[] memory legs) {
+        (c, legs, ) = AdlProofLib.walkList(s, ch, c, bankrupt, size, counterparties);
+        return (c, legs);
+    }
+
+    /// @notice See IAutoDeleverager.finishAdlSession.
+    function finishSession(AdlStorage.Layout storage s, Clearinghouse ch, bytes32 marketId, bool side) external {
+        AdlStorage.Session storage session = AdlStorage.openSession(s, marketId, side);
+        AdlStorage.requireBeforeDeadline(session);
+        if (session.cursor != RankTree.LEAVES || session.held) {
+            revert IAdlTypes.AdlSessionIncomplete(session.cursor, session.held);
+        }
+        AdlCall.Call memory c = AdlCall.sessionCall(marketId, side, session);
+        (address bankrupt, uint256 sigma, address[] memory entries) = (
+            session.bankrupt,
+            session.sigma,
+            session.entries
+        );
+        bool pinned = _isPinnedPosition(session, ch.getPosition(marketId, bankrupt));
+        uint256 id = session.id;
+        // End first (flags, storage, reserve back into what the fund can pay), then settle.
+        _end(s, marketId, side, session);
+        emit IAdlTypes.AdlSessionFinished(marketId, side, id, pinned ? _settle(s, ch, c, bankrupt, sigma, entries) : 0);
+    }
+
+    /// @notice See IAutoDeleverager.challengeAdlSession.
+    function challengeSession(
+        AdlStorage.Layout storage s,
+        Clearinghouse ch,
+        bytes32 marketId,
+        bool side,
+        address account
+    ) external {
+        AdlStorage.Session storage session = AdlStorage.openSession(s, marketId, side);
+        IClearinghouseTypes.Position memory p = ch.getPosition(marketId, account);
+        if (
+            p.size == 0 ||
+            p.isLong != side ||
+            AdlCall.isSessionListed(session.id, account) ||
+            !AdlCall.outranksLast(AdlCall.sessionCall(marketId, side, session), account, p)
+        ) revert IAdlTypes.AdlChallengeRejected(account);
+        uint256 id = session.id;
+        _end(s, marketId, side, session);
+        emit IAdlTypes.AdlSessionChallenged(marketId, side, id, account, msg.sender);
+    }
+
+    /// @notice See IAutoDeleverager.expireAdlSession.
+    function expireSession(AdlStorage.Layout storage s, bytes32 marketId, bool side) external {
+        AdlStorage.Session storage session = AdlStorage.openSession(s, marketId, side);
+        if (block.timestamp <= session.deadline) {
+            revert IAdlTypes.AdlSessionNotExpired(session.deadline, block.timestamp);
+        }
+        uint256 id = session.id;
+        _end(s, marketId, side, session);
+        emit IAdlTypes.AdlSessionExpired(marketId, side, id);
+    }
+
+    /// @notice See IAutoDeleverager.refreshLeafChunk.
+    function refreshLeafChunk(
+        AdlStorage.Layout storage s,
+        Clearinghouse ch,
+        bytes32 marketId,
+        bool isLong,
+        uint256 leaf,
+        address[] calldata members
+    ) external {
+        uint256 index = RankTree.heapIndex(0, leaf);
+        AdlStorage.LeafRefresh storage r = s.leafRefreshes[marketId][isLong][leaf];
+        bool renews = _claimRefresh(s, marketId, isLong, leaf, index, members);
+        (address last, uint256 tally) = _mergeChunk(s, ch, marketId, isLong, leaf, members, r.last);
+        tally += r.tally;
+        RankTree.Tree storage t = s.trees[marketId][isLong];
+        uint256 count = RankTree.node(t, index).count;
+        if (tally > count) revert IAdlTypes.AdlLeafCountMismatch(leaf, tally, count);
+        if (tally < count) {
+            if (members.length == 0) revert IAdlTypes.AdlPartialChunk(leaf);
+            (r.last, r.tally) = (last, uint64(tally));
+            if (renews) {
+                (r.holder, r.holdUntil) = (msg.sender, uint64(block.timestamp + AdlStorage.HOLD_WINDOW));
+            }
+            emit IAdlTypes.LeafRefreshChunk(marketId, isLong, leaf, last, tally, count);
+            return;
+        }
+        // Every current member is merged (and none changed since): the exact leaf, count kept.
+        t.words[index] = RankTree.word(s.refreshScratch[marketId][isLong], index) | count;
+        delete s.leafRefreshes[marketId][isLong][leaf];
+        AdlStorage.MarketConfig storage cfg = s.config[marketId];
+        if (isLong) --cfg.refreshesLong;
+        else --cfg.refreshesShort;
+        emit IAdlTypes.NodeRefreshed(marketId, isLong, 0, leaf);
+    }
+
+    /// @notice See AutoDeleverager.setSessionTtl: within [MIN_SESSION_TTL, MAX_SESSION_TTL] and at
+    /// most the market feed's heartbeat. Applies to sessions opened afterwards.
+    function setSessionTtl(
+        AdlStorage.Layout storage s,
+        Clearinghouse ch,
+        bytes32 marketId,
+        uint32 ttlSeconds
+    ) external {
+        uint256 heartbeat = _heartbeat(ch, marketId);
+        if (
+            ttlSeconds < AdlStorage.MIN_SESSION_TTL ||
+            ttlSeconds > AdlStorage.MAX_SESSION_TTL ||
+            (heartbeat != 0 && ttlSeconds > heartbeat)
+        ) revert IAdlTypes.AdlSessionTtlOutOfRange(ttlSeconds);
+        s.config[marketId].sessionTtl = ttlSeconds;
+        emit IAdlTypes.SessionTtlSet(marketId, ttlSeconds);
+    }
+
+    // ================================================================ split leaf refresh
+
+    /// @dev Starts a split refresh: an empty scratch leaf under a parent that dominates every member
+    /// (so RankTree.update stops at the leaf), and one more pending refresh on the side.
+    function _startRefresh(
+        AdlStorage.Layout storage s,
+        bytes32 marketId,
+        bool isLong,
+        RankTree.Tree storage scratch,
+        uint256 index
+    ) private {
+        _resetScratch(isLong, scratch, index);
+        AdlStorage.MarketConfig storage cfg = s.config[marketId];
+        uint16 pending = isLong ? cfg.refreshesLong : cfg.refreshesShort;
+        if (pending == type(uint16).max) revert IAdlTypes.AdlTooManyRefreshes();
+        if (isLong) cfg.refreshesLong = pending + 1;
+        else cfg.refreshesShort = pending + 1;
+    }
+
+    /// @dev Starts a split refresh of `leaf`, or checks the caller may go on with the pending one: its
+    /// holder, or anyone once the hold lapsed. A first member at or below the last address restarts it
+    /// (a chunk that skipped a member could otherwise never complete). Returns whether the chunk, if it
+    /// leaves the refresh pending, gets or renews the hold (see `AdlStorage.renewsHold`).
+    function _claimRefresh(
+        AdlStorage.Layout storage s,
+        bytes32 marketId,
+        bool isLong,
+        uint256 leaf,
+        uint256 index,
+        address[] calldata members
+    ) private returns (bool) {
+        AdlStorage.LeafRefresh storage r = s.leafRefreshes[marketId][isLong][leaf];
+        RankTree.Tree storage scratch = s.refreshScratch[marketId][isLong];
+        if (!r.active) {
+            _startRefresh(s, marketId, isLong, scratch, index);
+            r.active = true;
+            return true;
+        }
+        address holder = r.holder;
+        if (msg.sender != holder && block.timestamp <= r.holdUntil) {
+            revert IAdlTypes.AdlLeafReserved(leaf, holder, r.holdUntil);
+        }
+        bool restarted = members.length != 0 && members[0] <= r.last;
+        if (restarted) {
+            _resetScratch(isLong, scratch, index);
+            (r.last, r.tally) = (address(0), 0);
+        }
+        return AdlStorage.renewsHold(s, msg.sender != holder, restarted ? 0 : members.length);
+    }
+
+    /// @dev Merges `members` (ascending, above `last`, each a current member of `leaf`) into the
+    /// scratch leaf; returns the last address and how many were merged.
+    function _mergeChunk(
+        AdlStorage.Layout storage s,
+        Clearinghouse ch,
+        bytes32 marketId,
+        bool isLong,
+        uint256 leaf,
+        address[] calldata members,
+        address last
+    ) private returns (address, uint256) {
+        RankTree.Tree storage scratch = s.refreshScratch[marketId][isLong];
+        for (uint256 i; i < members.length; ++i) {
+            address m = members[i];
+            if (m <= last) revert IAdlTypes.AdlMembersNotAscending(last, m);
+            last = m;
+            uint256 freeMemory;
+            assembly {
+                freeMemory := mload(0x40)
+            }
+            IClearinghouseTypes.Position memory p = ch.getPosition(marketId, m);
+            if (p.size == 0 || p.isLong != isLong || p.leaf != leaf) revert IAdlTypes.AdlNotMember(m);
+            RankTree.update(scratch, isLong, leaf, p.leverage, p.entry);
+            assembly {
+                mstore(0x40, freeMemory)
+            }
+        }
+        return (last, members.length);
+    }
+
+    /// @dev An empty scratch leaf under a parent that dominates every member.
+    function _resetScratch(bool isLong, RankTree.Tree storage scratch, uint256 index) private {
+        scratch.words[index] = 0;
+        scratch.words[index >> 1] = RankTree.memberWord(
+            isLong,
+            type(uint128).max,
+            isLong ? type(int128).min + 1 : type(int128).max
+        );
+    }
+
+    // ================================================================ opening and ending
+
+    /// @dev Stores an opened session (pinned values, entries, reserve) and emits its event.
+    function _record(
+        AdlStorage.Layout storage s,
+        Clearinghouse ch,
+        AdlCall.Call memory c,
+        address bankrupt,
+        IClearinghouseTypes.Position memory b,
+        uint256 sigma,
+        IClearinghouseTypes.DeleverageLeg[] memory legs
+    ) private {
+        // T, and never more than the feed's heartbeat (the pinned round is never older than that).
+        uint256 ttl = AdlStorage.ttl(s.config[c.marketId]);
+        uint256 heartbeat = _heartbeat(ch, c.marketId);
+        if (heartbeat != 0 && heartbeat < ttl) ttl = heartbeat;
+        AdlStorage.Session storage session = s.sessions[c.marketId][c.side];
+        session.id = uint64(c.sessionId);
+        session.openedAt = uint64(block.timestamp);
+        session.deadline = uint64(block.timestamp + ttl);
+        session.bankrupt = bankrupt;
+        (session.bankruptLong, session.bankruptEntry, session.bankruptLeverage) = (b.isLong, b.entry, b.leverage);
+        session.lastAccount = c.lastAccount;
+        session.lastScore = c.lastScore;
+        session.price = c.price;
+        session.funding = c.funding;
+        session.delta = c.delta;
+        session.sigma = sigma;
+        for (uint256 i; i < legs.length; ++i) session.entries.push(legs[i].account);
+        (session.reserveFund, session.reserveTokens) = _reserve(
+            ch,
+            _reserveKey(c.marketId, c.side, c.sessionId),
+            sigma.mulDivDown(b.size, WAD)
+        );
+        _emitOpened(c, bankrupt, sigma);
+    }
+
+    function _emitOpened(AdlCall.Call memory c, address bankrupt, uint256 sigma) private {
+        emit IAdlTypes.AdlSessionOpened(
+            c.marketId,
+            c.side,
+            c.sessionId,
+            bankrupt,
+            c.price,
+            c.funding,
+            sigma,
+            c.delta,
+            c.lastScore,
+            c.lastAccount
+        );
+    }
+
+    /// @dev The heartbeat of the market's oracle feed (0 if the oracle does not report one).
+    function _heartbeat(Clearinghouse ch, bytes32 marketId) private view returns (uint256) {
+        try OracleAdapter(address(ch.oracle())).feedConfig(marketId) returns (OracleAdapter.Feed memory f) {
+            return f.heartbeat;
+        } catch {
+            return 0;
+        }
+    }
+
+    /// @dev Clears the session and its flag and releases the session's reserve in the fund that holds
+    /// it (the one of the opening, even if the clearinghouse's fund changed since). A release the fund
+    /// refuses does not stop the session from ending: finish, challenge and expiry never fail on it.
+    function _end(
+        AdlStorage.Layout storage s,
+        bytes32 marketId,
+        bool side,
+        AdlStorage.Session storage session
+    ) private {
+        (uint256 id, address fund, uint256 reserved) = (session.id, session.reserveFund, session.reserveTokens);
+        delete s.sessions[marketId][side];
+        AdlStorage.MarketConfig storage cfg = s.config[marketId];
+        if (side) cfg.sessionLong = false;
+        else cfg.sessionShort = false;
+        if (reserved == 0) return;
+        try IFundReserves(fund).release(_reserveKey(marketId, side, id)) {} catch {
+            emit IAdlTypes.AdlReserveReleaseFailed(marketId, side, id, fund);
+        }
+    }
+
+    // ================================================================ settlement
+
+    /// @dev Finish: re-checks the precondition at the current (P, F) (no trade if B recovered, closed
+    /// or is now covered) and otherwise settles the stored entries on current sizes (closed ones
+    /// skipped) with the fund paying the pinned sigma per unit. The clearinghouse executes at the
+    /// current (P, F); each counterparty's net payout depends on (P, F) only through x_i + x_B,
+    /// which does not move with them, so this equals settling at the pinned values up to rounding.
+    /// Returns the size closed.
+    function _settle(
+        AdlStorage.Layout storage s,
+        Clearinghouse ch,
+        AdlCall.Call memory c,
+        address bankrupt,
+        uint256 sigma,
+        address[] memory entries
+    ) private returns (uint256 d) {
+        ch.accrueFunding(c.marketId);
+        (uint256 price, ) = ch.oracle().getPrice(c.marketId, true);
+        int256 funding = ch.marketState(c.marketId).cumulativeFunding;
+        IClearinghouseTypes.Position memory b = ch.getPosition(c.marketId, bankrupt);
+        int256 eq = AdlSettlement.equityAt(b, price, funding);
+        if (eq >= 0) {
+            AdlSettlement.removeUnsettled(s, c.marketId, bankrupt); // recovered or closed: nothing left to settle
+            return 0;
+        }
+        uint256 available = AdlSettlement.fundAvailable(ch);
+        if (available >= uint256(-eq)) return 0;
+        IClearinghouseTypes.DeleverageLeg[] memory legs;
+        int256[] memory scores;
+        (legs, scores, d) = _currentLegs(ch, c, b.size, entries);
+        if (d == 0) return 0;
+        uint256 fundPays = sigma.mulDivDown(d, WAD);
+        if (fundPays > available) fundPays = available;
+        (c.price, c.funding) = (price, funding);
+        AdlSettlement.execute(ch, c, bankrupt, b, legs, scores, d, fundPays);
+        AdlSettlement.syncUnsettled(s, ch, c.marketId, bankrupt, uint256(-eq), b.size, d);
+    }
+
+    /// @dev Whether B's position `b` is still the one the session pinned: same side and K, a no larger.
+    /// Otherwise (B closed and reopened, or flipped) a finish trades nothing: sigma, delta and the list
+    /// were fixed for the pinned side, K and a, and payouts equal the pinned ones only for them. A
+    /// smaller a (more margin per unit) only lowers the deficit per unit; reductions keep a and K.
+    function _isPinnedPosition(
+        AdlStorage.Session storage session,
+        IClearinghouseTypes.Position memory b
+    ) private view returns (bool) {
+        return
+            b.size == 0 ||
+            (b.isLong == session.bankruptLong &&
+                b.entry == session.bankruptEntry &&
+                b.leverage <= session.bankruptLeverage);
+    }
+
+    /// @dev The stored entries on current sizes, in order: closed ones and zero takes skipped; each
+    /// with its score at the pinned values (the guard kept its a and K).
+    function _currentLegs(
+        Clearinghouse ch,
+        AdlCall.Call memory c,
+        uint256 remaining,
+        address[] memory entries
+    ) private view returns (IClearinghouseTypes.DeleverageLeg[] memory legs, int256[] memory scores, uint256 d) {
+        legs = new IClearinghouseTypes.DeleverageLeg[](entries.length);
+        scores = new int256[](entries.length);
+        uint256 live;
+        for (uint256 i; i < entries.length && remaining != 0; ++i) {
+            IClearinghouseTypes.Position memory p = ch.getPosition(c.marketId, entries[i]);
+            if (p.size == 0) continue;
+            uint256 take = remaining < p.size ? remaining : p.size;
+            remaining -= take;
+            d += take;
+            legs[live] = IClearinghouseTypes.DeleverageLeg(entries[i], take, 0);
+            (, scores[live]) = AdlCall.scoreOf(c, p);
+            ++live;
+        }
+        assembly ("memory-safe") {
+            mstore(legs, live)
+            mstore(scores, live)
+        }
+    }
+
+    /// @dev Sets aside up to `amount` (internal units, rounded up to tokens) of what the fund has
+    /// available for the bankrupt position; returns the tokens reserved.
+    function _reserve(Clearinghouse ch, bytes32 key, uint256 amount) private returns (address fund, uint256 tokens) {
+        fund = ch.insuranceFund();
+        if (fund == address(0) || amount == 0) return (fund, 0);
+        tokens = amount.mulDivUp(1, ch.collateralScale());
+        uint256 avail = IFundReserves(fund).available();
+        if (tokens > avail) tokens = avail;
+        IFundReserves(fund).reserve(key, tokens);
+    }
+
+    /// @dev The fund reserve key of one session: (market, counterparty side, session id), so two
+    /// sessions of the same account (one per side) never share a reserve.
+    function _reserveKey(bytes32 marketId, bool side, uint256 sessionId) private pure returns (bytes32) {
+        return keccak256(abi.encode(marketId, side, sessionId));
+    }
+}

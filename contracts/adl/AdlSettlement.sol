@@ -1,0 +1,159 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+import {IAdlTypes} from "../interfaces/IAdlTypes.sol";
+import {IClearinghouseTypes} from "../interfaces/IClearinghouseTypes.sol";
+import {IInsuranceFund} from "../interfaces/IInsuranceFund.sol";
+import {Clearinghouse} from "../Clearinghouse.sol";
+import {FixedPointMath} from "../libraries/FixedPointMath.sol";
+import {PositionMath} from "../libraries/PositionMath.sol";
+import {AdlCall} from "./AdlCall.sol";
+import {AdlStorage} from "./AdlStorage.sol";
+
+/// @title AdlSettlement
+/// @notice What both settlement paths (single-transaction `deleverage` and a session's finish)
+/// share: pinning (P, F, sigma, delta), execution through `Clearinghouse.settleDeleverage`, and the
+/// list of unsettled bankrupt positions.
+/// @dev Internal functions: inlined into the deleverager and the session library, which both run
+/// on the deleverager's storage (passed as `AdlStorage.Layout`).
+library AdlSettlement {
+    using FixedPointMath for uint256;
+
+    uint256 internal constant WAD = FixedPointMath.WAD;
+
+    /// @dev Accrues funding once, reads one strict price, and fixes delta for `bankrupt`; reverts
+    /// unless it is bankrupt and the fund falls short. Returns the call, B and (D, min(A, D)).
+    function pin(
+        Clearinghouse ch,
+        bytes32 marketId,
+        address bankrupt
+    )
+        internal
+        returns (AdlCall.Call memory c, IClearinghouseTypes.Position memory b, uint256 deficit, uint256 covered)
+    {
+        ch.accrueFunding(marketId);
+        c.marketId = marketId;
+        (c.price, ) = ch.oracle().getPrice(marketId, true);
+        c.funding = ch.marketState(marketId).cumulativeFunding;
+        b = ch.getPosition(marketId, bankrupt);
+        (deficit, covered) = deficitAndCover(ch, marketId, bankrupt, b, c.price, c.funding);
+        // sigma = floor(min(A, D) * W / q), delta = ceil(D * W / q) - sigma > 0.
+        c.delta = deficit.mulDivUp(WAD, b.size) - covered.mulDivDown(WAD, b.size);
+        c.side = !b.isLong;
+    }
+
+    /// @dev D and min(A, D) at (P, F); reverts unless bankrupt and the fund falls short.
+    function deficitAndCover(
+        Clearinghouse ch,
+        bytes32 marketId,
+        address bankrupt,
+        IClearinghouseTypes.Position memory b,
+        uint256 price,
+        int256 funding
+    ) internal view returns (uint256 deficit, uint256 covered) {
+        int256 eq = equityAt(b, price, funding);
+        if (eq >= 0) revert IAdlTypes.AdlNotBankrupt(marketId, bankrupt, eq);
+        deficit = uint256(-eq);
+        uint256 available = fundAvailable(ch);
+        if (available >= deficit) revert IAdlTypes.AdlFundSufficient(deficit, available);
+        covered = available;
+    }
+
+    /// @dev The equity of `b` at (P, F); 0 for a closed position.
+    function equityAt(
+        IClearinghouseTypes.Position memory b,
+        uint256 price,
+        int256 funding
+    ) internal pure returns (int256) {
+        if (b.size == 0) return 0;
+        return PositionMath.equity(b.margin, b.size, PositionMath.pnlPerUnit(b.isLong, b.entry, price, funding));
+    }
+
+    /// @dev Step 4: the fund pays `fundPays`; the counterparties owe R = -(booked equity of B's
+    /// closed part at (P, F)) - fund payment, each ceil(R * d_i / d); the clearinghouse settles.
+    function execute(
+        Clearinghouse ch,
+        AdlCall.Call memory c,
+        address bankrupt,
+        IClearinghouseTypes.Position memory b,
+        IClearinghouseTypes.DeleverageLeg[] memory legs,
+        int256[] memory scores,
+        uint256 d,
+        uint256 fundPays
+    ) internal {
+        uint256 owed = _owed(c, b, d, fundPays);
+        for (uint256 i; i < legs.length; ++i) {
+            IClearinghouseTypes.DeleverageLeg memory leg = legs[i];
+            leg.charge = owed.mulDivUp(leg.take, d);
+            emit IAdlTypes.CounterpartyDeleveraged(
+                c.marketId,
+                bankrupt,
+                leg.account,
+                leg.take,
+                c.price,
+                scores[i],
+                i,
+                leg.charge
+            );
+        }
+        ch.settleDeleverage(c.marketId, bankrupt, legs, fundPays, msg.sender);
+        emit IAdlTypes.DeleverageExecuted(c.marketId, bankrupt, d, fundPays, owed, b.size - d, c.delta);
+    }
+
+    /// @dev R = -(booked equity of B's closed part) - fund payment, floored at zero.
+    function _owed(
+        AdlCall.Call memory c,
+        IClearinghouseTypes.Position memory b,
+        uint256 d,
+        uint256 fundPays
+    ) private pure returns (uint256) {
+        int256 closedEquity = int256(PositionMath.releasedMargin(b.margin, d, b.size)) +
+            PositionMath.pnlDown(d, PositionMath.pnlPerUnit(b.isLong, b.entry, c.price, c.funding));
+        int256 owed = -closedEquity - int256(fundPays);
+        return owed > 0 ? uint256(owed) : 0;
+    }
+
+    /// @dev After a settlement of `d` of `bankrupt`: it leaves the unsettled list once closed, and
+    /// a partly settled position stays visible with its remaining deficit share.
+    function syncUnsettled(
+        AdlStorage.Layout storage s,
+        Clearinghouse ch,
+        bytes32 marketId,
+        address bankrupt,
+        uint256 deficit,
+        uint256 size,
+        uint256 d
+    ) internal {
+        if (ch.getPosition(marketId, bankrupt).size == 0) removeUnsettled(s, marketId, bankrupt);
+        else addUnsettled(s, marketId, bankrupt, deficit - deficit.mulDivDown(d, size));
+    }
+
+    /// @dev What the fund can pay now: its available tokens (reserves excluded) plus fees not yet
+    /// swept (as the clearinghouse counts it).
+    function fundAvailable(Clearinghouse ch) internal view returns (uint256) {
+        address fund = ch.insuranceFund();
+        uint256 tokens = fund == address(0) ? 0 : IInsuranceFund(fund).available();
+        return ch.pendingFundFees() + tokens * ch.collateralScale();
+    }
+
+    /// @dev Adds `account` to the unsettled list of `marketId` (no-op if already there).
+    function addUnsettled(AdlStorage.Layout storage s, bytes32 marketId, address account, uint256 deficit) internal {
+        if (s.unsettledSlot[marketId][account] != 0) return;
+        s.unsettled[marketId].push(account);
+        s.unsettledSlot[marketId][account] = s.unsettled[marketId].length;
+        emit IAdlTypes.UnsettledAdded(marketId, account, deficit);
+    }
+
+    /// @dev Removes `account` from the unsettled list of `marketId` (no-op if not there).
+    function removeUnsettled(AdlStorage.Layout storage s, bytes32 marketId, address account) internal {
+        uint256 slot = s.unsettledSlot[marketId][account];
+        if (slot == 0) return;
+        address[] storage list = s.unsettled[marketId];
+        address last = list[list.length - 1];
+        list[slot - 1] = last;
+        s.unsettledSlot[marketId][last] = slot;
+        list.pop();
+        delete s.unsettledSlot[marketId][account];
+        emit IAdlTypes.UnsettledRemoved(marketId, account);
+    }
+}

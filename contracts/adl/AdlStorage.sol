@@ -1,0 +1,128 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+import {IAdlTypes} from "../interfaces/IAdlTypes.sol";
+import {RankTree} from "../libraries/RankTree.sol";
+
+/// @title AdlStorage
+/// @notice The whole persistent state of the deleverager in one struct, and the constants its
+/// libraries share. `AutoDeleverager` declares the only `Layout` variable; `AdlProofLib` and
+/// `AdlSessionLib` receive it as a storage reference, so the compiler, not a convention, keeps
+/// every piece of code on the one layout.
+library AdlStorage {
+    /// @dev Session time `T` of a market that never set one.
+    uint32 internal constant DEFAULT_SESSION_TTL = 30 minutes;
+    /// @dev Least `T`: enough blocks to land a proof split over many transactions.
+    uint32 internal constant MIN_SESSION_TTL = 2 minutes;
+    /// @dev Largest `T`: a Chainlink heartbeat is at most a day; T stays within it.
+    uint32 internal constant MAX_SESSION_TTL = 1 days;
+    /// @dev How long a leaf split across calls stays reserved to its holder (see
+    /// AutoDeleverager.HOLD_WINDOW).
+    uint32 internal constant HOLD_WINDOW = 1 minutes;
+    /// @dev Initial work bounds (see `setBounds`).
+    uint256 internal constant DEFAULT_MAX_LIST_LENGTH = 64;
+    uint256 internal constant DEFAULT_MAX_PROOF_NODES = 512;
+    uint256 internal constant DEFAULT_MAX_OPENED_MEMBERS = 2000;
+
+    /// @dev Per-market settings and session flags in ONE slot, so `reindex` (inside every trade)
+    /// reads the band reference and learns whether a session guards either side with one SLOAD.
+    struct MarketConfig {
+        uint8 kRef; // reference exponent of the K bands (see RankTree.bandOf)
+        bool sessionLong; // a session settles against the longs
+        bool sessionShort; // a session settles against the shorts
+        uint32 sessionTtl; // T in seconds (0: DEFAULT_SESSION_TTL)
+        uint16 refreshesLong; // leaf refreshes split across calls, pending in the long tree
+        uint16 refreshesShort; // and in the short tree
+    }
+
+    /// @dev A leaf refresh split across calls: members up to `last` are merged into the scratch
+    /// leaf and `tally` counts them. Any change to a member at or below `last` other than a join
+    /// cancels it, so a completed refresh is exactly the join of the leaf's current members.
+    struct LeafRefresh {
+        address last;
+        uint64 tally;
+        bool active;
+        address holder; // may continue or restart alone until `holdUntil` (HOLD_WINDOW)
+        uint64 holdUntil;
+    }
+
+    /// @dev One open session (DESIGN.md section 4). Slot 0 and 1 are what the guard reads first.
+    struct Session {
+        uint64 id;
+        uint64 openedAt;
+        uint64 deadline; // openedAt + T, fixed at opening
+        uint32 cursor;
+        bool held;
+        bool bankruptLong; // B's side at opening
+        address lastAccount;
+        address heldLast;
+        uint64 heldTally;
+        address holder; // the held leaf's holder, alone allowed to continue it until holdUntil
+        uint64 holdUntil;
+        address bankrupt;
+        address reserveFund; // the fund holding the reserve (the clearinghouse's fund at opening)
+        int256 lastScore;
+        uint256 price;
+        int256 funding;
+        uint256 delta;
+        uint256 sigma;
+        uint256 reserveTokens;
+        uint128 bankruptLeverage; // B's a at opening
+        int128 bankruptEntry; // B's K at opening
+        address[] entries;
+    }
+
+    /// @dev Everything the deleverager stores (list marks excepted: they live at hashed slots, see
+    /// AdlCall, so a session's marks never need clearing).
+    struct Layout {
+        mapping(bytes32 marketId => MarketConfig) config;
+        /// Most entries a list may have.
+        uint256 maxListLength;
+        /// Most nodes a proof (or one session call) may have.
+        uint256 maxProofNodes;
+        /// Most members all opened leaves of one proof (or one session call) may list together.
+        uint256 maxOpenedMembers;
+        mapping(bytes32 marketId => mapping(bool isLong => RankTree.Tree)) trees;
+        /// Unsettled bankrupt positions per market, and each one's index + 1 in that list.
+        mapping(bytes32 marketId => address[]) unsettled;
+        mapping(bytes32 marketId => mapping(address account => uint256)) unsettledSlot;
+        /// The open session per (market, counterparty side).
+        mapping(bytes32 marketId => mapping(bool side => Session)) sessions;
+        /// Last session id handed out.
+        uint256 sessionNonce;
+        /// Pending split leaf refreshes per (market, side, leaf).
+        mapping(bytes32 marketId => mapping(bool isLong => mapping(uint256 leaf => LeafRefresh))) leafRefreshes;
+        /// Where a split leaf refresh accumulates its members' aggregates (the leaf's own index in a
+        /// scratch tree whose parent is set to dominate everything, so a merge stops at the leaf).
+        mapping(bytes32 marketId => mapping(bool isLong => RankTree.Tree)) refreshScratch;
+    }
+
+    /// @dev The open session on (`marketId`, `side`); reverts if there is none.
+    function openSession(
+        Layout storage s,
+        bytes32 marketId,
+        bool side
+    ) internal view returns (Session storage session) {
+        session = s.sessions[marketId][side];
+        if (session.id == 0) revert IAdlTypes.AdlNoSession(marketId, side);
+    }
+
+    /// @dev Reverts once the session is older than its T.
+    function requireBeforeDeadline(Session storage session) internal view {
+        if (block.timestamp > session.deadline) revert IAdlTypes.AdlSessionTooOld(session.deadline, block.timestamp);
+    }
+
+    /// @dev Whether a chunk left held gets (or renews) the HOLD_WINDOW: always for a new hold (a leaf
+    /// newly held, or another account taking over a lapsed hold); for the holder's own next chunk only
+    /// if it resumes (a restart by the holder never renews) and lists at least a quarter of
+    /// `maxOpenedMembers`. So a holder cannot keep a leaf reserved by listing one member per window,
+    /// nor by restarting it: its renewals are bounded by the leaf's size.
+    function renewsHold(Layout storage s, bool fresh, uint256 listed) internal view returns (bool) {
+        return fresh || listed * 4 >= s.maxOpenedMembers;
+    }
+
+    /// @dev The session's T: configured, or the default.
+    function ttl(MarketConfig memory cfg) internal pure returns (uint256) {
+        return cfg.sessionTtl == 0 ? DEFAULT_SESSION_TTL : cfg.sessionTtl;
+    }
+}
