@@ -5,7 +5,7 @@
  *   anything else is work the keeper still owes;
  * - every ADL call checked by lib/invariants.ts checkAdlCall (exact head of the re-ranked queue,
  *   B's closed part at zero, nobody below zero, charges adding up);
- * - the DESIGN.md section 5 ledger invariants at the end of each step (checkLedger);
+ * - the docs/mechanism.md section 5 ledger invariants at the end of each step (checkLedger);
  * - the keeper's transactions: none reverted, none sent twice.
  */
 import { getAddress, type JsonRpcProvider, type TransactionReceipt } from "ethers";

@@ -172,7 +172,7 @@ const FILL_GAS_LIMIT = 3_000_000n;
  * from a newcomer who opens a 10x short at the new price. The 10x long is then bankrupt with the
  * fund drained, and its only counterparty entered after the gap: its equity per unit (a tenth of
  * the price) is below the loss per unit, so it is ineligible and ADL cannot settle the long (it
- * must be reported unsettled, DESIGN.md section 3 step 5). One block, so no keeper acts between.
+ * must be reported unsettled, docs/mechanism.md section 3 step 5). One block, so no keeper acts between.
  */
 export async function btcGapWithLateEntrant(ctx: CrashContext): Promise<void> {
   const price = BTC_GAP_USD * W;

@@ -4,7 +4,7 @@
  * process (`hardhat keeper --network localhost`), and a market crash driven from this process.
  * The keeper is killed (SIGKILL) right after its first action of the bankruptcy step and started
  * again on the same checkpoint. Asserts: every bad debt settled or correctly reported unsettled,
- * every ADL call equal to an independent re-ranking, the DESIGN.md section 5 invariants after each
+ * every ADL call equal to an independent re-ranking, the docs/mechanism.md section 5 invariants after each
  * step, and no keeper transaction reverted or sent twice. Every process started is stopped, also on
  * failure. Exit code 0 on success, 1 on any failed check.
  */

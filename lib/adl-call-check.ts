@@ -1,5 +1,5 @@
 /**
- * The checks of DESIGN.md section 5 that follow each ADL call ("After a successful ADL call"), read
+ * The checks of docs/mechanism.md section 5 that follow each ADL call ("After a successful ADL call"), read
  * from the chain after the fact: the state at the block before the call and at the call's block
  * (one transaction per block, as on an automining node). Part of lib/invariants.ts, which
  * re-exports it.
@@ -113,7 +113,7 @@ function adlEvents(sys: InvariantSystem, logs: readonly Log[]) {
 }
 
 /**
- * Checks one mined deleverage call against the state of the block before it (DESIGN.md section 5,
+ * Checks one mined deleverage call against the state of the block before it (docs/mechanism.md section 5,
  * "After a successful ADL call"): the list is exactly the head of the eligible queue as
  * lib/reference-ranking.ts computes it from positions read from the chain at the call's
  * (P, F, delta), with delta recomputed from B and the fund; B's closed part ends at exactly zero

@@ -1,5 +1,5 @@
 /**
- * Multi-transaction ADL sessions (DESIGN.md section 4), keeper side: a completeness proof that tiles
+ * Multi-transaction ADL sessions (docs/mechanism.md section 4), keeper side: a completeness proof that tiles
  * the leaves from any cursor, its split into continue transactions within a gas budget (a big leaf
  * split across transactions in ascending address chunks), a pure decision of the next session step,
  * and a driver that opens, continues and finishes a session and restarts it when it expires or is

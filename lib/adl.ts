@@ -1,5 +1,5 @@
 /**
- * The keeper side of verifiable ADL (DESIGN.md sections 3 and 4): an off-chain copy of every
+ * The keeper side of verifiable ADL (docs/mechanism.md sections 3 and 4): an off-chain copy of every
  * position and of the rank index, rebuilt from events exactly as contracts/adl/AutoDeleverager.sol
  * maintains it, the call's loss per unit, the eligible queue and a (counterparty list, completeness
  * proof) pair the contract accepts. Every amount is a bigint; nothing here rounds differently from

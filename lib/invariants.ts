@@ -1,5 +1,5 @@
 /**
- * Reads the system's state from the chain and checks the invariants of DESIGN.md section 5:
+ * Reads the system's state from the chain and checks the invariants of docs/mechanism.md section 5:
  * exact conservation, balanced open interest, c > 0 for every open position, the insurance fund
  * never negative and moving only through its documented paths, and, for every ADL call, the
  * settlement rules (B's closed part at exactly zero, nobody below zero, the list equal to the head
@@ -176,7 +176,7 @@ export function fundAvailable(l: Ledger): bigint {
 }
 
 /**
- * Conservation (DESIGN.md section 5): dust = W*(balance - free - sum c - fund - treasury) + sum s*K,
+ * Conservation (docs/mechanism.md section 5): dust = W*(balance - free - sum c - fund - treasury) + sum s*K,
  * 36 decimals; balance is the collateral held by the clearinghouse and the fund (scaled to 18
  * decimals), fund = fund tokens + unswept fees, treasury includes the rounding reserves.
  */

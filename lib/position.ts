@@ -1,5 +1,5 @@
 /**
- * The position record of DESIGN.md section 2, bit for bit as contracts/libraries/PositionMath.sol
+ * The position record of docs/mechanism.md section 2, bit for bit as contracts/libraries/PositionMath.sol
  * and the Clearinghouse funnel compute it.
  */
 import { WAD, divCeil, divFloor, minBig, mulDivDown, mulDivUp } from "./math";

@@ -1,5 +1,5 @@
 /**
- * The rank index of DESIGN.md section 4, bit for bit as contracts/libraries/RankTree.sol computes it:
+ * The rank index of docs/mechanism.md section 4, bit for bit as contracts/libraries/RankTree.sol computes it:
  * the band assignment (leafOf / bandOf) and an in-memory tree per (market, side) with the same
  * operations, packed one-slot node words (same rounding, bit for bit), aggregates and stopping rule.
  * Every operation throws exactly where the Solidity library

@@ -1,5 +1,5 @@
 /**
- * An independent reference for the ADL queue, written from DESIGN.md sections 2 and 3 alone (it
+ * An independent reference for the ADL queue, written from docs/mechanism.md sections 2 and 3 alone (it
  * shares no code with lib/score.ts, lib/adl.ts or the contracts): the call's deficit and loss per
  * unit, eligibility, the canonical integer score S_fin, the queue order and the head of the queue
  * covering a bankrupt position. Everything is exact: integers and exact fractions, no floating
@@ -13,7 +13,7 @@
 const W = 10n ** 18n;
 const W2 = W * W;
 
-/** A stored position (DESIGN.md section 2): side, size q, funding-adjusted entry K, margin c, a. */
+/** A stored position (docs/mechanism.md section 2): side, size q, funding-adjusted entry K, margin c, a. */
 export interface RefPosition {
   account: string;
   isLong: boolean;
@@ -58,7 +58,7 @@ export function equityAt(p: RefPosition, price: bigint, funding: bigint): bigint
   return p.margin + floorDiv(p.size * profitPerUnit(p, price, funding), W);
 }
 
-/** The canonical score: minus infinity, or the finite integer chain S_fin of DESIGN.md section 2. */
+/** The canonical score: minus infinity, or the finite integer chain S_fin of docs/mechanism.md section 2. */
 export interface CanonicalScore {
   minusInfinity: boolean;
   /** S_fin (meaningless when minusInfinity). */
@@ -91,7 +91,7 @@ export function exactScore(a: bigint, x: bigint, price: bigint): Fraction | null
   return { num: x * W, den: price };
 }
 
-/** D, min(A, D), sigma and delta of one call (DESIGN.md section 3, step 1). */
+/** D, min(A, D), sigma and delta of one call (docs/mechanism.md section 3, step 1). */
 export interface RefDelta {
   deficit: bigint;
   covered: bigint;

@@ -1,5 +1,5 @@
 /**
- * The ADL score, queue order and eligibility test of DESIGN.md sections 2-4, bit for bit as
+ * The ADL score, queue order and eligibility test of docs/mechanism.md sections 2-4, bit for bit as
  * contracts/libraries/ScoreMath.sol computes them. Every function throws (RangeError) exactly where
  * the Solidity version reverts: a checked int256 / uint256 overflow, a division by zero, or a
  * SafeCast failure. Inside the design's domain (a <= 2^128; |K|, q, P < 2^128) none of them throws

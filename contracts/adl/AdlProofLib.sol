@@ -10,7 +10,7 @@ import {AdlCall} from "./AdlCall.sol";
 import {AdlStorage} from "./AdlStorage.sol";
 
 /// @title AdlProofLib
-/// @notice The list walk and the tile verifier of the completeness proof (DESIGN.md sections 3 and
+/// @notice The list walk and the tile verifier of the completeness proof (docs/mechanism.md sections 3 and
 /// 4), whole for `deleverage` or resumable for a session's continue step (which lives here too).
 /// Deployed once and linked: the deleverager and the session library both call this one copy.
 /// @dev Runs by DELEGATECALL on the deleverager's storage (`AdlStorage.Layout`, its list marks).
@@ -49,7 +49,7 @@ library AdlProofLib {
         return (c, legs, scores);
     }
 
-    /// @notice Walks the list before any state changes (DESIGN.md section 3, step 2): marks each
+    /// @notice Walks the list before any state changes (docs/mechanism.md section 3, step 2): marks each
     /// live entry and returns its take and score, and the call with its last live entry set.
     function walkList(
         AdlStorage.Layout storage s,
@@ -163,7 +163,7 @@ library AdlProofLib {
         emit IAdlTypes.AdlSessionContinued(marketId, side, session.id, g.cursor, g.held, g.tally, g.opened);
     }
 
-    /// @dev Verifies `proof`'s tiles from `g.cursor` (DESIGN.md section 4), advancing `g` in place
+    /// @dev Verifies `proof`'s tiles from `g.cursor` (docs/mechanism.md section 4), advancing `g` in place
     /// (a private call does not copy memory): each node starts at the cursor and is empty, bounded
     /// strictly below the last live entry, wholly ineligible, or an opened leaf whose every live
     /// member is listed, ranks below the last entry, or is ineligible. With `resumable`, the last

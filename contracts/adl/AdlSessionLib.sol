@@ -14,7 +14,7 @@ import {AdlSettlement} from "./AdlSettlement.sol";
 import {AdlStorage} from "./AdlStorage.sol";
 
 /// @title AdlSessionLib
-/// @notice Multi-transaction ADL (DESIGN.md section 4): a session pins (P, F, sigma, delta) and the
+/// @notice Multi-transaction ADL (docs/mechanism.md section 4): a session pins (P, F, sigma, delta) and the
 /// list, has its completeness proof verified over several calls (AdlProofLib.continueSession, a big
 /// leaf over several calls too) while the deleverager's `reindex` guards every verified tile, and
 /// settles at the pinned subsidy on current sizes; and leaf refreshes split across calls. Deployed

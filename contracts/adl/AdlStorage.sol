@@ -46,7 +46,7 @@ library AdlStorage {
         uint64 holdUntil;
     }
 
-    /// @dev One open session (DESIGN.md section 4). Slot 0 and 1 are what the guard reads first.
+    /// @dev One open session (docs/mechanism.md section 4). Slot 0 and 1 are what the guard reads first.
     struct Session {
         uint64 id;
         uint64 openedAt;

@@ -363,7 +363,7 @@ contract AutoDeleverager is IAutoDeleverager, AccessControl, ReentrancyGuardTran
         return side ? cfg.sessionLong : cfg.sessionShort;
     }
 
-    /// @dev The session guard (DESIGN.md section 4) for a change that leaves `account` open on the
+    /// @dev The session guard (docs/mechanism.md section 4) for a change that leaves `account` open on the
     /// side of an open session: reindex runs only for non-reductions there (a reduction keeps a, K
     /// and the leaf), so the change reverts if the position is listed, or if, unlisted, it would be
     /// eligible and rank above the last live entry at the pinned values. A join to the held leaf

@@ -42,7 +42,7 @@ interface IAdlTypes {
         uint256 delta
     );
     /// @notice `account` is bankrupt in `marketId`, the fund cannot cover its `deficit`, and it
-    /// awaits settlement (DESIGN.md section 3, step 5).
+    /// awaits settlement (docs/mechanism.md section 3, step 5).
     event UnsettledAdded(bytes32 indexed marketId, address indexed account, uint256 deficit);
     /// @notice `account` left the unsettled list (settled, closed or recovered).
     event UnsettledRemoved(bytes32 indexed marketId, address indexed account);
@@ -100,7 +100,7 @@ interface IAdlTypes {
     /// @notice `account` still has a `deficit` in `marketId`: it stays on the unsettled list.
     error AdlStillUnsettled(bytes32 marketId, address account, uint256 deficit);
 
-    // ------------------------------------------------------------------ sessions (DESIGN.md section 4)
+    // ------------------------------------------------------------------ sessions (docs/mechanism.md section 4)
 
     /// @notice An open session as the `adlSession` view returns it (id 0: none).
     /// @param id Session id (global counter, from 1); it also keys the persistent list marks.

@@ -5,7 +5,7 @@ import {IRankIndex} from "./IRankIndex.sol";
 import {IAdlTypes} from "./IAdlTypes.sol";
 
 /// @title IAutoDeleverager
-/// @notice Verifiable auto-deleveraging (DESIGN.md sections 3 and 4): any keeper settles a
+/// @notice Verifiable auto-deleveraging (docs/mechanism.md sections 3 and 4): any keeper settles a
 /// bankrupt position the insurance fund cannot cover by naming the opposite side's head of the
 /// ADL queue; the contract accepts the list only with a proof, over its rank index, that no
 /// higher-ranked eligible position was left out.
@@ -57,7 +57,7 @@ interface IAutoDeleverager is IRankIndex, IAdlTypes {
     /// bankrupt), and the fund's subsidy per unit `sigma`.
     function adlDelta(bytes32 marketId, address bankrupt) external view returns (uint256 delta, uint256 sigma);
 
-    // ------------------------------------------------------------------ sessions (DESIGN.md section 4)
+    // ------------------------------------------------------------------ sessions (docs/mechanism.md section 4)
 
     /// @notice Opens a multi-transaction settlement of `bankrupt` (anyone): checks the precondition,
     /// pins one strict oracle price, funding, sigma and delta, sets sigma * q_B of the fund aside as

@@ -49,7 +49,7 @@ interface IClearinghouseTypes {
         uint256 fillSize;
     }
 
-    /// @notice The stored position record (DESIGN.md section 2), packed in two slots.
+    /// @notice The stored position record (docs/mechanism.md section 2), packed in two slots.
     /// `size == 0` means no position.
     /// @param size q, base units, below 2^120.
     /// @param margin c, quote units, below 2^112; > 0 while the position is open.

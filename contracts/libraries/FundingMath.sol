@@ -4,7 +4,7 @@ pragma solidity 0.8.30;
 import {FixedPointMath} from "./FixedPointMath.sol";
 
 /// @title FundingMath
-/// @notice Premium averaging and funding accrual (DESIGN.md section 3, Funding).
+/// @notice Premium averaging and funding accrual (docs/mechanism.md section 3, Funding).
 /// @dev Each ordinary fill adds its clamped premium (p - P) / P, weighted by fill size, to the
 /// current window. When a window closes, the premium of that window is
 /// sum(premium * size) / max(sum(size), open interest): a size-weighted average, diluted when

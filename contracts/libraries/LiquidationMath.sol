@@ -5,7 +5,7 @@ import {FixedPointMath} from "./FixedPointMath.sol";
 import {PositionMath} from "./PositionMath.sol";
 
 /// @title LiquidationMath
-/// @notice Sizes, fees and bad-debt splits of a liquidation (DESIGN.md section 3, Liquidation).
+/// @notice Sizes, fees and bad-debt splits of a liquidation (docs/mechanism.md section 3, Liquidation).
 library LiquidationMath {
     using FixedPointMath for uint256;
 

@@ -4,7 +4,7 @@ pragma solidity 0.8.30;
 import {FixedPointMath} from "./FixedPointMath.sol";
 
 /// @title PositionMath
-/// @notice The position record of DESIGN.md section 2 as pure functions.
+/// @notice The position record of docs/mechanism.md section 2 as pure functions.
 /// @dev A position is (side, q, K, c) plus its stored leverage a. `K` is the funding-adjusted
 /// entry, so with cumulative funding F a long's per-unit PnL is x = (P - F) - K and a short's is
 /// x = K - (P - F). Sizes, prices, K, F and margins are 18-decimal; callers keep q, |K| and P
@@ -13,7 +13,7 @@ library PositionMath {
     using FixedPointMath for uint256;
 
     uint256 internal constant WAD = FixedPointMath.WAD;
-    /// @dev Leverage saturates here instead of wrapping (DESIGN.md caps it at 2^128).
+    /// @dev Leverage saturates here instead of wrapping (the mechanism (docs/mechanism.md) caps it at 2^128).
     uint256 internal constant MAX_LEVERAGE = type(uint128).max;
 
     /// @dev Per-unit unrealized PnL at price `price` under cumulative funding `funding`.

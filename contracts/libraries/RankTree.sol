@@ -6,7 +6,7 @@ import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {ScoreMath} from "./ScoreMath.sol";
 
 /// @title RankTree
-/// @notice The rank index of DESIGN.md section 4 for one (market, side): a complete binary tree of height
+/// @notice The rank index of docs/mechanism.md section 4 for one (market, side): a complete binary tree of height
 /// HEIGHT stored heap-style (root 1; the node at level L, position i has index 2^(HEIGHT - L) + i; leaf j
 /// has index LEAVES + j). Each node bounds its members: largest a (rounded up), best K (smallest for longs,
 /// largest for shorts; rounded toward best) and largest eligibility key E (rounded up). Leaves also count

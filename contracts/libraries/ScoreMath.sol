@@ -6,12 +6,12 @@ import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {PositionMath} from "./PositionMath.sol";
 
 /// @title ScoreMath
-/// @notice The ADL score, the queue order and the eligibility test of DESIGN.md sections 2-4.
+/// @notice The ADL score, the queue order and the eligibility test of docs/mechanism.md sections 2-4.
 /// @dev One canonical integer function of the stored (a, K) and the call's (P, F). In real numbers
 /// the score is a^2 * x * P / (1 + a * x) for x > 0, x / P for x <= 0, and minus infinity iff x < 0
 /// and a * (-x) >= 1. The finite chain `scoreFinite` (S_fin) is non-decreasing in `a` and in `x`
 /// step by step, so a node's bound S_fin(max a, best K) is never below any member's score.
-/// Domain (DESIGN.md): a <= 2^128, |K|, q, P < 2^128, so |x| < 2^130 and no step overflows; outside
+/// Domain (docs/mechanism.md): a <= 2^128, |K|, q, P < 2^128, so |x| < 2^130 and no step overflows; outside
 /// it every function either returns the exact value or reverts, never wraps.
 library ScoreMath {
     /// @dev The fixed-point unit W.
@@ -90,7 +90,7 @@ library ScoreMath {
         return equityPerUnit >= 0 && uint256(equityPerUnit) >= delta;
     }
 
-    /// @dev Eligibility (DESIGN.md section 3 step 4): floor(W * W / a) + x >= delta. Since
+    /// @dev Eligibility (docs/mechanism.md section 3 step 4): floor(W * W / a) + x >= delta. Since
     /// E + (P - F) = floor(W*W/a) - K + (P - F) = floor(W*W/a) + x for a long and
     /// E - (P - F) = floor(W*W/a) + K - (P - F) = floor(W*W/a) + x for a short, it is written once, as
     /// keyCovers(eligibilityKey(...)), the same expression the node test uses. Requires a > 0.

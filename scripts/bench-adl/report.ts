@@ -243,7 +243,7 @@ export function renderSection(r: Results): string {
             `${fmt(adv.marginLockedUsd)} USD of margin. Fit: about ${fmt(adv.perOpenedMember)} gas per opened ` +
             `member, so the cap is reached at about ${fmt(adv.openedMembersAtCap)} opened members, that is about ` +
             `${fmt(adv.positionsAtCap)} attacker positions locking about ${fmt(adv.marginAtCapUsd)} USD. ` +
-            `Multi-transaction sessions (DESIGN.md section 4) are the answer.`
+            `Multi-transaction sessions (docs/mechanism.md section 4) are the answer.`
         : `The call stayed under the cap within the run. ${adv.note ?? ""}`,
     );
     lines.push("");

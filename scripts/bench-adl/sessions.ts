@@ -1,5 +1,5 @@
 /**
- * ADL sessions on an adversarial book (DESIGN.md section 4): attackers park, in every leaf near the
+ * ADL sessions on an adversarial book (docs/mechanism.md section 4): attackers park, in every leaf near the
  * head that admits it, an ineligible high scorer (so the leaf cannot be pruned) and many cheap eligible
  * low scorers (so every one of them must be listed when the leaf is opened). One deleverage call then
  * exceeds the per-transaction gas cap; a session settles it over several continue transactions within

@@ -1,7 +1,7 @@
 /**
  * The crash: step the index down, let the driver (the keeper) act, then read what happened from
  * the chain's events (liquidations, fund cover, ADL calls, unsettled positions) and check the
- * invariants of DESIGN.md section 5 at the end of every step and around every ADL call.
+ * invariants of docs/mechanism.md section 5 at the end of every step and around every ADL call.
  */
 import { getAddress, type Provider } from "ethers";
 import {

@@ -123,7 +123,7 @@ export function summarizeInvariants(checks: InvariantResult[]): InvariantSummary
   });
 }
 
-/** The required invariants (DESIGN.md section 5); each must have been checked at least once. */
+/** The required invariants (docs/mechanism.md section 5); each must have been checked at least once. */
 export const REQUIRED_INVARIANTS = [
   "conservation",
   "open interest balanced",
@@ -353,7 +353,7 @@ export function formatReport(r: DemoReport): string {
     `Fund: ${formatQuote(s.fundBeforeCrash)} before, lowest ${formatQuote(s.fundLowest)} after a step, ${formatQuote(s.fundAfterCrash)} at the end`,
   );
   out.push("");
-  out.push("Invariants (DESIGN.md section 5)");
+  out.push("Invariants (docs/mechanism.md section 5)");
   for (const inv of r.invariants) {
     out.push(
       `  [${inv.status === "fail" ? "FAIL" : inv.status}] ${inv.name} (${inv.checks} checks${inv.failures ? `, ${inv.failures} failed` : ""}): ${inv.detail}`,

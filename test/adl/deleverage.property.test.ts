@@ -3,7 +3,7 @@
  * sizes, partial and full unwinds, late high-leverage entrants near the gap), a gap that leaves B
  * (long or short) bankrupt with the fund short: the list and proof lib/adl.ts builds from events are
  * accepted; the list is exactly the head of the eligible queue as ranked by an independent brute force written
- * here from DESIGN.md (the integer chain S_fin, eligibility floor(W*W/a) + x >= delta, higher score
+ * here from docs/mechanism.md (the integer chain S_fin, eligibility floor(W*W/a) + x >= delta, higher score
  * first, lower address on ties), over positions read from the chain; afterwards open interest is
  * balanced, conservation holds, and no counterparty is below zero.
  */
@@ -19,7 +19,7 @@ const USD = (n: number): bigint => BigInt(n) * W;
 
 // ------------------------------------------------------------------ independent reference
 
-/** S_fin(a, x, P) from DESIGN.md section 2, every step floored (x <= 0: truncation toward zero). */
+/** S_fin(a, x, P) from docs/mechanism.md section 2, every step floored (x <= 0: truncation toward zero). */
 function sFin(a: bigint, x: bigint, p: bigint): bigint {
   if (x > 0n) {
     const y = (a * x) / W;

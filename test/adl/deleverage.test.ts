@@ -1,5 +1,5 @@
 /**
- * Verifiable ADL end to end (DESIGN.md sections 3 and 4): positions opened through signed orders at
+ * Verifiable ADL end to end (docs/mechanism.md sections 3 and 4): positions opened through signed orders at
  * the index (F stays 0), a price gap leaves a long bankrupt while the insurance fund holds only the
  * fund share of trading fees, and a keeper settles it with the list and completeness proof that
  * lib/adl.ts builds from events. Every accepted call is checked to the wei against an independent

@@ -2,7 +2,7 @@
  * Property (fast-check, fixed seed): `deleverage` accepts a (list, proof) pair if and only if the
  * pair's claim is true, and a false claim is rejected with the custom error its one fault calls for.
  *
- * The claim of a pair (DESIGN.md section 3 step 2, section 4), judged here by an independent
+ * The claim of a pair (docs/mechanism.md section 3 step 2, section 4), judged here by an independent
  * reference over positions and node records read from the chain:
  *   list:  the bankrupt account B is not named; entries without a position are skipped; every live
  *          entry is on B's opposite side, named once, has a finite score, is eligible
@@ -67,7 +67,7 @@ const USD = (n: number): bigint => BigInt(n) * W;
 const xOf = (isLong: boolean, k: bigint, price: bigint, funding: bigint): bigint =>
   isLong ? price - funding - k : k - (price - funding);
 
-/** S_fin(a, x, P) of DESIGN.md section 2, every step floored (x <= 0: truncation toward zero). */
+/** S_fin(a, x, P) of docs/mechanism.md section 2, every step floored (x <= 0: truncation toward zero). */
 function sFin(a: bigint, x: bigint, p: bigint): bigint {
   if (x > 0n) {
     const y = (a * x) / W;
@@ -906,7 +906,7 @@ describe("ADL: every single perturbation of list or proof", function () {
         const positions = new Map<string, Pos>();
         for (const a of accounts) positions.set(a, await pos(f, id, a));
         const b = positions.get(bankrupt)!;
-        // delta from DESIGN.md section 3 step 1, independently of lib/adl.ts.
+        // delta from docs/mechanism.md section 3 step 1, independently of lib/adl.ts.
         const xb = xOf(b.isLong, b.entry, v.price, v.funding);
         const pnl = b.size * xb;
         const deficit = -(b.margin + (pnl >= 0n || pnl % W === 0n ? pnl / W : pnl / W - 1n));

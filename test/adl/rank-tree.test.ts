@@ -1,5 +1,5 @@
 /**
- * The rank index (DESIGN.md section 4): contracts/libraries/RankTree.sol through
+ * The rank index (docs/mechanism.md section 4): contracts/libraries/RankTree.sol through
  * contracts/test/RankTreeHarness.sol against its TypeScript mirror lib/rank-tree.ts.
  *
  * 1. Bands: bandOf / leafOf on thousands of seeded random and edge inputs (a = 1, a = 2^128 - 1,
@@ -259,7 +259,7 @@ async function fixture(): Promise<{ h: RankTreeHarness }> {
 // Tests
 // ---------------------------------------------------------------------------------------------
 
-describe("RankTree: the rank index of DESIGN.md section 4", function () {
+describe("RankTree: the rank index of docs/mechanism.md section 4", function () {
   let h: RankTreeHarness;
 
   before(async function () {

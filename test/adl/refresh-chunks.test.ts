@@ -1,5 +1,5 @@
 /**
- * `refreshLeafChunk`: a leaf refresh split across calls (DESIGN.md section 4). The session book's tie
+ * `refreshLeafChunk`: a leaf refresh split across calls (docs/mechanism.md section 4). The session book's tie
  * leaf (t1 and t5, both 2x shorts from 2,000) is made stale by a short with a larger `a` in the same
  * leaf that closes again; refreshing it in one-member chunks writes exactly the leaf the replayed
  * book computes from its current members, joins below the last address are merged and counted, and a

@@ -1,5 +1,5 @@
 /**
- * The ADL score chain (DESIGN.md sections 2-4): contracts/libraries/ScoreMath.sol against its
+ * The ADL score chain (docs/mechanism.md sections 2-4): contracts/libraries/ScoreMath.sol against its
  * TypeScript mirror lib/score.ts, and the properties the completeness proof relies on.
  *
  * 1. Differential: every ScoreMath function through contracts/test/ScoreHarness.sol on seeded random
@@ -597,7 +597,7 @@ describe("ADL score: ScoreMath vs lib/score.ts and the properties completeness r
         .map(([[l, a0, k, p, f], near, far, wiggle]) => {
           const a = a0 === 0n ? 1n : a0;
           const perUnit = WAD_SQUARED / a + pnlPerUnit(l, k, p, f);
-          // delta > 0 as DESIGN.md step 1 guarantees: near the equity per unit, or anywhere.
+          // delta > 0 as ADL step 1 guarantees (docs/mechanism.md section 3): near the equity per unit, or anywhere.
           const delta = near ? maxBig(1n, perUnit + wiggle) : far;
           return { l, a, k, p, f, delta };
         }),

@@ -1,5 +1,5 @@
 /**
- * Multi-transaction ADL sessions (DESIGN.md section 4) on the session book (test/helpers/adl-session.ts):
+ * Multi-transaction ADL sessions (docs/mechanism.md section 4) on the session book (test/helpers/adl-session.ts):
  * open, continue over several transactions (a leaf in chunks too), finish at the pinned subsidy checked
  * to the wei, the guard, one session per side, T and expiry, recovery, challenge, and the keeper
  * driver of lib/adl-session.ts. The section 5 invariants are checked after every step.

@@ -1,5 +1,5 @@
 /**
- * The unsettled-bankrupt list (DESIGN.md section 3, step 5, and section 5): a bankrupt position
+ * The unsettled-bankrupt list (docs/mechanism.md section 3, step 5, and section 5): a bankrupt position
  * the fund cannot cover is visible on-chain with its deficit at the current (P, F) until it is
  * settled; a partial ADL call keeps it listed, a full one removes it.
  */

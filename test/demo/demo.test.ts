@@ -1,7 +1,7 @@
 /**
  * The main job on a small scenario (30 traders, seed 3, a 1,500 stake on top of the trading
  * fees), run through the same code as `npm run demo` with the project's keeper: the crash must
- * produce liquidations and ADL calls, every invariant of DESIGN.md section 5 must pass, and a second
+ * produce liquidations and ADL calls, every invariant of docs/mechanism.md section 5 must pass, and a second
  * run of the same seed from the same chain state must give a byte-identical JSON report. The
  * invariant checks themselves are shown able to fail: a ledger with one wei moved, open interest
  * unbalanced or a margin at zero, and an ADL list with two entries swapped, are each rejected.
@@ -65,7 +65,7 @@ describe("demo: a market crash settled end to end", function () {
     }
   });
 
-  it("passes every invariant of DESIGN.md section 5, each checked at least once", function () {
+  it("passes every invariant of docs/mechanism.md section 5, each checked at least once", function () {
     for (const name of REQUIRED_INVARIANTS) {
       const inv = first.invariants.find((i) => i.name === name)!;
       expect(inv.status, `${name}: ${inv.detail}`).to.equal("pass");

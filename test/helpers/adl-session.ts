@@ -1,6 +1,6 @@
 /**
  * ADL session test helpers: the session book, the keeper's session proof (lib/adl-session.ts), the
- * DESIGN.md section 5 invariants checked after every step, and an exact check of a finish against the
+ * docs/mechanism.md section 5 invariants checked after every step, and an exact check of a finish against the
  * spec-level prediction of test/helpers/adl.ts at the pinned subsidy per unit.
  */
 import { expect } from "chai";
@@ -59,7 +59,7 @@ export async function accountsOf(f: Fixture): Promise<string[]> {
 }
 
 /**
- * DESIGN.md section 5, checked from storage: exact conservation with dust that never shrinks, open
+ * docs/mechanism.md section 5, checked from storage: exact conservation with dust that never shrinks, open
  * interest balanced per market, every open position with c > 0, the fund holding at least its
  * reserves. Returns the dust, to pass back in as `previousDust` after the next step.
  */
@@ -167,7 +167,7 @@ export async function finishExactly(
     expect([e.size, e.price, e.charged]).to.deep.equal([prediction.takes[i], price, prediction.charges[i]]);
     expect(e.score, "score at the pinned values").to.equal(scoreAt(before.positions.get(e.counterparty)!, s));
   }
-  // DESIGN.md section 5: the settled entries are the exact head of the eligible queue as an
+  // docs/mechanism.md section 5: the settled entries are the exact head of the eligible queue as an
   // independent reference ranks it at the session's pinned (P, F, delta), on the sizes at finish.
   const refs: RefPosition[] = [...before.positions.entries()].map(([account, p]) => ({ account, ...p }));
   const reference = rankOpposite(

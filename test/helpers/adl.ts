@@ -1,6 +1,6 @@
 /**
  * ADL test helpers: scenario trades at the index (so F stays 0), the keeper's view of a call built
- * with lib/adl.ts, an independent spec-level prediction of one deleverage call (DESIGN.md section 3,
+ * with lib/adl.ts, an independent spec-level prediction of one deleverage call (docs/mechanism.md section 3,
  * steps 1 and 4, and the settlement rules of the core) and a checker that compares every post-state
  * and event to it, to the wei.
  */
@@ -138,7 +138,7 @@ export interface AdlPrediction {
   reward: bigint;
 }
 
-/** What the ADL keeper reward depends on (DESIGN.md section 3, step 6). */
+/** What the ADL keeper reward depends on (docs/mechanism.md section 3, step 6). */
 export interface RewardTerms {
   keeper: string;
   liquidationFee: bigint;
@@ -151,7 +151,7 @@ const xOf = (p: Pos, price: bigint, funding: bigint): bigint =>
 const ceilDiv = (a: bigint, b: bigint): bigint => (a === 0n ? 0n : (a - 1n) / b + 1n);
 
 /**
- * Predicts `deleverage(B, list)` at (P, F) from `s` (DESIGN.md section 3): takes in list order
+ * Predicts `deleverage(B, list)` at (P, F) from `s` (docs/mechanism.md section 3): takes in list order
  * (closed entries skipped), the fund pays floor(min(A, D) * d / q_B), R = -(booked equity of B's
  * closed part) - fund payment, each entry is charged ceil(R * d_i / d) and paid max(V_i - L_i, 0);
  * the rounding reserve covers a shortfall, a surplus goes to pending fund fees.

@@ -1,7 +1,7 @@
 /**
  * Liquidation helpers: an independent bigint mirror of the liquidation spec (docs/liquidation.md,
- * DESIGN.md section 3) written from the spec text, not from the Solidity, plus state readers
- * used to check every post-state to the wei and the conservation identity of DESIGN.md section 5.
+ * docs/mechanism.md section 3) written from the spec text, not from the Solidity, plus state readers
+ * used to check every post-state to the wei and the conservation identity of docs/mechanism.md section 5.
  */
 import { expect } from "chai";
 import { ethers } from "hardhat";
@@ -267,7 +267,7 @@ export async function fullSnapshot(f: Fixture, ids: string[], accounts: string[]
 }
 
 /**
- * Conservation (DESIGN.md section 5): returns dust = W*(balance - free - sum c - fund - treasury)
+ * Conservation (docs/mechanism.md section 5): returns dust = W*(balance - free - sum c - fund - treasury)
  * + sum s*K, after checking that every market's stored sum s*K equals the sum recomputed from
  * the positions, that open interest is balanced and that every open position has c > 0.
  */

@@ -3,7 +3,7 @@
  * deleverager's per-call bounds lowered so that no single `deleverage` call fits, it opens a session
  * for the bankrupt position, continues it one transaction-sized slice per tick, finishes it, and
  * settles the position; a keeper restarted on the same checkpoint continues the open session instead
- * of opening another; a session that runs past its deadline is expired and re-opened. The DESIGN.md
+ * of opening another; a session that runs past its deadline is expired and re-opened. The docs/mechanism.md
  * section 5 invariants (conservation with non-shrinking dust, balanced open interest, c > 0, fund
  * above its reserves) are checked after every tick.
  */

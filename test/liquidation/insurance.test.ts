@@ -1,5 +1,5 @@
 /**
- * Bankrupt positions under liquidation (DESIGN.md section 3, Liquidation and Insurance fund):
+ * Bankrupt positions under liquidation (docs/mechanism.md section 3, Liquidation and Insurance fund):
  * the fund pays the drop in the WHOLE position's deficit (D - D'), only if it covers all of D,
  * the rounding reserve pays the 0 to 1 wei the floors leave, the taken part ends at exactly zero,
  * and the keeper is rewarded from the treasury. Plus: a same-owner liquidator cannot profit.

@@ -12,7 +12,7 @@
  * Invariants checked after EVERY step, in words:
  *  1. Open interest is balanced: in each market the long sizes add up to the short sizes, and the
  *     stored open interests equal the sums over the positions.
- *  2. Conservation (DESIGN.md section 5): with balance = (clearinghouse + insurance fund token
+ *  2. Conservation (docs/mechanism.md section 5): with balance = (clearinghouse + insurance fund token
  *     balances) * 1e12, fund = fund tokens * 1e12 + pendingFundFees and treasury =
  *     treasuryBalance + the rounding reserves,
  *        dust = W * (balance - free - sum c - fund - treasury) + sum s*K

@@ -1,5 +1,5 @@
 /**
- * Keeper liquidation (DESIGN.md section 3, docs/liquidation.md): sizes, fees and every post-state
+ * Keeper liquidation (docs/mechanism.md section 3, docs/liquidation.md): sizes, fees and every post-state
  * checked to the wei against the TypeScript mirror in test/helpers/liquidation.ts.
  *
  * All trades here happen at the index price, so the funding premium is zero and F stays 0; the

@@ -1,5 +1,5 @@
 /**
- * Model-based property test of the Clearinghouse (DESIGN.md sections 2, 3 and 5).
+ * Model-based property test of the Clearinghouse (docs/mechanism.md sections 2, 3 and 5).
  *
  * fast-check draws seeded random sequences of steps: deposits, withdrawals, matched trades
  * between random traders (open, increase, reduce, close, flip; leverage 1x to 20x, trade price
@@ -523,7 +523,7 @@ function comparable(w: Omit<World, "reductionRef">): unknown {
   });
 }
 
-/** The conservation residue Phi of DESIGN.md section 5, from chain state only. */
+/** The conservation residue Phi of docs/mechanism.md section 5, from chain state only. */
 function conservationDust(c: Omit<World, "reductionRef">): { dust: bigint; sumSK: bigint } {
   const balance = (c.chTokens + c.fundTokens) * SCALE;
   const free = c.free.reduce((a, b) => a + b, 0n);
@@ -547,7 +547,7 @@ function conservationDust(c: Omit<World, "reductionRef">): { dust: bigint; sumSK
  *    equals the sum of the long (resp. short) sizes of all positions.
  * 2. The market's stored sum of signed size times K equals the sum over its positions of
  *    (+size*K for a long, -size*K for a short).
- * 3. Conservation (DESIGN.md section 5): W*(balance - free - sum c - fund - treasury) + sum s*K
+ * 3. Conservation (docs/mechanism.md section 5): W*(balance - free - sum c - fund - treasury) + sum s*K
  *    == dust, with dust >= 0, where balance is the clearinghouse's and the insurance fund's
  *    collateral scaled to 18 decimals, free the sum of free collateral, sum c the sum of position
  *    margins, fund the pending fund fees plus the fund's collateral, treasury the treasury
