@@ -24,12 +24,18 @@ describe("Ignition System module", function () {
       "InsuranceFund",
       "OracleAdapter",
     ]);
-    // ...and the deleverager's linked libraries, nothing else.
+    // ...and the linked libraries of the clearinghouse and the deleverager, nothing else.
     const librariesDeployed = [...System.futures]
       .filter((f) => "contractName" in f && !("constructorArgs" in f) && "libraries" in f && !("address" in f))
       .map((f) => (f as unknown as { contractName: string }).contractName)
       .sort();
-    expect(librariesDeployed).to.deep.equal(["AdlProofLib", "AdlSessionLib"]);
+    expect(librariesDeployed).to.deep.equal([
+      "AdlProofLib",
+      "AdlSessionLib",
+      "Liquidations",
+      "MarketParamsLib",
+      "OrderLib",
+    ]);
 
     // Stand-ins for a testnet's existing token and Chainlink feeds, deployed outside the module.
     const [deployer] = await ethers.getSigners();
