@@ -130,12 +130,16 @@ contract Clearinghouse is MarketRegistry, Trading, IClearinghouse {
         return Liquidations.settleDeleverage(_s, _env(), marketId, bankrupt, legs, fundPays, keeper);
     }
 
-    /// @notice Sets the ADL rank index, once, before the first trade.
+    /// @notice Sets the ADL rank index, once, before the first position is opened (reverts with
+    /// `RankIndexAfterFirstPosition` after it).
     /// @dev Never re-pointed: a new index would hold none of the open positions, so its proofs could
     /// prune nodes that really hold them and accept an incomplete list.
     function setRankIndex(address index) external onlyRole(DEFAULT_ADMIN_ROLE) {
         if (index == address(0)) revert ZeroAddress();
         if (_s.rankIndex != address(0)) revert RankIndexAlreadySet(_s.rankIndex);
+        // An index wired later would hold none of the open positions: closing one would try to
+        // remove it from a leaf that never counted it.
+        if (_s.positionOpened) revert RankIndexAfterFirstPosition();
         _s.rankIndex = index;
         emit RankIndexSet(index);
     }

@@ -108,6 +108,7 @@ const TARGETS: Target[] = [
 
 const measurements: Record<string, number | null> = {};
 const scenarios: Record<string, Record<string, unknown>> = {};
+const profiles: Record<string, Profile> = {};
 const notes: string[] = [];
 
 // ============================================================== chain plumbing
@@ -210,6 +211,68 @@ async function gasIntoTarget(hash: string, target: string): Promise<{ calls: num
     }
   }
   return { calls, gas };
+}
+
+/** The storage, log and call classes of one transaction, summed over all call depths. */
+interface Profile {
+  gasUsed: number;
+  coldSloads: number;
+  warmSloads: number;
+  freshSstores: number; // 0 -> x: 20,000 (+2,100 if cold)
+  updateSstores: number; // x -> y: 2,900 (+2,100 if cold)
+  otherSstores: number; // no-op or dirty: 100 (+2,100 if cold)
+  logs: number;
+  logGas: number;
+  calls: number;
+  storageGas: number;
+}
+
+/**
+ * Classifies every SLOAD, SSTORE, LOG and CALL of transaction `hash` by its EIP-2929/2200 charge,
+ * read from the default trace. This is the part of a trade's gas fixed by which slots it touches
+ * and which events it emits, whatever code touches them: the floor of the feature set.
+ */
+async function profileOf(hash: string): Promise<Profile> {
+  const trace = await rpc<{ gas: number; structLogs: Step[] }>("debug_traceTransaction", [
+    hash,
+    { disableMemory: true, disableStorage: true, disableStack: true },
+  ]);
+  const p: Profile = {
+    gasUsed: trace.gas,
+    coldSloads: 0,
+    warmSloads: 0,
+    freshSstores: 0,
+    updateSstores: 0,
+    otherSstores: 0,
+    logs: 0,
+    logGas: 0,
+    calls: 0,
+    storageGas: 0,
+  };
+  for (const s of trace.structLogs) {
+    if (s.op === "SLOAD") {
+      if (s.gasCost >= 2100) p.coldSloads++;
+      else p.warmSloads++;
+      p.storageGas += s.gasCost;
+    } else if (s.op === "SSTORE") {
+      if (s.gasCost >= 20000) p.freshSstores++;
+      else if (s.gasCost >= 2900) p.updateSstores++;
+      else p.otherSstores++;
+      p.storageGas += s.gasCost;
+    } else if (s.op.startsWith("LOG")) {
+      p.logs++;
+      p.logGas += s.gasCost;
+    } else if (CALL_OPS.has(s.op)) {
+      p.calls++;
+    }
+  }
+  return p;
+}
+
+/** The sample whose gas is the (lower) median, so its profile stands for the median trade. */
+function medianIndex(xs: number[]): number {
+  const order = xs.map((x, i) => [x, i]).sort((a, b) => a[0] - b[0]);
+  return order[Math.floor((order.length - 1) / 2)][1];
 }
 
 // ============================================================== orders
@@ -437,6 +500,8 @@ async function main(): Promise<void> {
   const redIndexCalls: number[] = [];
   for (const h of red.hashes) redIndexCalls.push((await gasIntoTarget(h, deleverager)).calls);
   scenarios.trade_reduce_median = { samples: red.gas, indexCallsPerTrade: redIndexCalls };
+  profiles.trade_increase = await profileOf(inc.hashes[medianIndex(inc.gas)]);
+  profiles.trade_reduce = await profileOf(red.hashes[medianIndex(red.gas)]);
   phase(`reduce: median ${measurements.trade_reduce_median}`);
 
   // ---------------------------------------------------------------- two new positions
@@ -621,7 +686,7 @@ async function main(): Promise<void> {
   for (const t of TARGETS) described[t.id] = { what: t.what, target: t.target, ...scenarios[t.id] };
   writeFileSync(
     JSON_PATH,
-    JSON.stringify({ commit, measurements: ordered, scenarios: described, notes }, null, 2) + "\n",
+    JSON.stringify({ commit, measurements: ordered, scenarios: described, profiles, notes }, null, 2) + "\n",
   );
 
   const status = (t: Target): string => {
@@ -648,6 +713,16 @@ async function main(): Promise<void> {
         `| \`${t.id}\` | ${t.what} | <= ${fmt(t.target)} | ${fmt(ordered[t.id])} | ${status(t) === "missed" ? "**missed**" : status(t)} |`,
     ),
     ...(notes.length > 1 ? ["", ...notes.slice(0, -1).map((n) => `- ${n}`)] : []),
+    "",
+    "Where the median trades' gas goes, by EIP-2929/2200 charge class over every call depth (the trade",
+    "nearest the median; gas before refunds as the trace reports it):",
+    "",
+    "| trade | gas used | cold SLOAD | warm SLOAD | SSTORE 0->x | SSTORE x->y | SSTORE other | storage gas | LOG (gas) | calls |",
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ...Object.entries(profiles).map(
+      ([k, p]) =>
+        `| ${k} | ${fmt(p.gasUsed)} | ${p.coldSloads} | ${p.warmSloads} | ${p.freshSstores} | ${p.updateSstores} | ${p.otherSstores} | ${fmt(p.storageGas)} | ${p.logs} (${fmt(p.logGas)}) | ${p.calls} |`,
+    ),
   ].join("\n");
   const doc = readFileSync(DOC_PATH, "utf8");
   const i = doc.indexOf(DOC_BEGIN);

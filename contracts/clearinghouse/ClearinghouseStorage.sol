@@ -38,6 +38,9 @@ struct ClearinghouseLayout {
     /// The ADL rank index and deleverager: reindexed on every position change, the only caller
     /// of `settleDeleverage`.
     address rankIndex;
+    /// Whether any position was ever opened; shares the rank index's slot, which every position
+    /// change reads anyway. Once set, the rank index can no longer be wired.
+    bool positionOpened;
     /// The insurance fund: receives the fund share of fees and covers bad debt.
     address insuranceFund;
     // ---------------------------------------------------------------- accounts and positions

@@ -169,6 +169,7 @@ library PositionBook {
             }
         }
         s.positions[marketId][account] = pos;
+        if (pos.size != 0 && !s.positionOpened) s.positionOpened = true;
         emit T.PositionChanged(
             marketId,
             account,

@@ -305,6 +305,8 @@ interface IClearinghouseTypes {
     error NotRankIndex(address caller);
     /// @notice The rank index is already set (to `current`); it is never re-pointed.
     error RankIndexAlreadySet(address current);
+    /// @notice A position was already opened: a rank index wired now would not hold it.
+    error RankIndexAfterFirstPosition();
     /// @notice The fund would pay `fundPays`, more than the closed part's deficit (`closedPartEquity`).
     error DeleverageFundOverpays(int256 closedPartEquity, uint256 fundPays);
 }

@@ -292,6 +292,30 @@ describe("Clearinghouse market administration", function () {
       expect(await f.clearinghouse.rankIndex()).to.equal(current);
     });
 
+    it("late rank index: refuses an index once a position exists (it would not hold that position, and closing it would revert)", async function () {
+      const f = await loadFixture(systemFixture);
+      const [alice, bob] = f.traders;
+      const chAddress = await f.clearinghouse.getAddress();
+      // A system wired in the wrong order: the index slot is cleared, then a position is opened.
+      const indexWord = BigInt(await f.clearinghouse.rankIndex());
+      let slot = -1;
+      for (let i = 0; i < 64 && slot < 0; i++) {
+        const word = BigInt(await ethers.provider.getStorage(chAddress, i));
+        if ((word & ((1n << 160n) - 1n)) === indexWord) slot = i;
+      }
+      expect(slot, "rank index slot").to.be.greaterThanOrEqual(0);
+      await ethers.provider.send("hardhat_setStorageAt", [chAddress, ethers.toQuantity(slot), ethers.ZeroHash]);
+      expect(await f.clearinghouse.rankIndex()).to.equal(ethers.ZeroAddress);
+      await open(f, f.ethId, alice, bob, WAD, ETH_PRICE);
+      expect((await f.clearinghouse.getPosition(f.ethId, alice.address)).size).to.equal(WAD);
+
+      await expect(f.clearinghouse.setRankIndex(await f.deleverager.getAddress())).to.be.revertedWithCustomError(
+        f.clearinghouse,
+        "RankIndexAfterFirstPosition",
+      );
+      expect(await f.clearinghouse.rankIndex()).to.equal(ethers.ZeroAddress);
+    });
+
     it("rejects the zero address and callers without the default admin role", async function () {
       const f = await loadFixture(systemFixture);
       const [alice] = f.traders;
