@@ -201,6 +201,11 @@ contract Clearinghouse is MarketRegistry, Trading, IClearinghouse {
     }
 
     /// @inheritdoc IClearinghouse
+    function fundAvailable() external view returns (uint256) {
+        return Liquidations.fundAvailable(_s, collateralScale);
+    }
+
+    /// @inheritdoc IClearinghouse
     function freeCollateral(address account) external view returns (uint256) {
         return _s.free[account];
     }

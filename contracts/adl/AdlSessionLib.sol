@@ -366,7 +366,7 @@ library AdlSessionLib {
             AdlSettlement.removeUnsettled(s, c.marketId, bankrupt); // recovered or closed: nothing left to settle
             return 0;
         }
-        uint256 available = AdlSettlement.fundAvailable(ch);
+        uint256 available = ch.fundAvailable();
         if (available >= uint256(-eq)) return 0;
         IClearinghouseTypes.DeleverageLeg[] memory legs;
         int256[] memory scores;

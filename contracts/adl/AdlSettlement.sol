@@ -3,7 +3,6 @@ pragma solidity 0.8.30;
 
 import {IAdlTypes} from "../interfaces/IAdlTypes.sol";
 import {IClearinghouseTypes} from "../interfaces/IClearinghouseTypes.sol";
-import {IInsuranceFund} from "../interfaces/IInsuranceFund.sol";
 import {Clearinghouse} from "../Clearinghouse.sol";
 import {FixedPointMath} from "../libraries/FixedPointMath.sol";
 import {PositionMath} from "../libraries/PositionMath.sol";
@@ -37,8 +36,7 @@ library AdlSettlement {
         c.funding = ch.marketState(marketId).cumulativeFunding;
         b = ch.getPosition(marketId, bankrupt);
         (deficit, covered) = deficitAndCover(ch, marketId, bankrupt, b, c.price, c.funding);
-        // sigma = floor(min(A, D) * W / q), delta = ceil(D * W / q) - sigma > 0.
-        c.delta = deficit.mulDivUp(WAD, b.size) - covered.mulDivDown(WAD, b.size);
+        (, c.delta) = subsidyAndLoss(deficit, covered, b.size);
         c.side = !b.isLong;
     }
 
@@ -54,9 +52,22 @@ library AdlSettlement {
         int256 eq = equityAt(b, price, funding);
         if (eq >= 0) revert IAdlTypes.AdlNotBankrupt(marketId, bankrupt, eq);
         deficit = uint256(-eq);
-        uint256 available = fundAvailable(ch);
+        uint256 available = ch.fundAvailable();
         if (available >= deficit) revert IAdlTypes.AdlFundSufficient(deficit, available);
         covered = available;
+    }
+
+    /// @dev The one definition of the fund's subsidy and the counterparties' loss per unit of a
+    /// bankrupt position of size `size` and deficit `deficit`, the fund holding `available`:
+    /// sigma = floor(min(A, D) * W / q) (down: never credits B), delta = ceil(D * W / q) - sigma.
+    function subsidyAndLoss(
+        uint256 deficit,
+        uint256 available,
+        uint256 size
+    ) internal pure returns (uint256 sigma, uint256 delta) {
+        uint256 covered = available < deficit ? available : deficit;
+        sigma = covered.mulDivDown(WAD, size);
+        delta = deficit.mulDivUp(WAD, size) - sigma;
     }
 
     /// @dev The equity of `b` at (P, F); 0 for a closed position.
@@ -126,14 +137,6 @@ library AdlSettlement {
     ) internal {
         if (ch.getPosition(marketId, bankrupt).size == 0) removeUnsettled(s, marketId, bankrupt);
         else addUnsettled(s, marketId, bankrupt, deficit - deficit.mulDivDown(d, size));
-    }
-
-    /// @dev What the fund can pay now: its available tokens (reserves excluded) plus fees not yet
-    /// swept (as the clearinghouse counts it).
-    function fundAvailable(Clearinghouse ch) internal view returns (uint256) {
-        address fund = ch.insuranceFund();
-        uint256 tokens = fund == address(0) ? 0 : IInsuranceFund(fund).available();
-        return ch.pendingFundFees() + tokens * ch.collateralScale();
     }
 
     /// @dev Adds `account` to the unsettled list of `marketId` (no-op if already there).

@@ -243,7 +243,7 @@ contract AutoDeleverager is IAutoDeleverager, AccessControl, ReentrancyGuardTran
     /// @inheritdoc IAutoDeleverager
     function reportUnsettled(bytes32 marketId, address account) external nonReentrant {
         uint256 deficit = _currentDeficit(marketId, account);
-        uint256 available = AdlSettlement.fundAvailable(clearinghouse);
+        uint256 available = clearinghouse.fundAvailable();
         if (deficit == 0) revert AdlNotBankrupt(marketId, account, 0);
         if (available >= deficit) revert AdlFundSufficient(deficit, available);
         AdlSettlement.addUnsettled(_adl, marketId, account, deficit);
@@ -278,14 +278,9 @@ contract AutoDeleverager is IAutoDeleverager, AccessControl, ReentrancyGuardTran
         IClearinghouseTypes.Position memory b = clearinghouse.getPosition(marketId, bankrupt);
         if (b.size == 0) return (0, 0);
         (uint256 price, ) = clearinghouse.oracle().getPrice(marketId, false);
-        int256 x = PositionMath.pnlPerUnit(b.isLong, b.entry, price, lens.currentFunding(marketId));
-        int256 eq = PositionMath.equity(b.margin, b.size, x);
+        int256 eq = AdlSettlement.equityAt(b, price, lens.currentFunding(marketId));
         if (eq >= 0) return (0, 0);
-        uint256 deficit = uint256(-eq);
-        uint256 available = AdlSettlement.fundAvailable(clearinghouse);
-        uint256 covered = available < deficit ? available : deficit;
-        sigma = covered.mulDivDown(WAD, b.size);
-        delta = deficit.mulDivUp(WAD, b.size) - sigma;
+        (sigma, delta) = AdlSettlement.subsidyAndLoss(uint256(-eq), clearinghouse.fundAvailable(), b.size);
     }
 
     /// @notice Most entries a list may have.
@@ -354,8 +349,7 @@ contract AutoDeleverager is IAutoDeleverager, AccessControl, ReentrancyGuardTran
         IClearinghouseTypes.Position memory p = clearinghouse.getPosition(marketId, account);
         if (p.size == 0) return 0;
         (uint256 price, ) = clearinghouse.oracle().getPrice(marketId, false);
-        int256 x = PositionMath.pnlPerUnit(p.isLong, p.entry, price, lens.currentFunding(marketId));
-        int256 eq = PositionMath.equity(p.margin, p.size, x);
+        int256 eq = AdlSettlement.equityAt(p, price, lens.currentFunding(marketId));
         return eq < 0 ? uint256(-eq) : 0;
     }
 

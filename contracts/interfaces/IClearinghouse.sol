@@ -92,4 +92,8 @@ interface IClearinghouse is IClearinghouseTypes {
 
     /// @notice Free collateral of `account` (18-decimal quote).
     function freeCollateral(address account) external view returns (uint256);
+
+    /// @notice What the insurance fund can pay now (18-decimal quote): its available tokens, scaled,
+    /// plus fund fees not yet swept. The one definition of fund-available, read by the deleverager.
+    function fundAvailable() external view returns (uint256);
 }
