@@ -1,21 +1,22 @@
 /**
- * Deploys the whole system with mocks on a local network (tests, the demo). Testnet and
- * production deployments go through the Ignition modules under deploy/.
+ * Deploys the whole system with mocks on a local network (tests, the demo, the benchmarks) through
+ * the same Ignition wiring as every other deployment (deploy/modules/core-futures.ts addCore), for
+ * any list of markets.
+ *
+ * Hardhat is loaded inside the functions, not at import: hardhat.config.ts and plain Node
+ * processes (e2e/) import this file for marketId and bandReference.
  */
-import { ethers as ethersLib, type Signer } from "ethers";
+import { buildModule } from "@nomicfoundation/hardhat-ignition/modules";
+import type { IgnitionModule, IgnitionModuleResult } from "@nomicfoundation/ignition-core";
+import type { Signer } from "ethers";
 import {
-  AdlProofLib__factory,
-  AdlSessionLib__factory,
   AutoDeleverager__factory,
   Clearinghouse__factory,
   ClearinghouseLens__factory,
   InsuranceFund__factory,
-  Liquidations__factory,
   MockAggregator__factory,
-  MarketParamsLib__factory,
   MockERC20__factory,
   OracleAdapter__factory,
-  OrderLib__factory,
   type AutoDeleverager,
   type Clearinghouse,
   type ClearinghouseLens,
@@ -24,37 +25,17 @@ import {
   type MockERC20,
   type OracleAdapter,
 } from "../typechain-types";
-import type { IClearinghouseTypes } from "../typechain-types/contracts/Clearinghouse";
-import { WAD } from "./math";
+import {
+  MOCK_FEED_DECIMALS,
+  feedResultName,
+  localMarketsModule,
+  type LocalMarketSpec,
+} from "../deploy/modules/local-markets";
+import { addClearinghouseLibraries } from "../deploy/modules/core-futures";
+import { marketId } from "./market-params";
 
-export type MarketParams = IClearinghouseTypes.MarketParamsStruct;
-
-/** The K-band reference of a market listed at `price`: bitlen(price) - 1 (see RankTree.bandOf). */
-export function bandReference(price: bigint): number {
-  return price.toString(2).length - 1;
-}
-
-/** Market ids are the bytes32 of their symbol. */
-export const marketId = (symbol: string): string => ethersLib.encodeBytes32String(symbol);
-
-/** Conservative defaults: 10x max leverage, 5% maintenance, 2/5 bps fees, 8h funding period. */
-export function defaultMarketParams(overrides: Partial<MarketParams> = {}): MarketParams {
-  return {
-    imr: WAD / 10n,
-    mmr: WAD / 20n,
-    makerFee: 2n * 10n ** 14n,
-    takerFee: 5n * 10n ** 14n,
-    priceBand: WAD / 20n,
-    fundFeeShare: WAD / 2n,
-    maxPremium: WAD / 100n,
-    minNotional: 10n * WAD,
-    fundingPeriod: 8n * 3600n,
-    fundingWindow: 3600n,
-    liquidationFee: WAD / 100n,
-    liquidatorShare: WAD / 2n,
-    ...overrides,
-  };
-}
+export { bandReference, defaultMarketParams, marketId, type MarketParams } from "./market-params";
+export type { LocalMarketSpec } from "../deploy/modules/local-markets";
 
 export interface LocalMarket {
   id: string;
@@ -80,120 +61,104 @@ export interface LocalSystem {
   setPrice(symbol: string, price: bigint): Promise<void>;
 }
 
-export interface LocalMarketSpec {
-  symbol: string;
-  price: bigint;
-  params?: Partial<MarketParams>;
-}
-
-const FEED_DECIMALS = 8;
-const FEED_SCALE = 10n ** BigInt(18 - FEED_DECIMALS);
-
-/** Deploys the Clearinghouse's linked libraries, then the Clearinghouse linked to them. */
-export async function deployClearinghouse(
-  deployer: Signer,
-  collateral: string,
-  oracle: string,
-  adminAddress?: string,
-): Promise<Clearinghouse> {
-  const orderLib = await new OrderLib__factory(deployer).deploy();
-  const marketParamsLib = await new MarketParamsLib__factory(deployer).deploy();
-  const liquidations = await new Liquidations__factory(deployer).deploy();
-  const factory = new Clearinghouse__factory(
-    {
-      "contracts/libraries/OrderLib.sol:OrderLib": await orderLib.getAddress(),
-      "contracts/libraries/MarketParamsLib.sol:MarketParamsLib": await marketParamsLib.getAddress(),
-      "contracts/clearinghouse/Liquidations.sol:Liquidations": await liquidations.getAddress(),
-    },
-    deployer,
-  );
-  return factory.deploy(collateral, oracle, adminAddress ?? (await deployer.getAddress()));
-}
-
 /** The linked libraries of the deleverager, by fully qualified name (as its factory takes them). */
 export interface DeleveragerLibraries {
   "contracts/adl/AdlProofLib.sol:AdlProofLib": string;
   "contracts/adl/AdlSessionLib.sol:AdlSessionLib": string;
 }
 
+const FEED_SCALE = 10n ** BigInt(18 - MOCK_FEED_DECIMALS);
+
+type Hardhat = typeof import("hardhat");
+type IgnitionModuleOf = ReturnType<typeof localMarketsModule>;
+
+/** Contract addresses of a finished deployment, by the module's result names. */
+type DeployedAddresses = Record<string, string>;
+
 /**
- * Deploys the deleverager's libraries (the proof verifier, then the session library linked to it)
- * and returns their addresses for linking.
+ * Ignition waits this long between looks for a new block. Local nodes mine every transaction at
+ * once, so Ignition's default (one second, meant for real chains) would only add idle time.
  */
-export async function deployDeleveragerLibraries(deployer: Signer): Promise<DeleveragerLibraries> {
-  const proof = await (await new AdlProofLib__factory(deployer).deploy()).getAddress();
-  const sessions = await (
-    await new AdlSessionLib__factory({ "contracts/adl/AdlProofLib.sol:AdlProofLib": proof }, deployer).deploy()
-  ).getAddress();
-  return {
-    "contracts/adl/AdlProofLib.sol:AdlProofLib": proof,
-    "contracts/adl/AdlSessionLib.sol:AdlSessionLib": sessions,
-  };
+const LOCAL_BLOCK_POLLING_MS = 5;
+
+/**
+ * Deploys `module` from `sender` without a journal and returns the addresses of its results. On
+ * the in-process network hre.ignition.deploy keeps its journal in memory. On a node (e.g. the demo
+ * with --network localhost) it would write one under deploy/deployments, next to the node's
+ * LocalSystem deployment, and a second run would get the first run's contracts back: there the
+ * same deployment runs through ignition-core with no deployment directory.
+ */
+async function deployWithoutJournal<ContractName extends string>(
+  hre: Hardhat,
+  module: IgnitionModule<string, string, IgnitionModuleResult<ContractName>>,
+  sender: string,
+): Promise<DeployedAddresses> {
+  const config = { blockPollingInterval: LOCAL_BLOCK_POLLING_MS };
+  if (hre.network.name === "hardhat") {
+    const contracts = await hre.ignition.deploy(module, { defaultSender: sender, config });
+    const out: DeployedAddresses = {};
+    for (const [name, contract] of Object.entries(contracts)) out[name] = await contract.getAddress();
+    return out;
+  }
+  const { deploy, DeploymentResultType } = await import("@nomicfoundation/ignition-core");
+  const { HardhatArtifactResolver, errorDeploymentResultToExceptionMessage } = await import(
+    "@nomicfoundation/hardhat-ignition/helpers"
+  );
+  const result = await deploy({
+    config,
+    provider: hre.network.provider,
+    artifactResolver: new HardhatArtifactResolver(hre),
+    ignitionModule: module,
+    deploymentParameters: {},
+    accounts: (await hre.network.provider.request({ method: "eth_accounts" })) as string[],
+    defaultSender: sender,
+  });
+  if (result.type !== DeploymentResultType.SUCCESSFUL_DEPLOYMENT) {
+    throw new Error(errorDeploymentResultToExceptionMessage(result));
+  }
+  const out: DeployedAddresses = {};
+  for (const [name, future] of Object.entries(module.results)) out[name] = result.contracts[future.id].address;
+  return out;
 }
 
-/** Deploys the deleverager of `clearinghouse` with freshly deployed libraries linked. */
-export async function deployDeleverager(
-  deployer: Signer,
-  clearinghouse: string,
-  lens: string,
-  adminAddress: string,
-): Promise<AutoDeleverager> {
-  const libraries = await deployDeleveragerLibraries(deployer);
-  return new AutoDeleverager__factory(libraries, deployer).deploy(clearinghouse, lens, adminAddress);
+/** The index of `signer` among the node's accounts (Ignition names accounts by index). */
+async function accountIndex(hre: Hardhat, signer: Signer): Promise<number> {
+  const address = (await signer.getAddress()).toLowerCase();
+  const accounts = (await hre.network.provider.request({ method: "eth_accounts" })) as string[];
+  const index = accounts.findIndex((a) => a.toLowerCase() === address);
+  if (index < 0) throw new Error(`${address} is not an account of ${hre.network.name}: Ignition cannot send from it`);
+  return index;
+}
+
+/** One module per distinct market list and admin: Ignition modules are meant to be built once. */
+const localModules = new Map<string, IgnitionModuleOf>();
+
+function cachedLocalMarketsModule(specs: readonly LocalMarketSpec[], adminAccount: number): IgnitionModuleOf {
+  const key = JSON.stringify({ specs, adminAccount }, (_, v: unknown) => (typeof v === "bigint" ? `${v}n` : v));
+  let module = localModules.get(key);
+  if (module === undefined) {
+    module = localMarketsModule(specs, adminAccount);
+    localModules.set(key, module);
+  }
+  return module;
 }
 
 /**
- * Deploys a 6-decimal collateral, the oracle adapter with mock feeds, the clearinghouse and the
- * insurance fund, wires roles, lists the markets and seeds their rounding reserves.
+ * Deploys a 6-decimal mock collateral, the oracle adapter with one mock feed per market, the
+ * clearinghouse, lens, insurance fund and deleverager with every role wired (addCore), lists the
+ * markets and seeds their rounding reserves; `admin` sends it all and holds every admin role.
  */
 export async function deployLocalSystem(admin: Signer, specs: LocalMarketSpec[]): Promise<LocalSystem> {
-  const adminAddress = await admin.getAddress();
-  const token = await new MockERC20__factory(admin).deploy("Mock USD", "mUSD", 6);
-  const oracle = await new OracleAdapter__factory(admin).deploy(adminAddress);
-  const clearinghouse = await deployClearinghouse(admin, await token.getAddress(), await oracle.getAddress());
-  await (await oracle.grantRole(await oracle.ORACLE_ADMIN_ROLE(), adminAddress)).wait();
-  for (const role of [
-    await clearinghouse.MARKET_ADMIN_ROLE(),
-    await clearinghouse.PAUSER_ROLE(),
-    await clearinghouse.TREASURER_ROLE(),
-  ]) {
-    await (await clearinghouse.grantRole(role, adminAddress)).wait();
-  }
-  const lens = await new ClearinghouseLens__factory(admin).deploy(await clearinghouse.getAddress());
-  const insuranceFund = await new InsuranceFund__factory(admin).deploy(await token.getAddress(), adminAddress);
-  const deleveragerLibraries = await deployDeleveragerLibraries(admin);
-  const deleverager = await new AutoDeleverager__factory(deleveragerLibraries, admin).deploy(
-    await clearinghouse.getAddress(),
-    await lens.getAddress(),
-    adminAddress,
-  );
-  // Before the first trade, so that every position is indexed.
-  await (await clearinghouse.setRankIndex(await deleverager.getAddress())).wait();
-  await (await clearinghouse.setInsuranceFund(await insuranceFund.getAddress())).wait();
-  await (await insuranceFund.grantRole(await insuranceFund.COVER_ROLE(), await clearinghouse.getAddress())).wait();
-  // ADL sessions set the bankrupt position's share of the fund aside (reserve / release).
-  await (await insuranceFund.grantRole(await insuranceFund.COVER_ROLE(), await deleverager.getAddress())).wait();
-  await (await insuranceFund.setFeeSource(await clearinghouse.getAddress())).wait();
-  // Each market's rounding reserve is seeded at listing with one token unit (1e12 internal wei).
-  await (await token.mint(adminAddress, BigInt(specs.length))).wait();
-  await (await token.approve(await clearinghouse.getAddress(), BigInt(specs.length))).wait();
+  const hre: Hardhat = await import("hardhat");
+  const module = cachedLocalMarketsModule(specs, await accountIndex(hre, admin));
+  const deployed = await deployWithoutJournal(hre, module, await admin.getAddress());
   const markets = new Map<string, LocalMarket>();
-  for (const spec of specs) {
-    const id = marketId(spec.symbol);
-    const aggregator = await new MockAggregator__factory(admin).deploy(FEED_DECIMALS, spec.price / FEED_SCALE);
-    await (
-      await oracle.setFeed(id, {
-        aggregator: await aggregator.getAddress(),
-        heartbeat: 24 * 3600,
-        strictMaxAge: 3600,
-        minPrice: 1n,
-        maxPrice: 10n ** 30n,
-      })
-    ).wait();
-    await (await clearinghouse.listMarket(id, defaultMarketParams(spec.params))).wait();
-    await (await clearinghouse.fundRoundingReserve(id, 1n)).wait();
-    await (await deleverager.configureMarket(id, bandReference(spec.price))).wait();
-    markets.set(spec.symbol, { id, aggregator, decimals: FEED_DECIMALS });
+  for (const { symbol } of specs) {
+    markets.set(symbol, {
+      id: marketId(symbol),
+      aggregator: MockAggregator__factory.connect(deployed[feedResultName(symbol)], admin),
+      decimals: MOCK_FEED_DECIMALS,
+    });
   }
   const setPrice = async (symbol: string, price: bigint): Promise<void> => {
     const market = markets.get(symbol);
@@ -203,14 +168,39 @@ export async function deployLocalSystem(admin: Signer, specs: LocalMarketSpec[])
   };
   return {
     admin,
-    token,
-    oracle,
-    clearinghouse,
-    lens,
-    insuranceFund,
-    deleverager,
-    deleveragerLibraries,
+    token: MockERC20__factory.connect(deployed.collateral, admin),
+    oracle: OracleAdapter__factory.connect(deployed.oracle, admin),
+    clearinghouse: Clearinghouse__factory.connect(deployed.clearinghouse, admin),
+    lens: ClearinghouseLens__factory.connect(deployed.lens, admin),
+    insuranceFund: InsuranceFund__factory.connect(deployed.insuranceFund, admin),
+    deleverager: AutoDeleverager__factory.connect(deployed.deleverager, admin),
+    deleveragerLibraries: {
+      "contracts/adl/AdlProofLib.sol:AdlProofLib": deployed.adlProofLib,
+      "contracts/adl/AdlSessionLib.sol:AdlSessionLib": deployed.adlSessionLib,
+    },
     markets,
     setPrice,
   };
+}
+
+/** The clearinghouse's linked libraries alone, exactly as addCore links them. */
+const clearinghouseLibrariesModule = buildModule("ClearinghouseLibraries", (m) => addClearinghouseLibraries(m));
+
+/**
+ * Deploys a clearinghouse alone around any collateral and oracle (tests of the constructor and of
+ * unusual tokens): its libraries through the same Ignition futures as addCore, the clearinghouse
+ * itself directly so that a constructor revert reaches the caller with its custom error.
+ */
+export async function deployClearinghouse(
+  deployer: Signer,
+  collateral: string,
+  oracle: string,
+  adminAddress?: string,
+): Promise<Clearinghouse> {
+  const hre: Hardhat = await import("hardhat");
+  const deployerAddress = await deployer.getAddress();
+  const libraries = await deployWithoutJournal(hre, clearinghouseLibrariesModule, deployerAddress);
+  const factory = await hre.ethers.getContractFactory("Clearinghouse", { signer: deployer, libraries });
+  const clearinghouse = await factory.deploy(collateral, oracle, adminAddress ?? deployerAddress);
+  return Clearinghouse__factory.connect(await clearinghouse.getAddress(), deployer);
 }

@@ -9,7 +9,7 @@
  */
 import { buildModule } from "@nomicfoundation/hardhat-ignition/modules";
 import type { ContractFuture } from "@nomicfoundation/ignition-core";
-import { bandReference } from "../../lib/local";
+import { bandReference } from "../../lib/market-params";
 import { MARKETS } from "../markets";
 import { FUTURE_IDS, addSystem } from "./core-futures";
 
@@ -32,8 +32,12 @@ export default buildModule("LocalSystem", (m) => {
     collateral,
     feeds,
     {
-      fundSeed: (market, seed) => m.call(collateral, "mint", [admin, seed], { id: `mintSeed_${market.key}` }),
-      bandReference: new Map(MARKETS.map(({ key }) => [key, bandReference(MOCK_ANSWERS[key] * 10n ** 10n)])),
+      local: {
+        fundSeed: (market, seed) => m.call(collateral, "mint", [admin, seed], { id: `mintSeed_${market.key}` }),
+        defaults: new Map(
+          MARKETS.map(({ key }) => [key, { bandReference: bandReference(MOCK_ANSWERS[key] * 10n ** 10n) }]),
+        ),
+      },
     },
   );
   return { collateral, oracle, clearinghouse, lens, insuranceFund, deleverager, adlProofLib, adlSessionLib };

@@ -1,5 +1,6 @@
 /** Adds the core contracts, their wiring and the markets to a module, around a given collateral. */
 import type {
+  AccountRuntimeValue,
   ArgumentType,
   CallableContractFuture,
   ContractFuture,
@@ -9,7 +10,7 @@ import type {
   SolidityParameterType,
 } from "@nomicfoundation/ignition-core";
 import { encodeBytes32String } from "ethers";
-import { defaultMarketParams } from "../../lib/local";
+import { defaultMarketParams, type MarketParams } from "../../lib/market-params";
 import { MARKETS, type MarketDefinition } from "../markets";
 
 /** Future ids shared by every module, so lib/deployment.ts finds the same names in any deployment. */
@@ -28,15 +29,32 @@ export const FUTURE_IDS = {
   feed: (key: string) => `Feed_${key}`,
 } as const;
 
-export function addCore(m: IgnitionModuleBuilder, collateral: ArgumentType) {
-  const admin = m.getAccount(0);
+/**
+ * The libraries linked into the Clearinghouse, keyed by contract name (the form `libraries` takes).
+ * lib/local.ts deployClearinghouse links a stand-alone clearinghouse to these same futures.
+ */
+export function addClearinghouseLibraries(m: IgnitionModuleBuilder) {
+  return {
+    OrderLib: m.library("OrderLib", { id: FUTURE_IDS.orderLib }),
+    MarketParamsLib: m.library("MarketParamsLib", { id: FUTURE_IDS.marketParamsLib }),
+    Liquidations: m.library("Liquidations", { id: FUTURE_IDS.liquidations }),
+  };
+}
+
+/**
+ * The core contracts around `collateral`, their linked libraries, and every role and wiring call.
+ * Every deployment (System, LocalSystem, lib/local.ts for tests, the demo and the benchmarks)
+ * goes through here. `admin` holds every admin role; default the module's first account.
+ */
+export function addCore(
+  m: IgnitionModuleBuilder,
+  collateral: ArgumentType,
+  admin: AccountRuntimeValue = m.getAccount(0),
+) {
   const oracle = m.contract("OracleAdapter", [admin], { id: FUTURE_IDS.oracle });
-  const orderLib = m.library("OrderLib", { id: FUTURE_IDS.orderLib });
-  const marketParamsLib = m.library("MarketParamsLib", { id: FUTURE_IDS.marketParamsLib });
-  const liquidations = m.library("Liquidations", { id: FUTURE_IDS.liquidations });
   const clearinghouse = m.contract("Clearinghouse", [collateral, oracle, admin], {
     id: FUTURE_IDS.clearinghouse,
-    libraries: { OrderLib: orderLib, MarketParamsLib: marketParamsLib, Liquidations: liquidations },
+    libraries: addClearinghouseLibraries(m),
   });
   const lens = m.contract("ClearinghouseLens", [clearinghouse], { id: FUTURE_IDS.lens });
   const insuranceFund = m.contract("InsuranceFund", [collateral, admin], { id: FUTURE_IDS.insuranceFund });
@@ -77,31 +95,51 @@ const DEFAULT_HEARTBEAT_S = 86_400;
 const DEFAULT_STRICT_MAX_AGE_S = 3_600;
 const DEFAULT_MIN_PRICE = 10n ** 18n;
 const DEFAULT_MAX_PRICE = 10n ** 30n;
-/** One token unit per market seeds the rounding reserve, as lib/local.ts does. */
+/** One token unit per market seeds the rounding reserve. */
 const DEFAULT_RESERVE_SEED = 1n;
 const DEFAULT_SEQUENCER_GRACE_S = 3_600;
+
+/** A market to list: its symbol (the id is its bytes32) and the prefix of its parameters and future ids. */
+export type MarketListing = Pick<MarketDefinition, "symbol" | "key">;
+
+/** Defaults of a market's module parameters that only a deployment with mocks knows. */
+export interface LocalMarketDefaults {
+  /** From the mock feed's first answer. */
+  bandReference: number;
+  params?: MarketParams;
+  minPrice?: bigint;
+}
 
 /** What only a local deployment with mocks provides. */
 export interface LocalOptions {
   /** Gives the deployer a market's rounding-reserve seed (the mock collateral mints it). */
-  fundSeed: (market: MarketDefinition, seed: ModuleParameterRuntimeValue<bigint>) => Future;
-  /** Default band reference per market key, from the mock feed's first answer. */
-  bandReference: ReadonlyMap<string, number>;
+  fundSeed: (market: MarketListing, seed: ModuleParameterRuntimeValue<bigint>) => Future;
+  /** Parameter defaults per market key. */
+  defaults: ReadonlyMap<string, LocalMarketDefaults>;
+}
+
+export interface SystemOptions {
+  /** Holder of every admin role and of the rounding-reserve seeds; default the first account. */
+  admin?: AccountRuntimeValue;
+  /** The markets to list; default those of deploy/markets.ts. */
+  markets?: readonly MarketListing[];
+  local?: LocalOptions;
 }
 
 /**
  * The whole system around `collateral` (a token contract future) with one price feed future per
  * market: the core and its roles, the sequencer-uptime feed (zero address: no check), and for each
- * market of deploy/markets.ts its feed configuration, listing, band reference in the deleverager and
- * rounding-reserve seed. Market settings are module parameters prefixed with the market's key.
+ * market (deploy/markets.ts unless given) its feed configuration, listing, band reference in the
+ * deleverager and rounding-reserve seed. Market settings are module parameters prefixed with the
+ * market's key.
  */
 export function addSystem(
   m: IgnitionModuleBuilder,
   collateral: CallableContractFuture<string>,
   feeds: ReadonlyMap<string, ContractFuture<string>>,
-  local?: LocalOptions,
+  options: SystemOptions = {},
 ) {
-  const core = addCore(m, collateral);
+  const core = addCore(m, collateral, options.admin);
   const { oracle, wired } = core;
   const sequencerFeed = m.getParameter<string>("sequencerUptimeFeed", "0x0000000000000000000000000000000000000000");
   const sequencerGrace = m.getParameter<number>("sequencerGracePeriod", DEFAULT_SEQUENCER_GRACE_S);
@@ -109,10 +147,10 @@ export function addSystem(
 
   // Approvals overwrite each other, so each market's seed is approved and pulled before the next.
   let previousSeed: Future | undefined;
-  for (const market of MARKETS) {
+  for (const market of options.markets ?? MARKETS) {
     const feed = feeds.get(market.key);
     if (feed === undefined) throw new Error(`no feed future for ${market.symbol}`);
-    previousSeed = addMarket(m, core, collateral, feed, market, previousSeed, local);
+    previousSeed = addMarket(m, core, collateral, feed, market, previousSeed, options.local);
   }
   return core;
 }
@@ -122,13 +160,14 @@ function addMarket(
   core: ReturnType<typeof addCore>,
   collateral: CallableContractFuture<string>,
   feed: ContractFuture<string>,
-  market: MarketDefinition,
+  market: MarketListing,
   previousSeed: Future | undefined,
   local: LocalOptions | undefined,
 ): Future {
   const { oracle, clearinghouse, deleverager, wired } = core;
   const k = market.key;
   const id = encodeBytes32String(market.symbol);
+  const defaults = local?.defaults.get(k);
   const setFeed = m.call(
     oracle,
     "setFeed",
@@ -138,20 +177,20 @@ function addMarket(
         aggregator: feed,
         heartbeat: m.getParameter<number>(`${k}_heartbeat`, DEFAULT_HEARTBEAT_S),
         strictMaxAge: m.getParameter<number>(`${k}_strictMaxAge`, DEFAULT_STRICT_MAX_AGE_S),
-        minPrice: m.getParameter<bigint>(`${k}_minPrice`, DEFAULT_MIN_PRICE),
+        minPrice: m.getParameter<bigint>(`${k}_minPrice`, defaults?.minPrice ?? DEFAULT_MIN_PRICE),
         maxPrice: m.getParameter<bigint>(`${k}_maxPrice`, DEFAULT_MAX_PRICE),
       },
     ],
     { id: `setFeed_${k}`, after: wired },
   );
   // Required on real networks (it depends on the price at listing); local mocks know their price.
-  const bandReference = m.getParameter<number>(`${k}_bandReference`, local?.bandReference.get(k));
+  const bandReference = m.getParameter<number>(`${k}_bandReference`, defaults?.bandReference);
   m.call(deleverager, "configureMarket", [id, bandReference], {
     id: `configure_${k}`,
   });
   const params = m.getParameter<SolidityParameterType>(
     `${k}_params`,
-    defaultMarketParams() as unknown as SolidityParameterType,
+    (defaults?.params ?? defaultMarketParams()) as unknown as SolidityParameterType,
   );
   const list = m.call(clearinghouse, "listMarket", [id, params], { id: `list_${k}`, after: [setFeed, ...wired] });
   const seed = m.getParameter<bigint>(`${k}_roundingReserveSeed`, DEFAULT_RESERVE_SEED);

@@ -1,6 +1,8 @@
 import { expect } from "chai";
 import { ignition, ethers } from "hardhat";
 import LocalSystem from "../../deploy/modules/LocalSystem";
+import { bandReference, deployLocalSystem, marketId } from "../../lib/local";
+import { WAD } from "../../lib/math";
 
 describe("Ignition LocalSystem module", function () {
   it("deploys the core with mocks, wires the fund and lists both markets", async function () {
@@ -25,5 +27,29 @@ describe("Ignition LocalSystem module", function () {
       expect(await clearinghouse.roundingReserve(id)).to.equal(10n ** 12n);
       expect(await deleverager.kRef(id)).to.equal(BigInt(price.toString(2).length - 1));
     }
+  });
+
+  it("deployLocalSystem lists any market list through the same wiring, with its own parameters", async function () {
+    const [admin] = await ethers.getSigners();
+    const price = 150n * WAD;
+    const sys = await deployLocalSystem(admin, [{ symbol: "SOL-USD", price, params: { imr: WAD / 5n } }]);
+    const id = marketId("SOL-USD");
+    expect(sys.markets.get("SOL-USD")!.id).to.equal(id);
+    expect(await sys.clearinghouse.marketStatus(id)).to.deep.equal([true, false]);
+    expect((await sys.clearinghouse.marketParams(id)).imr).to.equal(WAD / 5n);
+    expect((await sys.clearinghouse.marketStatus(marketId("ETH-USD")))[0]).to.equal(false);
+    expect(await sys.deleverager.kRef(id)).to.equal(BigInt(bandReference(price)));
+    expect(await sys.clearinghouse.roundingReserve(id)).to.equal(10n ** 12n);
+    expect(await sys.clearinghouse.rankIndex()).to.equal(await sys.deleverager.getAddress());
+    const feed = await sys.oracle.feedConfig(id);
+    expect([feed.heartbeat, feed.strictMaxAge, feed.minPrice, feed.maxPrice]).to.deep.equal([
+      86_400n,
+      3_600n,
+      1n,
+      10n ** 30n,
+    ]);
+    expect((await sys.oracle.getPrice(id, false))[0]).to.equal(price);
+    await sys.setPrice("SOL-USD", 90n * WAD);
+    expect((await sys.oracle.getPrice(id, false))[0]).to.equal(90n * WAD);
   });
 });
