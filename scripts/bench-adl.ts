@@ -15,22 +15,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { execSync } from "node:child_process";
 import { ethers } from "hardhat";
 import type { Wallet } from "ethers";
-import {
-  ClearinghouseLens__factory,
-  InsuranceFund__factory,
-  MockAggregator__factory,
-  MockERC20__factory,
-  OracleAdapter__factory,
-} from "../typechain-types";
-import {
-  bandReference,
-  defaultMarketParams,
-  deployClearinghouse,
-  deployDeleverager,
-  deployLocalSystem,
-  marketId,
-  type LocalSystem,
-} from "../lib/local";
+import { deployLocalSystem, type LocalSystem } from "../lib/local";
 import { PositionBook, adlDelta, buildDeleverage, type ProofNode } from "../lib/adl";
 import { HEIGHT, leafOf } from "../lib/rank-tree";
 import { isEligible, positionScore } from "../lib/score";
@@ -398,8 +383,7 @@ async function legKind(v: Venue, trader: string, delta: bigint): Promise<Leg> {
  * of 2,000, notional 100-10,000) opened against a whale with the rank index set, so the trees'
  * leaves and paths near the mix's bands already hold members.
  */
-async function preloadBook(v: Venue, index: string, seed: number, count: number): Promise<void> {
-  await (await v.clearinghouse.setRankIndex(index)).wait();
+async function preloadBook(v: Venue, seed: number, count: number): Promise<void> {
   const rand = prng(seed + 2);
   const specs: PositionSpec[] = [];
   for (let i = 0; i < count; i++) {
@@ -412,16 +396,19 @@ async function preloadBook(v: Venue, index: string, seed: number, count: number)
   await openAgainstWhale(v, specs, 100n * WAD, (done) => log(`index cost: preloaded ${done} / ${count}`), 1000);
 }
 
-/** Overwrites the clearinghouse's `rankIndex` slot (found by its current value) with `value`. */
+/**
+ * Overwrites the clearinghouse's `rankIndex` (found by its current value in the low 160 bits of a
+ * slot) with `value`, leaving whatever shares the slot unchanged.
+ */
 async function setRankIndexSlot(clearinghouse: string, current: string, value: bigint): Promise<void> {
-  const want = BigInt(current);
+  const addressBits = (1n << 160n) - 1n;
   for (let slot = 0; slot < 256; slot++) {
     const word = BigInt(await ethers.provider.getStorage(clearinghouse, slot));
-    if (word !== want) continue;
+    if ((word & addressBits) !== BigInt(current)) continue;
     await ethers.provider.send("hardhat_setStorageAt", [
       clearinghouse,
       ethers.toQuantity(slot),
-      ethers.toBeHex(value, 32),
+      ethers.toBeHex((word & ~addressBits) | value, 32),
     ]);
     return;
   }
@@ -433,40 +420,19 @@ async function setRankIndexSlot(clearinghouse: string, current: string, value: b
  * branches from one snapshot, so orders, signatures and calldata are identical).
  */
 async function measureIndexCost(admin: string, keeper: string, seed: number, preload: number): Promise<IndexCost> {
-  const signer = await ethers.getSigner(admin);
-  const token = await new MockERC20__factory(signer).deploy("Mock USD", "mUSD", 6);
-  const oracle = await new OracleAdapter__factory(signer).deploy(admin);
-  const ch = await deployClearinghouse(signer, await token.getAddress(), await oracle.getAddress(), admin);
-  await (await oracle.grantRole(await oracle.ORACLE_ADMIN_ROLE(), admin)).wait();
-  await (await ch.grantRole(await ch.MARKET_ADMIN_ROLE(), admin)).wait();
-  const lens = await new ClearinghouseLens__factory(signer).deploy(await ch.getAddress());
-  const fund = await new InsuranceFund__factory(signer).deploy(await token.getAddress(), admin);
-  const del = await deployDeleverager(signer, await ch.getAddress(), await lens.getAddress(), admin);
-  await (await ch.setInsuranceFund(await fund.getAddress())).wait();
-  await (await fund.grantRole(await fund.COVER_ROLE(), await ch.getAddress())).wait();
-  await (await fund.setFeeSource(await ch.getAddress())).wait();
-  await (await token.mint(admin, 1n)).wait();
-  await (await token.approve(await ch.getAddress(), 1n)).wait();
-  const id = marketId(SYMBOL);
-  const aggregator = await new MockAggregator__factory(signer).deploy(8, PRICE / 10n ** 10n);
-  await (
-    await oracle.setFeed(id, {
-      aggregator: await aggregator.getAddress(),
-      heartbeat: 24 * 3600,
-      strictMaxAge: 3600,
-      minPrice: 1n,
-      maxPrice: 10n ** 30n,
-    })
-  ).wait();
   // Default (non-zero) fees here: a realistic trade.
-  await (await ch.listMarket(id, defaultMarketParams({ imr: PARAMS.imr, mmr: PARAMS.mmr }))).wait();
-  await (await ch.fundRoundingReserve(id, 1n)).wait();
-  await (await del.configureMarket(id, bandReference(PRICE))).wait();
+  const sys = await deployLocalSystem(await ethers.getSigner(admin), [
+    { symbol: SYMBOL, price: PRICE, params: { imr: PARAMS.imr, mmr: PARAMS.mmr } },
+  ]);
+  const ch = sys.clearinghouse;
+  const del = sys.deleverager;
+  const market = sys.markets.get(SYMBOL)!;
+  const id = market.id;
   const v: Venue = {
     clearinghouse: ch,
     chAddress: await ch.getAddress(),
-    token,
-    aggregator,
+    token: sys.token,
+    aggregator: market.aggregator,
     marketId: id,
     chainId: (await ethers.provider.getNetwork()).chainId,
     admin,
@@ -478,7 +444,7 @@ async function measureIndexCost(admin: string, keeper: string, seed: number, pre
   const trades = Number(env("ADL_BENCH_MIX") ?? 400);
   const wallets = Array.from({ length: accounts }, (_, i) => traderWallet("mix", i));
   await fundAdmin(v, (BigInt(accounts) * 10_000_000n + BigInt(preload) * 20_000n) * 10n ** 6n);
-  if (preload > 0) await preloadBook(v, await del.getAddress(), seed, preload);
+  if (preload > 0) await preloadBook(v, seed, preload);
   for (const w of wallets) await depositFor(v, w.address, 5_000_000n * WAD);
   const base = await snapshot();
 
@@ -525,13 +491,13 @@ async function measureIndexCost(admin: string, keeper: string, seed: number, pre
   };
   // Salts must repeat across branches so the orders (and signatures) are identical.
   const saltState = currentSalt();
-  // Without the index: a fresh market never sets it; a preloaded one has it cleared from storage
-  // (the clearinghouse skips reindexing when it is zero), so both branches see the same book.
-  if (preload > 0) await setRankIndexSlot(v.chAddress, await del.getAddress(), 0n);
+  // Without the index: the deployment sets it (as every deployment does), so it is cleared from
+  // storage for this branch only (the clearinghouse skips reindexing when it is zero); reverting
+  // to the snapshot restores it, and both branches see the same book.
+  await setRankIndexSlot(v.chAddress, await del.getAddress(), 0n);
   const without = await run();
   await revertTo(base);
   resetSalt(saltState);
-  if (preload === 0) await (await ch.setRankIndex(await del.getAddress())).wait();
   const withIndex = await run();
   for (let t = 0; t < without.kinds.length; t++) {
     if (without.kinds[t] !== withIndex.kinds[t]) throw new Error(`trade ${t} differs between branches`);
