@@ -22,7 +22,7 @@ import {
 } from "../typechain-types";
 import { MARKETS } from "../deploy/markets";
 import { bandReference, marketId } from "./local";
-import type { AdlLibraries } from "./deployment";
+import type { AdlLibraries, ClearinghouseLibraries } from "./deployment";
 
 /** The addresses the check needs (lib/deployment.ts Deployment has them all). */
 export interface SystemAddresses {
@@ -34,6 +34,8 @@ export interface SystemAddresses {
   deleverager: string;
   /** Expected aggregator per market key (e.g. ETH_USD), when the deployment recorded them. */
   feeds?: Record<string, string>;
+  /** The clearinghouse's linked libraries, when the deployment recorded them. */
+  clearinghouseLibraries?: ClearinghouseLibraries;
   /** The deleverager's linked libraries, when the deployment recorded them. */
   adlLibraries?: AdlLibraries;
 }
@@ -84,7 +86,7 @@ export async function checkDeployment(
     if (code === "0x") problem(`${name} ${address} has no code on chain ${chainId}`);
   }
   if (report.problems.length > 0) return report;
-  await checkAdlLibraries(provider, addresses, line, problem);
+  await checkLinkedLibraries(provider, addresses, line, problem);
 
   const ch = Clearinghouse__factory.connect(addresses.clearinghouse, runner);
   const oracle = OracleAdapter__factory.connect(addresses.oracle, runner);
@@ -284,31 +286,36 @@ export function formatReport(report: CheckReport): string {
 }
 
 /**
- * The deleverager runs its proofs and sessions in linked libraries: each recorded library must have
- * code, and be the one linked (its address is in the code of the contracts that call it: both in the
- * deleverager, AdlProofLib also in AdlSessionLib). A library without code would make every
- * deleverage or session call revert.
+ * The clearinghouse (order matching, market parameters, liquidations) and the deleverager (proofs,
+ * sessions) run part of their code in linked libraries: each recorded library must have code, and
+ * be the one linked (its address is in the code of the contracts that call it: the clearinghouse's
+ * libraries in the clearinghouse, the ADL ones in the deleverager, AdlProofLib also in
+ * AdlSessionLib). A library without code would make every call into it revert.
  */
-async function checkAdlLibraries(
+async function checkLinkedLibraries(
   provider: Provider,
   addresses: SystemAddresses,
   line: (s: string) => void,
   problem: (s: string) => void,
 ): Promise<void> {
-  const libraries = addresses.adlLibraries ?? {};
-  const linkedIn = async (address: string) => (await provider.getCode(address)).toLowerCase();
-  const deleveragerCode = await linkedIn(addresses.deleverager);
-  for (const [name, address] of Object.entries(libraries)) {
-    const code = await provider.getCode(address);
-    line(`${name.padEnd(14)} ${address}${code === "0x" ? "  (NO CODE)" : ""}`);
-    if (code === "0x") problem(`${name} ${address} has no code`);
-    const needle = getAddress(address).slice(2).toLowerCase();
-    if (!deleveragerCode.includes(needle)) problem(`AutoDeleverager is not linked to ${name} ${address}`);
-  }
-  const { AdlProofLib: proofLib, AdlSessionLib: sessionLib } = libraries;
-  if (proofLib !== undefined && sessionLib !== undefined) {
-    if (!(await linkedIn(sessionLib)).includes(getAddress(proofLib).slice(2).toLowerCase())) {
-      problem(`AdlSessionLib ${sessionLib} is not linked to AdlProofLib ${proofLib}`);
+  const codeOf = async (address: string) => (await provider.getCode(address)).toLowerCase();
+  const links = (code: string, library: string) => code.includes(getAddress(library).slice(2).toLowerCase());
+  const linkedInto: [string, string, Record<string, string | undefined>][] = [
+    ["Clearinghouse", addresses.clearinghouse, addresses.clearinghouseLibraries ?? {}],
+    ["AutoDeleverager", addresses.deleverager, addresses.adlLibraries ?? {}],
+  ];
+  for (const [contractName, contractAddress, libraries] of linkedInto) {
+    const contractCode = await codeOf(contractAddress);
+    for (const [name, address] of Object.entries(libraries)) {
+      if (address === undefined) continue;
+      const code = await provider.getCode(address);
+      line(`${name.padEnd(14)} ${address}${code === "0x" ? "  (NO CODE)" : ""}`);
+      if (code === "0x") problem(`${name} ${address} has no code`);
+      if (!links(contractCode, address)) problem(`${contractName} is not linked to ${name} ${address}`);
     }
+  }
+  const { AdlProofLib: proofLib, AdlSessionLib: sessionLib } = addresses.adlLibraries ?? {};
+  if (proofLib !== undefined && sessionLib !== undefined && !links(await codeOf(sessionLib), proofLib)) {
+    problem(`AdlSessionLib ${sessionLib} is not linked to AdlProofLib ${proofLib}`);
   }
 }

@@ -27,6 +27,8 @@ export interface Deployment {
   deleverager: string;
   /** Price feed (aggregator) per market key of deploy/markets.ts, e.g. feeds.ETH_USD. */
   feeds: Record<string, string>;
+  /** The clearinghouse's linked libraries, when the deployment recorded them (see CLEARINGHOUSE_LIBRARIES). */
+  clearinghouseLibraries?: ClearinghouseLibraries;
   /** The deleverager's linked libraries, when the deployment recorded them (see ADL_LIBRARIES). */
   adlLibraries?: AdlLibraries;
   /** Block of the first deployment transaction (where event scans can start); 0 if unknown. */
@@ -60,7 +62,15 @@ type ContractKey = keyof typeof CONTRACTS;
 
 const FEED_PREFIX = "Feed_";
 
-/** The libraries linked into AutoDeleverager, by contract name (also their Ignition future ids). */
+/*
+ * Linked libraries, by contract name (also their Ignition future ids): every library future of
+ * addCore in deploy/modules/core-futures.ts (FUTURE_IDS), which this file cannot import (Node
+ * built-ins only); test/deploy/deployment-loader.test.ts checks that the two lists agree.
+ */
+/** The libraries linked into Clearinghouse. */
+export const CLEARINGHOUSE_LIBRARIES = ["OrderLib", "MarketParamsLib", "Liquidations"] as const;
+export type ClearinghouseLibraries = Partial<Record<(typeof CLEARINGHOUSE_LIBRARIES)[number], string>>;
+/** The libraries linked into AutoDeleverager (AdlSessionLib is itself linked to AdlProofLib). */
 export const ADL_LIBRARIES = ["AdlProofLib", "AdlSessionLib"] as const;
 export type AdlLibraries = Partial<Record<(typeof ADL_LIBRARIES)[number], string>>;
 
@@ -139,11 +149,17 @@ export function parseDeployedAddresses(
     const [m, futureId] = key.split("#");
     if (m === module && futureId.startsWith(FEED_PREFIX)) feeds[futureId.slice(FEED_PREFIX.length)] = address;
   }
-  const adlLibraries: AdlLibraries = {};
-  for (const name of ADL_LIBRARIES) {
-    const address = found.get(`${module}#${name}`);
-    if (address !== undefined) adlLibraries[name] = address;
-  }
+  // Deployments made before a library existed did not record it: each one is read when present.
+  const recorded = <Name extends string>(names: readonly Name[]): Partial<Record<Name, string>> => {
+    const out: Partial<Record<Name, string>> = {};
+    for (const name of names) {
+      const address = found.get(`${module}#${name}`);
+      if (address !== undefined) out[name] = address;
+    }
+    return out;
+  };
+  const clearinghouseLibraries = recorded(CLEARINGHOUSE_LIBRARIES);
+  const adlLibraries = recorded(ADL_LIBRARIES);
   return {
     module,
     collateral: get("collateral"),
@@ -153,6 +169,7 @@ export function parseDeployedAddresses(
     insuranceFund: get("insuranceFund"),
     deleverager: get("deleverager"),
     feeds,
+    ...(Object.keys(clearinghouseLibraries).length > 0 ? { clearinghouseLibraries } : {}),
     ...(Object.keys(adlLibraries).length > 0 ? { adlLibraries } : {}),
   };
 }

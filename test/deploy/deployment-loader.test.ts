@@ -7,7 +7,12 @@ import { expect } from "chai";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { buildModule } from "@nomicfoundation/hardhat-ignition/modules";
+import { FutureType } from "@nomicfoundation/ignition-core";
+import { addCore } from "../../deploy/modules/core-futures";
 import {
+  ADL_LIBRARIES,
+  CLEARINGHOUSE_LIBRARIES,
   DeploymentNotFoundError,
   deploymentDirectory,
   loadDeployment,
@@ -80,6 +85,25 @@ describe("lib/deployment", function () {
     expect([e2e.module, e2e.clearinghouse, e2e.startBlock]).to.deep.equal(["LocalSystem", addr(66), 0]);
   });
 
+  it("knows every library future of addCore, and which contract links it", function () {
+    const core = buildModule("Probe", (m) => {
+      const { clearinghouse, deleverager } = addCore(m, "0x0000000000000000000000000000000000000001");
+      return { clearinghouse, deleverager };
+    });
+    const futureId = (id: string) => id.slice("Probe#".length);
+    const libraries = [...core.futures]
+      .filter((f) => f.type === FutureType.NAMED_ARTIFACT_LIBRARY_DEPLOYMENT)
+      .map((f) => futureId(f.id))
+      .sort();
+    expect(libraries).to.deep.equal([...CLEARINGHOUSE_LIBRARIES, ...ADL_LIBRARIES].sort());
+    const linkedInto = (contract: { libraries: Record<string, { id: string }> }) =>
+      Object.values(contract.libraries)
+        .map((f) => futureId(f.id))
+        .sort();
+    expect(linkedInto(core.results.clearinghouse)).to.deep.equal([...CLEARINGHOUSE_LIBRARIES].sort());
+    expect(linkedInto(core.results.deleverager)).to.deep.equal([...ADL_LIBRARIES].sort());
+  });
+
   it("says to deploy first when there is no output, and refuses partial or mixed outputs", function () {
     expect(() => loadDeployment(5, { root })).to.throw(DeploymentNotFoundError, /deploy first/);
     const partial = ignitionOutput("System");
@@ -88,13 +112,22 @@ describe("lib/deployment", function () {
     const none = ignitionOutput("System");
     delete none["System#Clearinghouse"];
     expect(() => parseDeployedAddresses(none)).to.throw(DeploymentNotFoundError, /holds no Clearinghouse/);
-    // The deleverager's libraries are read when recorded (deployments made before them have none).
+    // Linked libraries are read when recorded (deployments made before them have none).
     const withLibraries = {
       ...ignitionOutput("System"),
+      "System#OrderLib": addr(11),
+      "System#MarketParamsLib": addr(12),
+      "System#Liquidations": addr(13),
       "System#AdlProofLib": addr(9),
       "System#AdlSessionLib": addr(10),
     };
-    expect(parseDeployedAddresses(withLibraries).adlLibraries).to.deep.equal({
+    const parsed = parseDeployedAddresses(withLibraries);
+    expect(parsed.clearinghouseLibraries).to.deep.equal({
+      OrderLib: addr(11),
+      MarketParamsLib: addr(12),
+      Liquidations: addr(13),
+    });
+    expect(parsed.adlLibraries).to.deep.equal({
       AdlProofLib: addr(9),
       AdlSessionLib: addr(10),
     });
