@@ -4,12 +4,12 @@
  * until SIGINT / SIGTERM, logging a final summary.
  */
 import path from "node:path";
-import { Wallet, type Signer } from "ethers";
+import { Wallet, getAddress, type Signer } from "ethers";
 import pino from "pino";
 import type { HardhatRuntimeEnvironment } from "hardhat/types";
 import { FileCheckpointStore } from "./checkpoint";
 import { addressOverrides, keeperOptions, parseConfig } from "./config";
-import { readDeployment } from "./deployment";
+import { loadDeployment } from "../../lib/deployment";
 import { Keeper } from "./keeper";
 import type { KeeperAddresses } from "./types";
 
@@ -27,7 +27,7 @@ export async function runKeeper(hre: HardhatRuntimeEnvironment, flags: Record<st
   const complete = Object.keys(overrides).length === 4;
   const addresses: KeeperAddresses = complete
     ? (overrides as KeeperAddresses)
-    : { ...readDeployment(path.resolve(hre.config.paths.root, config.deploymentDir), chainId), ...overrides };
+    : { ...deployedAddresses(path.resolve(hre.config.paths.root, config.deploymentDir), chainId), ...overrides };
   const checkpointPath = path.resolve(
     hre.config.paths.root,
     config.checkpointPath ?? path.join(".keeper", `chain-${chainId.toString()}.json`),
@@ -61,4 +61,15 @@ export async function runKeeper(hre: HardhatRuntimeEnvironment, flags: Record<st
   }
   await keeper.run();
   await keeper.stop();
+}
+
+/** The four addresses the keeper needs from the deployment under `ignitionDir` (deployments/chain-<id>/). */
+function deployedAddresses(ignitionDir: string, chainId: bigint): KeeperAddresses {
+  const deployment = loadDeployment(chainId, { root: path.join(ignitionDir, "deployments") });
+  return {
+    clearinghouse: getAddress(deployment.clearinghouse),
+    deleverager: getAddress(deployment.deleverager),
+    insuranceFund: getAddress(deployment.insuranceFund),
+    lens: getAddress(deployment.lens),
+  };
 }

@@ -24,5 +24,6 @@ export type {
 export { decide, adlAction, busyKey, looseNodeRefreshes, openedMembers, type DecisionState } from "./decide";
 export { maxTake, isLiquidatable } from "./liquidation-math";
 export { classify, decodeError, isTransient } from "./errors";
-export { readDeployment, type DeploymentAddresses } from "./deployment";
+// The one reader of Ignition's deployment output, shared with the scripts, the demo and e2e.
+export { loadDeployment, type Deployment } from "../../lib/deployment";
 export * from "./types";

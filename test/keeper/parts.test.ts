@@ -21,7 +21,7 @@ import {
   classify,
   decodeError,
   isTransient,
-  readDeployment,
+  loadDeployment,
 } from "../../keeper/src";
 import { Journal } from "../../keeper/src/journal";
 import { withRetry } from "../../keeper/src/retry";
@@ -180,32 +180,35 @@ describe("keeper parts", function () {
     expect([err, calls]).to.deep.equal(["execution reverted", 1]);
   });
 
-  it("reads addresses from Ignition's deployed_addresses.json by contract name", function () {
+  it("reads addresses from Ignition's deployed_addresses.json with the shared reader (lib/deployment.ts)", function () {
     const dir = mkdtempSync(path.join(tmpdir(), "keeper-ign-"));
-    const chainDir = path.join(dir, "deployments", "chain-31337");
+    const root = path.join(dir, "deployments");
+    const chainDir = path.join(root, "chain-31337");
     mkdirSync(chainDir, { recursive: true });
     const file = path.join(chainDir, "deployed_addresses.json");
     const base = {
-      "LocalSystem#Clearinghouse": acct(1).toLowerCase(),
+      "LocalSystem#Clearinghouse": acct(1),
       "LocalSystem#AutoDeleverager": acct(2),
       "LocalSystem#InsuranceFund": acct(3),
       "LocalSystem#ClearinghouseLens": acct(4),
-      "LocalSystem#MockERC20": acct(5),
+      "LocalSystem#Collateral": acct(5),
+      "LocalSystem#OracleAdapter": acct(6),
     };
     writeFileSync(file, JSON.stringify(base));
-    expect(readDeployment(dir, 31337n)).to.deep.equal({
-      clearinghouse: acct(1),
-      deleverager: acct(2),
-      insuranceFund: acct(3),
-      lens: acct(4),
-    });
+    const d = loadDeployment(31337n, { root });
+    expect([d.clearinghouse, d.deleverager, d.insuranceFund, d.lens]).to.deep.equal([
+      acct(1),
+      acct(2),
+      acct(3),
+      acct(4),
+    ]);
     writeFileSync(file, JSON.stringify({ ...base, "Core#Clearinghouse": acct(7) }));
-    expect(() => readDeployment(dir, 31337)).to.throw(/2 different Clearinghouse/);
+    expect(() => loadDeployment(31337, { root })).to.throw(/several systems/);
     const { ["LocalSystem#ClearinghouseLens"]: _lens, ...noLens } = base;
     void _lens;
     writeFileSync(file, JSON.stringify(noLens));
-    expect(() => readDeployment(dir, 31337)).to.throw(/has no ClearinghouseLens/);
-    expect(() => readDeployment(dir, 1)).to.throw(/no Ignition deployment for chain 1/);
+    expect(() => loadDeployment(31337, { root })).to.throw(/lacks LocalSystem#ClearinghouseLens/);
+    expect(() => loadDeployment(1, { root })).to.throw(/no deployment at .*chain-1.*deploy first/);
     expect(JSON.parse(readFileSync(file, "utf8"))).to.not.have.property("LocalSystem#ClearinghouseLens");
   });
 });
