@@ -71,7 +71,8 @@ contract Clearinghouse is MarketRegistry, Trading, IClearinghouse {
         PositionBook.requireActive(_s, marketId);
         if (amount == 0) revert ZeroAmount();
         Position memory pos = PositionBook.requirePosition(_s, marketId, msg.sender);
-        uint256 price = PositionBook.indexPrice(oracle, marketId, false);
+        // Removing margin adds risk: the strict freshness window applies, as for liquidation.
+        uint256 price = PositionBook.indexPrice(oracle, marketId, true);
         PositionBook.accrue(_s, marketId, price);
         if (amount >= pos.margin) revert InsufficientMargin(msg.sender, amount - pos.margin + 1);
         pos.margin -= uint112(amount);

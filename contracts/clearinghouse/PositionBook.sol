@@ -23,8 +23,9 @@ library PositionBook {
     /// @dev How a position change settles its reducing leg.
     enum FillKind {
         Trade, // voluntary fill: minimum notional applies; a negative payout is debited, never clamped
-        Takeover, // a liquidator's leg: like Trade without the minimum notional
-        Liquidated, // the liquidated part: payout + adjustment >= 0 stays in the remaining margin
+        Takeover, // a liquidator's leg: like Trade (the minimum notional applies too)
+        Liquidated, // the liquidated part: payout + adjustment >= 0 stays in the remaining margin,
+        // and what stays open respects the minimum notional
         Deleveraged, // an ADL counterparty: max(payout + adjustment, 0) goes to free collateral
         Bankrupt // the closed part of a bankrupt position in ADL: ends at exactly zero
     }
@@ -72,7 +73,9 @@ library PositionBook {
         uint256 increaseBy = amount - reduceBy;
         if (increaseBy != 0) increase(s, f, pos, buying, increaseBy, funding);
 
-        if (kind == FillKind.Trade && pos.size != 0) {
+        // Every path that leaves a position open respects the minimum notional, except ADL, which
+        // only reduces and must be able to leave any remainder: dust cannot pad the ADL queue.
+        if (pos.size != 0 && (kind == FillKind.Trade || kind == FillKind.Takeover || kind == FillKind.Liquidated)) {
             uint256 minNotional = s.params[f.marketId].minNotional;
             uint256 notional = uint256(pos.size).mulDivDown(f.indexPrice, WAD);
             if (notional < minNotional) revert T.NotionalBelowMinimum(f.account, notional, minNotional);
@@ -112,6 +115,7 @@ library PositionBook {
         int256 funding
     ) internal {
         if (f.leverage == 0) revert T.OrderInvalidLeverage(bytes32(0), 0);
+        requireStrictPrice(f.marketId);
         if (pos.size == 0) pos.isLong = buying;
         uint256 newSize = uint256(pos.size) + d;
         if (newSize > MAX_MAGNITUDE) revert T.PositionTooLarge(newSize, MAX_MAGNITUDE);
@@ -253,16 +257,47 @@ library PositionBook {
     /// @dev The index price, read from the oracle at most once per market per transaction and
     /// cached in transient storage; a strict read upgrades the cache after checking the same price.
     function indexPrice(IOracleAdapter oracle, bytes32 marketId, bool strict) internal returns (uint256 price) {
-        bytes32 slot = keccak256(abi.encode(PRICE_CACHE_NAMESPACE, marketId));
-        uint256 cached;
-        assembly ("memory-safe") {
-            cached := tload(slot)
-        }
+        uint256 cached = _cachedPrice(marketId);
         uint256 cachedPrice = cached >> 1;
         if (cached != 0 && (!strict || cached & 1 == 1)) return cachedPrice;
         (price, ) = oracle.getPrice(marketId, strict);
+        _cachePrice(marketId, cached, price, strict);
+    }
+
+    /// @dev The index price of a trade: strict when the feed is fresh enough for a risk increase (the
+    /// usual case, one oracle read), else the ordinary read, so that positions can still be reduced
+    /// while the feed is older than the strict window but within its heartbeat. An increasing leg
+    /// then reverts in `increase` (`RiskIncreaseOnStalePrice`).
+    function tradePrice(IOracleAdapter oracle, bytes32 marketId) internal returns (uint256 price) {
+        uint256 cached = _cachedPrice(marketId);
+        if (cached != 0) return cached >> 1;
+        try oracle.getPrice(marketId, true) returns (uint256 strictPrice, uint256) {
+            price = strictPrice;
+            _cachePrice(marketId, 0, price, true);
+        } catch {
+            price = indexPrice(oracle, marketId, false);
+        }
+    }
+
+    /// @dev Reverts unless this transaction read `marketId`'s price within the strict window: risk
+    /// may not grow on a price too stale to liquidate on.
+    function requireStrictPrice(bytes32 marketId) internal view {
+        if (_cachedPrice(marketId) & 1 == 0) revert T.RiskIncreaseOnStalePrice(marketId);
+    }
+
+    function _cachedPrice(bytes32 marketId) private view returns (uint256 cached) {
+        bytes32 slot = keccak256(abi.encode(PRICE_CACHE_NAMESPACE, marketId));
+        assembly ("memory-safe") {
+            cached := tload(slot)
+        }
+    }
+
+    /// @dev Caches `price` (checked against an earlier `cached` read of this transaction) with its
+    /// strictness in the low bit.
+    function _cachePrice(bytes32 marketId, uint256 cached, uint256 price, bool strict) private {
         if (price > MAX_MAGNITUDE) revert T.IndexPriceTooLarge(price);
-        if (cached != 0 && price != cachedPrice) revert T.OraclePriceChanged(marketId, cachedPrice, price);
+        if (cached != 0 && price != cached >> 1) revert T.OraclePriceChanged(marketId, cached >> 1, price);
+        bytes32 slot = keccak256(abi.encode(PRICE_CACHE_NAMESPACE, marketId));
         uint256 packed = (price << 1) | (strict ? 1 : 0);
         assembly ("memory-safe") {
             tstore(slot, packed)

@@ -23,7 +23,7 @@ abstract contract Trading is ClearinghouseStorage {
         uint256 fillSize
     ) internal {
         (bytes32 makerHash, bytes32 takerHash) = _checkMatch(maker, makerSignature, taker, takerSignature, fillSize);
-        uint256 index = PositionBook.indexPrice(oracle, maker.marketId, false);
+        uint256 index = PositionBook.tradePrice(oracle, maker.marketId);
         _checkBand(maker.marketId, maker.limitPrice, index);
         PositionBook.accrue(_s, maker.marketId, index);
 

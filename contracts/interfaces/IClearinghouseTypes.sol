@@ -305,6 +305,9 @@ interface IClearinghouseTypes {
     error NotRankIndex(address caller);
     /// @notice The rank index is already set (to `current`); it is never re-pointed.
     error RankIndexAlreadySet(address current);
+    /// @notice The index price of `marketId` is older than the strict window: a position may be
+    /// reduced but not opened or increased, and no margin removed.
+    error RiskIncreaseOnStalePrice(bytes32 marketId);
     /// @notice A position was already opened: a rank index wired now would not hold it.
     error RankIndexAfterFirstPosition();
     /// @notice The fund would pay `fundPays`, more than the closed part's deficit (`closedPartEquity`).

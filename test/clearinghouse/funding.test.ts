@@ -1,6 +1,6 @@
 import { expect } from "chai";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
-import { systemFixture, ETH_PRICE, type Fixture } from "../helpers/fixture";
+import { systemFixture, ETH, ETH_PRICE, type Fixture } from "../helpers/fixture";
 import { signed, submit, matchExactly, positionOf, fundingStateOf, open } from "../helpers/clearinghouse";
 import { WAD } from "../../lib/math";
 import { projectFunding, premiumOf } from "../../lib/funding";
@@ -99,6 +99,7 @@ describe("Clearinghouse funding", function () {
     await openAt(f, 10n * WAD, P); // 10 ETH of open interest, no premium
     const s0 = await fundingStateOf(f.clearinghouse, f.ethId);
     await accrueAt(f, s0.windowStart + WINDOW + 1n); // a quiet window begins
+    await f.setPrice(ETH, P); // a fresh round: risk may only grow on a price within the strict window
     // The attacker's two accounts (already holding positions) trade 1 wei at the band's edge.
     await open(f, f.ethId, f.traders[0], f.traders[1], 1n, 2090n * WAD);
     const s1 = await fundingStateOf(f.clearinghouse, f.ethId);
@@ -163,6 +164,8 @@ describe("Clearinghouse funding", function () {
     const F = (await f.clearinghouse.marketState(f.ethId)).cumulativeFunding;
     expect(F > 0n).to.equal(true);
     // Alice sells 1 back at the index: x = (P - F) - K, so her PnL carries the funding she owes.
+    // A fresh round first: carol's leg opens a position, which needs a price within the strict window.
+    await f.setPrice(ETH, P);
     const m = await signed(f.clearinghouse, carol, { marketId: f.ethId, size: WAD, limitPrice: P });
     const t = await signed(f.clearinghouse, alice, { marketId: f.ethId, size: -WAD, limitPrice: P });
     const r = await matchExactly(f, m, t, WAD, P);
@@ -180,6 +183,7 @@ describe("Clearinghouse funding", function () {
     await openAt(f, WAD, 2010n * WAD);
     const s = await fundingStateOf(f.clearinghouse, f.ethId);
     await time.increaseTo(s.windowStart + WINDOW + 1000n);
+    await f.setPrice(ETH, P); // a fresh round: an increase needs a price within the strict window
     const m = await signed(f.clearinghouse, alice, { marketId: f.ethId, size: WAD, limitPrice: P });
     const t = await signed(f.clearinghouse, bob, { marketId: f.ethId, size: -WAD, limitPrice: P });
     await submit(f.clearinghouse, f.keeper, m, t, WAD);

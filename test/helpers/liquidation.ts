@@ -193,7 +193,13 @@ export function predict(
     a.target = { ...EMPTY_POSITION };
     a.targetFree += net;
   } else a.target.margin += net;
-  // The liquidator's leg: a fill at P with `leverage` (no minimum notional).
+  // What stays open of the liquidated position respects the minimum notional (dust remainder).
+  const belowMinimum = (size: bigint) => size !== 0n && (size * price) / WAD < p.minNotional;
+  if (belowMinimum(a.target.size)) {
+    out.error = { name: "NotionalBelowMinimum", args: [target, (a.target.size * price) / WAD, p.minNotional] };
+    return out;
+  }
+  // The liquidator's leg: a fill at P with `leverage`; the minimum notional applies (dust takeover).
   const taken = s.target.isLong ? d : -d;
   const leg = applyFill(s.liquidator, taken, price, leverage, price, funding, p.imr);
   let free = s.liquidatorFree;
@@ -208,6 +214,13 @@ export function predict(
   }
   free -= leg.posted;
   a.liquidator = leg.position;
+  if (belowMinimum(a.liquidator.size)) {
+    out.error = {
+      name: "NotionalBelowMinimum",
+      args: [liquidator, (a.liquidator.size * price) / WAD, p.minNotional],
+    };
+    return out;
+  }
   let toLiquidator = pl.toLiquidator;
   if (pl.takenEquity < 0n) {
     const cap = (feeUp(d, price, p.liquidationFee) * p.liquidatorShare) / WAD;

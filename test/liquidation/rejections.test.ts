@@ -61,6 +61,43 @@ describe("Liquidation: rejected inputs leave state unchanged", function () {
     );
   });
 
+  it("dust takeover: refuses a takeover leg that would leave the liquidator a position below the minimum notional", async function () {
+    const f = await liquidatableAlice();
+    const [alice, , carol] = f.traders;
+    const ch = f.clearinghouse;
+    // 1 wei taken at 1,880: carol would hold a position of 1,880 wei of notional.
+    await expectRejected(
+      f,
+      () => ch.connect(carol).liquidate(f.ethId, alice.address, 1n, X5),
+      ch,
+      "NotionalBelowMinimum",
+      carol.address,
+      1880n,
+      10n * WAD,
+    );
+  });
+
+  it("dust remainder: refuses a liquidation that would leave the liquidated position below the minimum notional", async function () {
+    const f = await loadFixture(systemFixture);
+    const [alice, bob, carol] = f.traders;
+    // 0.006 ETH at 10x from 2,000 (notional 12): at 1,880 liquidatable, and any partial take would
+    // leave less than the minimum, so the whole size may be taken, but not all but one wei.
+    const size = (6n * WAD) / 1000n;
+    await openAt(f, f.ethId, alice, bob, size, ETH_PRICE, { long: X10, short: X5 });
+    await f.setPrice(ETH, 1880n * WAD);
+    const ch = f.clearinghouse;
+    expect(await f.lens.maxLiquidationSize(f.ethId, alice.address)).to.equal(size);
+    await expectRejected(
+      f,
+      () => ch.connect(carol).liquidate(f.ethId, alice.address, size - 1n, X5),
+      ch,
+      "NotionalBelowMinimum",
+      alice.address,
+      1880n,
+      10n * WAD,
+    );
+  });
+
   it("rejects a position exactly at maintenance (liquidatable means equity < mmr * notional)", async function () {
     const f = await loadFixture(systemFixture);
     const [alice, bob, carol] = f.traders;
