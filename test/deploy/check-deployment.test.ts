@@ -29,7 +29,9 @@ async function deployed() {
 /** Rewrites the clearinghouse's `rankIndex` slot (found by its current value) to `to`. */
 async function pointRankIndexAt(clearinghouse: string, current: string, to: string): Promise<void> {
   for (let slot = 0; slot < 256; slot++) {
-    if (BigInt(await ethers.provider.getStorage(clearinghouse, slot)) !== BigInt(current)) continue;
+    // The index shares its slot with the "a position was opened" flag: compare the address bits.
+    const word = BigInt(await ethers.provider.getStorage(clearinghouse, slot));
+    if ((word & ((1n << 160n) - 1n)) !== BigInt(current)) continue;
     await ethers.provider.send("hardhat_setStorageAt", [
       clearinghouse,
       ethers.toQuantity(slot),
