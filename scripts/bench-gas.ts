@@ -293,6 +293,26 @@ interface Book {
   keeper: string;
 }
 
+/** A fresh system with one ETH-USD market at 2,000 and the venue the book helpers trade on. */
+async function deployBook(admin: string, keeper: string, whaleLabel: number): Promise<Book> {
+  const sys = await deployLocalSystem(await ethers.getSigner(admin), [{ symbol: "ETH-USD", price: 2000n * WAD }]);
+  const ch = await sys.clearinghouse.getAddress();
+  const id = sys.markets.get("ETH-USD")!.id;
+  const chainId = (await ethers.provider.getNetwork()).chainId;
+  const v: Venue = {
+    clearinghouse: sys.clearinghouse,
+    chAddress: ch,
+    token: sys.token,
+    aggregator: sys.markets.get("ETH-USD")!.aggregator,
+    marketId: id,
+    chainId,
+    admin,
+    keeper,
+    whale: traderWallet("whale", whaleLabel),
+  };
+  return { sys, v, id, ch, domain: orderDomain(chainId, ch), keeper };
+}
+
 function orderFor(b: Book, trader: string, size: bigint, price: bigint, leverage: bigint): Order {
   saltCounter += 1n;
   return buildOrder(trader, { marketId: b.id, size, limitPrice: price, leverage, salt: saltCounter, expiry: FAR });
@@ -356,23 +376,9 @@ async function main(): Promise<void> {
   const phase = (name: string) => console.log(`[${Math.round((Date.now() - t0) / 1000)} s] ${name}`);
   const signers = await ethers.getSigners();
   const [admin, keeper, alice, bob, erin, frank, ivan, judy, kate, liq, staker] = signers;
-  const sys = await deployLocalSystem(admin, [{ symbol: "ETH-USD", price: 2000n * WAD }]);
-  const ch = await sys.clearinghouse.getAddress();
+  const b = await deployBook(admin.address, keeper.address, 1);
+  const { sys, v, id, ch } = b;
   const deleverager = await sys.deleverager.getAddress();
-  const id = sys.markets.get("ETH-USD")!.id;
-  const chainId = (await ethers.provider.getNetwork()).chainId;
-  const v: Venue = {
-    clearinghouse: sys.clearinghouse,
-    chAddress: ch,
-    token: sys.token,
-    aggregator: sys.markets.get("ETH-USD")!.aggregator,
-    marketId: id,
-    chainId,
-    admin: admin.address,
-    keeper: keeper.address,
-    whale: traderWallet("whale", 1),
-  };
-  const b: Book = { sys, v, id, ch, domain: orderDomain(chainId, ch), keeper: keeper.address };
   const chI = sys.clearinghouse.interface;
 
   // ---------------------------------------------------------------- steady-state book
@@ -746,23 +752,9 @@ async function adl(signers: Awaited<ReturnType<typeof ethers.getSigners>>): Prom
   const [admin, keeper, b1, b5, whale, ...rest] = signers;
   const shorts = rest.slice(0, 8);
   const fromBlock = await ethers.provider.getBlockNumber();
-  const sys = await deployLocalSystem(admin, [{ symbol: "ETH-USD", price: 2000n * WAD }]);
-  const ch = await sys.clearinghouse.getAddress();
+  const b = await deployBook(admin.address, keeper.address, 2);
+  const { sys, v, id } = b;
   const del = await sys.deleverager.getAddress();
-  const id = sys.markets.get("ETH-USD")!.id;
-  const chainId = (await ethers.provider.getNetwork()).chainId;
-  const v: Venue = {
-    clearinghouse: sys.clearinghouse,
-    chAddress: ch,
-    token: sys.token,
-    aggregator: sys.markets.get("ETH-USD")!.aggregator,
-    marketId: id,
-    chainId,
-    admin: admin.address,
-    keeper: keeper.address,
-    whale: traderWallet("whale", 2),
-  };
-  const b: Book = { sys, v, id, ch, domain: orderDomain(chainId, ch), keeper: keeper.address };
   await fundAdmin(v, 10_000_000n * USDC);
   for (const t of [b1, b5, whale, ...shorts]) await depositFor(v, t.address, 100_000n * WAD);
   const P = 2000n * WAD;
