@@ -68,7 +68,7 @@ library Liquidations {
         PositionBook.modify(
             s,
             PositionBook.Fill(marketId, msg.sender, taken, price, leverage, price, false, 0),
-            PositionBook.FillKind.Takeover
+            size == pos.size ? PositionBook.FillKind.TakeoverWhole : PositionBook.FillKind.Takeover
         );
         _payLiquidationFee(s, marketId, account, size, price, plan);
     }

@@ -23,7 +23,9 @@ library PositionBook {
     /// @dev How a position change settles its reducing leg.
     enum FillKind {
         Trade, // voluntary fill: minimum notional applies; a negative payout is debited, never clamped
-        Takeover, // a liquidator's leg: like Trade (the minimum notional applies too)
+        Takeover, // a liquidator's leg taking part of a position: like Trade (the minimum notional applies)
+        TakeoverWhole, // a liquidator's leg taking a whole position: no minimum (it moves a position
+        // that exists, creating none), so a position below the minimum can always be liquidated
         Liquidated, // the liquidated part: payout + adjustment >= 0 stays in the remaining margin,
         // and what stays open respects the minimum notional
         Deleveraged, // an ADL counterparty: max(payout + adjustment, 0) goes to free collateral
@@ -199,7 +201,9 @@ library PositionBook {
         int256 net,
         FillKind kind
     ) internal {
-        if (kind == FillKind.Trade || kind == FillKind.Takeover) return settlePayout(s, account, net);
+        if (kind == FillKind.Trade || kind == FillKind.Takeover || kind == FillKind.TakeoverWhole) {
+            return settlePayout(s, account, net);
+        }
         // The bankrupt part's deficit is paid by the fund, the counterparties and the reserve.
         if (kind == FillKind.Bankrupt) return;
         // A counterparty's charge is capped at its closed share's equity, never debited beyond.

@@ -24,8 +24,9 @@ library LiquidationMath {
 
     /// @dev The largest size a liquidator may take: the least that restores the remainder to
     /// mmr * (1 + BUFFER) after the fee (the taken part's net equity stays in the margin),
-    /// rounded up; the whole position if that cannot be reached or would leave less than the
-    /// minimum notional.
+    /// rounded up, and at least the minimum notional's worth ceil(minNotional * W / P), so that a
+    /// liquidator without a position can always take the cap (its leg must meet the minimum);
+    /// the whole position if that cannot be reached or would leave less than the minimum notional.
     function maxTake(
         uint256 size,
         int256 eq,
@@ -34,12 +35,17 @@ library LiquidationMath {
         uint256 feeRate,
         uint256 minNotional
     ) internal pure returns (uint256) {
-        uint256 target = mmr + mmr.mulDivDown(BUFFER, WAD);
-        if (eq <= 0 || target <= feeRate) return size;
-        int256 need = int256(PositionMath.requirementUp(size, price, target)) - eq;
-        uint256 perUnit = (target - feeRate).mulDivDown(price, WAD);
-        if (need <= 0 || perUnit == 0) return size;
-        uint256 cap = uint256(need).mulDivUp(WAD, perUnit);
+        uint256 cap;
+        {
+            uint256 target = mmr + mmr.mulDivDown(BUFFER, WAD);
+            if (eq <= 0 || target <= feeRate) return size;
+            int256 need = int256(PositionMath.requirementUp(size, price, target)) - eq;
+            uint256 perUnit = (target - feeRate).mulDivDown(price, WAD);
+            if (need <= 0 || perUnit == 0) return size;
+            cap = uint256(need).mulDivUp(WAD, perUnit);
+        }
+        uint256 leastLeg = minNotional.mulDivUp(WAD, price);
+        if (cap < leastLeg) cap = leastLeg;
         if (cap >= size || (size - cap).mulDivDown(price, WAD) < minNotional) return size;
         return cap;
     }

@@ -20,7 +20,10 @@ export function maxTake(size: bigint, equity: bigint, price: bigint, risk: Marke
   const need = requirementUp(size, price, target) - equity;
   const perUnit = mulDivDown(target - risk.liquidationFee, price, WAD);
   if (need <= 0n || perUnit === 0n) return size;
-  const cap = mulDivUp(need, WAD, perUnit);
+  let cap = mulDivUp(need, WAD, perUnit);
+  // At least the minimum notional's worth, so a liquidator without a position can take the cap.
+  const leastLeg = mulDivUp(risk.minNotional, WAD, price);
+  if (cap < leastLeg) cap = leastLeg;
   if (cap >= size || mulDivDown(size - cap, price, WAD) < risk.minNotional) return size;
   return cap;
 }

@@ -45,7 +45,9 @@ export function maxTake(q: bigint, eq: bigint, price: bigint, p: LiqParams): big
   const need = requirementUp(q, price, target) - eq;
   const perUnit = ((target - p.liquidationFee) * price) / WAD;
   if (need <= 0n || perUnit === 0n) return q;
-  const cap = mulDivUp(need, WAD, perUnit);
+  let cap = mulDivUp(need, WAD, perUnit);
+  const leastLeg = mulDivUp(p.minNotional, WAD, price);
+  if (cap < leastLeg) cap = leastLeg;
   if (cap >= q || ((q - cap) * price) / WAD < p.minNotional) return q;
   return cap;
 }
@@ -199,7 +201,7 @@ export function predict(
     out.error = { name: "NotionalBelowMinimum", args: [target, (a.target.size * price) / WAD, p.minNotional] };
     return out;
   }
-  // The liquidator's leg: a fill at P with `leverage`; the minimum notional applies (dust takeover).
+  // The liquidator's leg: a fill at P with `leverage`; the minimum notional applies to a partial take.
   const taken = s.target.isLong ? d : -d;
   const leg = applyFill(s.liquidator, taken, price, leverage, price, funding, p.imr);
   let free = s.liquidatorFree;
@@ -214,7 +216,8 @@ export function predict(
   }
   free -= leg.posted;
   a.liquidator = leg.position;
-  if (belowMinimum(a.liquidator.size)) {
+  // A whole takeover moves a position that exists and is exempt; a partial one may not create dust.
+  if (d !== s.target.size && belowMinimum(a.liquidator.size)) {
     out.error = {
       name: "NotionalBelowMinimum",
       args: [liquidator, (a.liquidator.size * price) / WAD, p.minNotional],

@@ -171,4 +171,34 @@ describe("Liquidation: over-liquidation", function () {
     expect(await f.lens.maxLiquidationSize(f.ethId, alice.address)).to.equal(0n);
     expect(await f.lens.maxLiquidationSize(f.ethId, carol.address)).to.equal(0n);
   });
+
+  it("keeps a position below the minimum notional liquidatable by a liquidator without a position (whole takeover)", async function () {
+    const f = await loadFixture(systemFixture);
+    const [alice, bob, carol] = f.traders;
+    const size = (6n * WAD) / 1000n; // 0.006 ETH at 5x from 2,000: notional 12
+    await openAt(f, f.ethId, alice, bob, size, ETH_PRICE, { long: X5, short: X5 });
+    await f.setPrice(ETH, price(1640)); // notional 9.84 < 10, equity 2.4 - 2.16 = 0.24 < maintenance
+    expect(await capOf(f, alice.address)).to.equal(size);
+    expect((await positionOf(f, f.ethId, carol.address)).size).to.equal(0n);
+    const pred = await liquidateExactly(f, f.ethId, alice.address, carol, size, X5);
+    expect(pred.after.liquidator.size).to.equal(size);
+    expect((await positionOf(f, f.ethId, carol.address)).size).to.equal(size);
+  });
+
+  it("sizes the cap at least at the minimum notional's worth, so a liquidator without a position can take it", async function () {
+    const f = await loadFixture(systemFixture);
+    const [alice, bob, carol] = f.traders;
+    const size = (12n * WAD) / 1000n; // 0.012 ETH at 10x from 2,000: notional 24
+    await openAt(f, f.ethId, alice, bob, size, ETH_PRICE, { long: X10, short: X5 });
+    await f.setPrice(ETH, price(1880));
+    const p = await liqParams(f, f.ethId);
+    const cap = await capOf(f, alice.address);
+    const leastLeg = (p.minNotional * WAD + price(1880) - 1n) / price(1880);
+    // Restoring health alone would take less than 10 of notional; the cap is raised to the minimum.
+    expect(cap).to.equal(leastLeg);
+    expect(cap < size).to.equal(true);
+    const pred = await liquidateExactly(f, f.ethId, alice.address, carol, cap, X5);
+    expect(mulDivDown(pred.after.liquidator.size, price(1880), WAD) >= p.minNotional).to.equal(true);
+    expect(mulDivDown(pred.after.target.size, price(1880), WAD) >= p.minNotional).to.equal(true);
+  });
 });
