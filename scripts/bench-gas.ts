@@ -216,6 +216,7 @@ async function gasIntoTarget(hash: string, target: string): Promise<{ calls: num
 /** The storage, log and call classes of one transaction, summed over all call depths. */
 interface Profile {
   gasUsed: number;
+  intrinsic: number; // 21,000 + 16 per non-zero and 4 per zero calldata byte
   coldSloads: number;
   warmSloads: number;
   freshSstores: number; // 0 -> x: 20,000 (+2,100 if cold)
@@ -237,8 +238,11 @@ async function profileOf(hash: string): Promise<Profile> {
     hash,
     { disableMemory: true, disableStorage: true, disableStack: true },
   ]);
+  const tx = await ethers.provider.getTransaction(hash);
+  const data = ethers.getBytes(tx!.data);
   const p: Profile = {
     gasUsed: trace.gas,
+    intrinsic: 21_000 + data.reduce((g, byte) => g + (byte === 0 ? 4 : 16), 0),
     coldSloads: 0,
     warmSloads: 0,
     freshSstores: 0,
@@ -721,13 +725,14 @@ async function main(): Promise<void> {
     ...(notes.length > 1 ? ["", ...notes.slice(0, -1).map((n) => `- ${n}`)] : []),
     "",
     "Where the median trades' gas goes, by EIP-2929/2200 charge class over every call depth (the trade",
-    "nearest the median; gas before refunds as the trace reports it):",
+    "nearest the median; gas before refunds as the trace reports it; `rest` is everything else: calls,",
+    "hashing, signature recovery, ABI work and arithmetic):",
     "",
-    "| trade | gas used | cold SLOAD | warm SLOAD | SSTORE 0->x | SSTORE x->y | SSTORE other | storage gas | LOG (gas) | calls |",
-    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    "| trade | gas used | intrinsic | cold SLOAD | warm SLOAD | SSTORE 0->x | SSTORE x->y | SSTORE other | storage gas | LOG (gas) | calls | rest |",
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ...Object.entries(profiles).map(
       ([k, p]) =>
-        `| ${k} | ${fmt(p.gasUsed)} | ${p.coldSloads} | ${p.warmSloads} | ${p.freshSstores} | ${p.updateSstores} | ${p.otherSstores} | ${fmt(p.storageGas)} | ${p.logs} (${fmt(p.logGas)}) | ${p.calls} |`,
+        `| ${k} | ${fmt(p.gasUsed)} | ${fmt(p.intrinsic)} | ${p.coldSloads} | ${p.warmSloads} | ${p.freshSstores} | ${p.updateSstores} | ${p.otherSstores} | ${fmt(p.storageGas)} | ${p.logs} (${fmt(p.logGas)}) | ${p.calls} | ${fmt(p.gasUsed - p.intrinsic - p.storageGas - p.logGas)} |`,
     ),
   ].join("\n");
   const doc = readFileSync(DOC_PATH, "utf8");
