@@ -88,16 +88,27 @@ contract InsuranceFund is IInsuranceFund, ERC4626, AccessControl, ReentrancyGuar
     event Released(bytes32 indexed key, uint256 tokenAmount);
     event ReserveUsed(bytes32 indexed key, address indexed caller, uint256 tokenAmount, uint256 reserveAfter);
 
+    /// @notice An address argument was zero.
     error ZeroAddress();
+    /// @notice An amount argument was zero.
     error ZeroAmount();
+    /// @notice ERC-4626 `withdraw` and `redeem` are disabled: leave through `requestUnstake` and `completeUnstake`.
     error UnstakeRequiresCooldown();
+    /// @notice Shares may not be minted to the fund itself.
     error SharesToFund();
+    /// @notice The cooldown `cooldown` lies outside [`min`, `max`].
     error CooldownOutOfBounds(uint64 cooldown, uint64 min, uint64 max);
+    /// @notice `feeSource` does not use this fund's asset or does not pay this fund.
     error FeeSourceMismatch(address feeSource);
+    /// @notice No unstake request `requestId` exists.
     error UnknownRequest(uint256 requestId);
+    /// @notice `caller` is not the `owner` of unstake request `requestId`.
     error NotRequestOwner(uint256 requestId, address caller, address owner);
+    /// @notice Unstake request `requestId` is ready only at `readyAt`.
     error CooldownActive(uint256 requestId, uint64 readyAt, uint256 timestamp);
+    /// @notice Unstake request `requestId` was not completed within its window, which ended at `expiredAt`.
     error UnstakeRequestExpired(uint256 requestId, uint256 expiredAt, uint256 timestamp);
+    /// @notice Reserve `key` holds `reserved`, less than the `requested` amount.
     error ReserveInsufficient(bytes32 key, uint256 reserved, uint256 requested);
 
     /// @param asset_ The collateral token (plain ERC-20, the clearinghouse's collateral).
