@@ -407,7 +407,9 @@ library AdlSessionLib {
         uint256 live;
         for (uint256 i; i < entries.length && remaining != 0; ++i) {
             IClearinghouseTypes.Position memory p = ch.getPosition(c.marketId, entries[i]);
-            if (p.size == 0) continue;
+            // Closed, or flipped to B's side since it was listed: skipped like a closed entry, so a
+            // counterparty cannot stall the finish by changing side (the leg would not reduce it).
+            if (p.size == 0 || p.isLong != c.side) continue;
             uint256 take = remaining < p.size ? remaining : p.size;
             remaining -= take;
             d += take;

@@ -279,6 +279,42 @@ describe("ADL sessions: review findings (attacks fail, the honest keeper finishe
     });
   });
 
+  describe("a listed counterparty changes side before finish", function () {
+    it("session flip: a listed short that buys its way long is skipped, and the finish settles the rest", async function () {
+      const { f, id, B, s } = await opened();
+      const t = f.traders;
+      const del = f.deleverager;
+      await continueAll(f, id, SHORTS);
+      // The first listed short buys its whole size plus 1 from t9: it closes and opens long.
+      const flipperAddress = s.entries[0];
+      const flipper = t.find((x) => x.address === flipperAddress)!;
+      const before = await pos(f, id, flipperAddress);
+      expect(before.isLong).to.equal(false);
+      await fillAt(f, flipper, t[9], before.size + units(1), GAP);
+      expect((await pos(f, id, flipperAddress)).isLong).to.equal(true);
+      const flipped = await pos(f, id, flipperAddress);
+      const bBefore = await pos(f, id, B);
+      const dust = await checkInvariants(f);
+
+      const tx = await del.finishAdlSession(id, SHORTS);
+      const receipt = (await tx.wait())!;
+      const legs = receipt.logs
+        .map((l) => {
+          try {
+            return del.interface.parseLog(l);
+          } catch {
+            return null;
+          }
+        })
+        .filter((e) => e?.name === "CounterpartyDeleveraged");
+      expect(legs.length, "the other listed shorts are deleveraged").to.be.greaterThan(0);
+      expect(legs.map((e) => e!.args.counterparty)).to.not.include(flipperAddress);
+      expect(await pos(f, id, flipperAddress), "the flipped long is untouched").to.deep.equal(flipped);
+      expect((await pos(f, id, B)).size < bBefore.size, "B is reduced").to.equal(true);
+      await checkInvariants(f, dust);
+    });
+  });
+
   describe("fund reserves (finding 3, finding 4 and the observations)", function () {
     it("two sessions of one account keep separate reserves: ending one leaves the other's set aside", async function () {
       const { f, id, s: s1 } = await opened();
