@@ -144,6 +144,8 @@ library AdlProofLib {
     ) external {
         AdlStorage.Session storage session = AdlStorage.openSession(s, marketId, side);
         AdlStorage.requireBeforeDeadline(session);
+        // An empty call verifies nothing: it must not be able to take a lapsed hold over.
+        if (proof.length == 0) revert IAdlTypes.AdlProofEmpty();
         (uint256 cursor, bool wasHeld, address holder) = (session.cursor, session.held, session.holder);
         if (wasHeld && msg.sender != holder && block.timestamp <= session.holdUntil) {
             revert IAdlTypes.AdlLeafReserved(cursor, holder, session.holdUntil);

@@ -210,6 +210,8 @@ interface IAdlTypes {
     /// @notice A chunk that leaves leaf `leaf` unfinished must list at least one member, and only live
     /// members of the leaf.
     error AdlPartialChunk(uint256 leaf);
+    /// @notice A session continue carried no proof node: it would verify nothing.
+    error AdlProofEmpty();
     /// @notice The named position does not show that the session's list was not the head.
     error AdlChallengeRejected(address account);
     /// @notice `T` outside [MIN_SESSION_TTL, MAX_SESSION_TTL].

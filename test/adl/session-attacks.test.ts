@@ -129,6 +129,33 @@ describe("ADL sessions: review findings (attacks fail, the honest keeper finishe
       expect((await pos(f, id, s0.bankrupt)).size).to.equal(0n);
     });
 
+    it("empty continue: a call with no proof node cannot take a lapsed hold over (AdlProofEmpty), so the keeper restarts at once", async function () {
+      const { f, id, s: s0 } = await opened();
+      const del = f.deleverager;
+      const [a, b] = tie(f);
+      const leaf = Number((await pos(f, id, a.address)).leaf);
+      const griefer = f.traders[7];
+      await (await del.connect(griefer).continueAdlSession(id, SHORTS, await proofTo(f, id, leaf, [b.address]))).wait();
+      const held = await readSession(del, id, SHORTS);
+      await after(f, held.holdUntil);
+      // Once the hold lapsed, a second account's empty call used to reserve the leaf for another window.
+      await expect(del.connect(f.traders[8]).continueAdlSession(id, SHORTS, [])).to.be.revertedWithCustomError(
+        del,
+        "AdlProofEmpty",
+      );
+      const s = await readSession(del, id, SHORTS);
+      expect([s.holder, s.holdUntil]).to.deep.equal([held.holder, held.holdUntil]);
+      const book = await fromEvents(f.clearinghouse, del, 0, await ethers.provider.getBlockNumber());
+      await (
+        await del
+          .connect(f.keeper)
+          .continueAdlSession(id, SHORTS, buildProofFrom(book, id, SHORTS, s, s.cursor, RESTART_HELD))
+      ).wait();
+      await continueAll(f, id, SHORTS);
+      await finishExactly(f, id, SHORTS);
+      expect(BigInt(await time.latest())).to.be.lessThanOrEqual(s0.deadline);
+    });
+
     it("the holder's own hold: others cannot undo it, the holder may restart it without renewing it", async function () {
       const { f, id } = await opened();
       const del = f.deleverager;
