@@ -274,10 +274,12 @@ library PositionBook {
     /// then reverts in `increase` (`RiskIncreaseOnStalePrice`).
     function tradePrice(IOracleAdapter oracle, bytes32 marketId) internal returns (uint256 price) {
         uint256 cached = _cachedPrice(marketId);
-        if (cached != 0) return cached >> 1;
+        if (cached & 1 == 1) return cached >> 1;
+        // Not read yet, or read only under the heartbeat earlier in this transaction (an
+        // `accrueFunding` before the match): try the strict read, which must agree with the cache.
         try oracle.getPrice(marketId, true) returns (uint256 strictPrice, uint256) {
             price = strictPrice;
-            _cachePrice(marketId, 0, price, true);
+            _cachePrice(marketId, cached, price, true);
         } catch {
             price = indexPrice(oracle, marketId, false);
         }

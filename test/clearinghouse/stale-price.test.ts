@@ -3,6 +3,7 @@ import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import { systemFixture, ETH_PRICE } from "../helpers/fixture";
 import { expectRejected, open, signed, submit } from "../helpers/clearinghouse";
 import { WAD } from "../../lib/math";
+import { MockMulticall__factory } from "../../typechain-types";
 
 /** The local feeds: a day's heartbeat for ordinary reads, an hour for strict ones (lib/local.ts). */
 const STRICT_WINDOW_S = 3600;
@@ -54,5 +55,21 @@ describe("Clearinghouse on a price older than the strict window", function () {
     expect((await f.clearinghouse.getPosition(f.ethId, alice.address)).margin).to.equal(before.margin);
     await (await f.clearinghouse.connect(alice).addMargin(f.ethId, WAD)).wait();
     expect((await f.clearinghouse.getPosition(f.ethId, alice.address)).margin).to.equal(before.margin + WAD);
+  });
+
+  it("opens a position in a transaction that read the price under the heartbeat first (accrueFunding, then a match)", async function () {
+    const f = await loadFixture(systemFixture);
+    const [alice, bob] = f.traders;
+    const multicall = await new MockMulticall__factory(f.admin).deploy();
+    const m = await signed(f.clearinghouse, alice, { marketId: f.ethId, size: WAD, limitPrice: ETH_PRICE });
+    const t = await signed(f.clearinghouse, bob, { marketId: f.ethId, size: -WAD, limitPrice: ETH_PRICE });
+    const ch = f.clearinghouse.interface;
+    await (
+      await multicall.multicall(await f.clearinghouse.getAddress(), [
+        ch.encodeFunctionData("accrueFunding", [f.ethId]),
+        ch.encodeFunctionData("matchOrders", [m.order, m.sig, t.order, t.sig, WAD]),
+      ])
+    ).wait();
+    expect((await f.clearinghouse.getPosition(f.ethId, alice.address)).size).to.equal(WAD);
   });
 });
