@@ -1,6 +1,6 @@
 import { expect } from "chai";
 import { ethers } from "hardhat";
-import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
+import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import { systemFixture, ETH_PRICE, BTC_PRICE, type Fixture } from "../helpers/fixture";
 import { signed, snapshot, expectRejected, type SignedOrder } from "../helpers/clearinghouse";
 import { WAD } from "../../lib/math";
@@ -47,7 +47,10 @@ describe("Clearinghouse matchOrderBatch", function () {
     );
     const ids = [f.ethId, f.btcId];
 
+    // Both branches run in a block at the same timestamp, so funding accrues identically.
+    const at = (await time.latest()) + 10;
     const start = await ethers.provider.send("evm_snapshot", []);
+    await time.setNextBlockTimestamp(at);
     await ethers.provider.send("evm_setAutomine", [false]);
     for (const p of pairs) {
       await f.clearinghouse.connect(f.keeper).matchOrders(p.m.order, p.m.sig, p.t.order, p.t.sig, p.fill);
@@ -57,6 +60,7 @@ describe("Clearinghouse matchOrderBatch", function () {
     const oneByOne = await snapshot(f.clearinghouse, ids, accounts, hashes);
     await ethers.provider.send("evm_revert", [start]);
 
+    await time.setNextBlockTimestamp(at);
     const tx = await f.clearinghouse.connect(f.keeper).matchOrderBatch(pairs.map(asMatch));
     const receipt = await tx.wait();
     const batched = await snapshot(f.clearinghouse, ids, accounts, hashes);
