@@ -11,7 +11,6 @@ import {PositionBook} from "./clearinghouse/PositionBook.sol";
 import {Trading} from "./clearinghouse/Trading.sol";
 import {Liquidations} from "./clearinghouse/Liquidations.sol";
 import {OrderLib} from "./libraries/OrderLib.sol";
-import {FixedPointMath} from "./libraries/FixedPointMath.sol";
 
 /// @title Clearinghouse
 /// @notice Collateral, isolated-margin perpetual positions, signed-order matching and funding.
@@ -22,7 +21,6 @@ import {FixedPointMath} from "./libraries/FixedPointMath.sol";
 /// transfer and shares one transient reentrancy lock.
 contract Clearinghouse is MarketRegistry, Trading, IClearinghouse {
     using SafeERC20 for IERC20;
-    using FixedPointMath for uint256;
 
     /// @param collateral_ The collateral ERC-20 (at most 18 decimals, no fee on transfer).
     /// @param oracle_ The oracle adapter; market ids are its feed ids.

@@ -19,8 +19,8 @@ struct MarketStatus {
 }
 
 /// @dev Every state variable of the clearinghouse, in one struct, so the libraries that act on it
-/// (`PositionBook`, `Liquidations`, `OrderLib`) receive it as one typed storage pointer and the
-/// compiler checks every access: a library cannot declare storage of its own.
+/// (`PositionBook`, `Liquidations`) receive it as one typed storage pointer (`OrderLib` receives the
+/// two mappings it reads) and the compiler checks every access: a library cannot declare storage.
 struct ClearinghouseLayout {
     // ---------------------------------------------------------------- markets
     mapping(bytes32 marketId => IClearinghouseTypes.MarketParams) params;
@@ -61,7 +61,8 @@ struct ClearinghouseEnv {
 
 /// @title ClearinghouseStorage
 /// @notice The clearinghouse's state (one `ClearinghouseLayout`), its immutables and constants,
-/// and the getters of stored values. Nothing else declares storage.
+/// and the getters of stored values. No part of the clearinghouse declares storage elsewhere; the
+/// inherited OpenZeppelin bases keep their own (roles, EIP-712 name fallbacks).
 abstract contract ClearinghouseStorage is IClearinghouseTypes, AccessControl, EIP712, ReentrancyGuardTransient {
     /// @notice Sizes, |K| and prices stay below 2^120 so every s*K and its sum fit in int256.
     uint256 public constant MAX_MAGNITUDE = PositionBook.MAX_MAGNITUDE;

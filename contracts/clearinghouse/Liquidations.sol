@@ -117,14 +117,16 @@ library Liquidations {
         uint256 price = PositionBook.indexPrice(env.oracle, marketId, true);
         PositionBook.accrue(s, marketId, price);
         bool bLong = s.positions[marketId][bankrupt].isLong;
-        int256 closed = _closeBankruptPart(s, marketId, bankrupt, bLong, legs, price);
+        uint256 closedSize;
+        for (uint256 i; i < legs.length; ++i) closedSize += legs[i].take;
+        int256 closed = _closeBankruptPart(s, marketId, bankrupt, bLong, closedSize, price);
         if (closed > 0 || uint256(-closed) < fundPays) revert T.DeleverageFundOverpays(closed, fundPays);
         collected = _chargeCounterparties(s, marketId, bLong, legs, price);
         _drawFromFund(s, env, fundPays);
         int256 gap = -closed - int256(fundPays) - int256(collected);
         if (gap > 0) _drawFromRoundingReserve(s, marketId, uint256(gap));
         else s.pendingFundFees += SafeCast.toUint128(uint256(-gap));
-        _payAdlReward(s, marketId, bankrupt, keeper, legs, price);
+        _payAdlReward(s, marketId, bankrupt, keeper, closedSize, price);
     }
 
     /// @dev Reduces each counterparty by its take at the index price, charging at most its charge
@@ -166,11 +168,9 @@ library Liquidations {
         bytes32 marketId,
         address bankrupt,
         address keeper,
-        T.DeleverageLeg[] calldata legs,
+        uint256 total,
         uint256 price
     ) private {
-        uint256 total;
-        for (uint256 i; i < legs.length; ++i) total += legs[i].take;
         T.MarketParams storage params = s.params[marketId];
         bool closedAll = s.positions[marketId][bankrupt].size == 0;
         if (!closedAll && total.mulDivDown(price, WAD) < params.minNotional) return;
@@ -195,18 +195,16 @@ library Liquidations {
         s.treasuryBalance = uint128(treasury - reward);
     }
 
-    /// @dev Closes the legs' total of the bankrupt position; returns the closed part's booked
+    /// @dev Closes `total` (the legs' takes) of the bankrupt position; returns the closed part's booked
     /// equity (its negative is what the fund, the counterparties and the reserve pay).
     function _closeBankruptPart(
         ClearinghouseLayout storage s,
         bytes32 marketId,
         address bankrupt,
         bool bLong,
-        T.DeleverageLeg[] calldata legs,
+        uint256 total,
         uint256 price
     ) private returns (int256) {
-        uint256 total;
-        for (uint256 i; i < legs.length; ++i) total += legs[i].take;
         int256 delta = bLong ? -int256(total) : int256(total);
         return
             PositionBook.modify(

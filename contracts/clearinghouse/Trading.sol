@@ -131,6 +131,8 @@ abstract contract Trading is ClearinghouseStorage {
     function _recordPremium(bytes32 marketId, uint256 price, uint256 index, uint256 size) private {
         MarketState storage st = _s.state[marketId];
         st.premiumTimesSize += FundingMath.premium(price, index, _s.params[marketId].maxPremium) * int256(size);
-        st.windowSize += uint128(size); // a fill size is below 2^120
+        // Exact: a fill is at most a full reduction plus an increase, each below 2^120 (checked in
+        // the funnel, which has run for both legs).
+        st.windowSize += uint128(size);
     }
 }

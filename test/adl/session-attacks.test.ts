@@ -60,6 +60,21 @@ async function proofTo(f: Fixture, id: string, leaf: number, members: string[]):
   return [...proof.slice(0, at), { level: 0, position: leaf, open: true, members }];
 }
 
+/**
+ * The session book with a session open, after a griefer listed only `b` of the tied leaf {a, b}:
+ * a chunk that skips the lower member `a` and leaves the leaf held by the griefer.
+ */
+async function grieferHolds() {
+  const { f, id, B, s } = await opened();
+  const [a, b] = tie(f);
+  const leaf = Number((await pos(f, id, a.address)).leaf);
+  const griefer = f.traders[7];
+  await (
+    await f.deleverager.connect(griefer).continueAdlSession(id, SHORTS, await proofTo(f, id, leaf, [b.address]))
+  ).wait();
+  return { f, id, B, s0: s, a, b, leaf, griefer };
+}
+
 /** Moves the chain past `timestamp` and posts a fresh price round (the strict window). */
 async function after(f: Fixture, timestamp: bigint): Promise<void> {
   await time.increaseTo(timestamp + 1n);
@@ -91,12 +106,8 @@ describe("ADL sessions: review findings (attacks fail, the honest keeper finishe
     });
 
     it("a hold that skips a lower member is reserved to its holder for HOLD_WINDOW, then anyone restarts it and finishes within T", async function () {
-      const { f, id, s: s0 } = await opened();
+      const { f, id, s0, a, b, leaf, griefer } = await grieferHolds();
       const del = f.deleverager;
-      const [a, b] = tie(f);
-      const leaf = Number((await pos(f, id, a.address)).leaf);
-      const griefer = f.traders[7];
-      await (await del.connect(griefer).continueAdlSession(id, SHORTS, await proofTo(f, id, leaf, [b.address]))).wait();
       let s = await readSession(del, id, SHORTS);
       const window = await del.HOLD_WINDOW();
       const held = BigInt(await time.latest());
@@ -130,12 +141,8 @@ describe("ADL sessions: review findings (attacks fail, the honest keeper finishe
     });
 
     it("empty continue: a call with no proof node cannot take a lapsed hold over (AdlProofEmpty), so the keeper restarts at once", async function () {
-      const { f, id, s: s0 } = await opened();
+      const { f, id, s0 } = await grieferHolds();
       const del = f.deleverager;
-      const [a, b] = tie(f);
-      const leaf = Number((await pos(f, id, a.address)).leaf);
-      const griefer = f.traders[7];
-      await (await del.connect(griefer).continueAdlSession(id, SHORTS, await proofTo(f, id, leaf, [b.address]))).wait();
       const held = await readSession(del, id, SHORTS);
       await after(f, held.holdUntil);
       // Once the hold lapsed, a second account's empty call used to reserve the leaf for another window.
@@ -219,15 +226,8 @@ describe("ADL sessions: review findings (attacks fail, the honest keeper finishe
     });
 
     it("the keeper driver waits out another account's hold, restarts the leaf and settles within T", async function () {
-      const { f, id, B, s: s0 } = await opened();
+      const { f, id, B, s0 } = await grieferHolds();
       const del = f.deleverager.connect(f.keeper);
-      const [a, b] = tie(f);
-      const leaf = Number((await pos(f, id, a.address)).leaf);
-      await (
-        await f.deleverager
-          .connect(f.traders[7])
-          .continueAdlSession(id, SHORTS, await proofTo(f, id, leaf, [b.address]))
-      ).wait();
       const waits: bigint[] = [];
       const report = await driveSession(
         {
