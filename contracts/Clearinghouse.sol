@@ -3,9 +3,10 @@ pragma solidity 0.8.30;
 
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {IClearinghouse} from "./interfaces/IClearinghouse.sol";
 import {IOracleAdapter} from "./interfaces/IOracleAdapter.sol";
-import {ClearinghouseStorage} from "./clearinghouse/ClearinghouseStorage.sol";
+import {ClearinghouseStorage, MarketStatus} from "./clearinghouse/ClearinghouseStorage.sol";
 import {MarketRegistry} from "./clearinghouse/MarketRegistry.sol";
 import {PositionBook} from "./clearinghouse/PositionBook.sol";
 import {Trading} from "./clearinghouse/Trading.sol";
@@ -129,6 +130,21 @@ contract Clearinghouse is MarketRegistry, Trading, IClearinghouse {
         return Liquidations.settleDeleverage(_s, _env(), marketId, bankrupt, legs, fundPays, keeper);
     }
 
+    /// @inheritdoc IClearinghouse
+    function settleSocializedLoss(
+        bytes32 marketId,
+        address bankrupt,
+        uint256 fundPays,
+        address taker
+    ) external nonReentrant {
+        Liquidations.settleSocializedLoss(_s, _env(), marketId, bankrupt, fundPays, taker);
+    }
+
+    /// @inheritdoc IClearinghouse
+    function payKeeper(bytes32 marketId, address keeper, uint256 amount) external nonReentrant returns (uint256) {
+        return Liquidations.payKeeper(_s, marketId, keeper, amount);
+    }
+
     /// @notice Sets the ADL rank index, once, before the first position is opened (reverts with
     /// `RankIndexAfterFirstPosition` after it).
     /// @dev Never re-pointed: a new index would hold none of the open positions, so its proofs could
@@ -147,12 +163,12 @@ contract Clearinghouse is MarketRegistry, Trading, IClearinghouse {
     /// @dev The reserve pays the few wei that integer floors leave in liquidation and ADL; it is
     /// never withdrawn.
     function fundRoundingReserve(bytes32 marketId, uint256 tokenAmount) external nonReentrant {
-        PositionBook.requireListed(_s, marketId);
-        if (tokenAmount == 0) revert ZeroAmount();
-        uint256 amount = tokenAmount * collateralScale;
-        _s.roundingReserve[marketId] += amount;
-        emit RoundingReserveFunded(marketId, msg.sender, amount);
-        _pullExact(tokenAmount);
+        _fundReserve(marketId, tokenAmount, false);
+    }
+
+    /// @inheritdoc IClearinghouse
+    function fundKeeperReserve(bytes32 marketId, uint256 tokenAmount) external nonReentrant {
+        _fundReserve(marketId, tokenAmount, true);
     }
 
     // ================================================================ funding, fees, treasury
@@ -172,24 +188,13 @@ contract Clearinghouse is MarketRegistry, Trading, IClearinghouse {
 
     /// @notice Transfers the whole token units of pending fund fees to the insurance fund.
     /// @dev Anyone may call. The sub-token remainder stays pending (rounded down, toward the protocol).
-    function sweepFundFees() external nonReentrant returns (uint256 tokenAmount) {
-        address fund = _s.insuranceFund;
-        if (fund == address(0)) revert ZeroAddress();
-        tokenAmount = _s.pendingFundFees / collateralScale;
-        if (tokenAmount == 0) return 0;
-        _s.pendingFundFees -= uint128(tokenAmount * collateralScale);
-        emit FundFeesSwept(fund, tokenAmount);
-        collateral.safeTransfer(fund, tokenAmount);
+    function sweepFundFees() external nonReentrant returns (uint256) {
+        return Liquidations.sweepFundFees(_s, _env());
     }
 
     /// @notice Pays `tokenAmount` of treasury collateral to `to`.
     function withdrawTreasury(address to, uint256 tokenAmount) external nonReentrant onlyRole(TREASURER_ROLE) {
-        if (to == address(0)) revert ZeroAddress();
-        uint256 amount = tokenAmount * collateralScale;
-        if (amount > _s.treasuryBalance) revert InsufficientTreasury(_s.treasuryBalance, amount);
-        _s.treasuryBalance -= uint128(amount);
-        emit TreasuryWithdrawn(to, tokenAmount);
-        collateral.safeTransfer(to, tokenAmount);
+        Liquidations.withdrawTreasury(_s, _env(), to, tokenAmount);
     }
 
     // ================================================================ views
@@ -210,6 +215,22 @@ contract Clearinghouse is MarketRegistry, Trading, IClearinghouse {
     }
 
     // ================================================================ internals
+
+    /// @dev Adds `tokenAmount` from the caller to the keeper reserve or the rounding reserve.
+    function _fundReserve(bytes32 marketId, uint256 tokenAmount, bool keepers) private {
+        MarketStatus storage st = PositionBook.requireListed(_s, marketId);
+        if (tokenAmount == 0) revert ZeroAmount();
+        uint256 amount = tokenAmount * collateralScale;
+        if (keepers) {
+            st.keeperReserve += SafeCast.toUint128(amount);
+            emit KeeperReserveFunded(marketId, msg.sender, amount);
+        } else {
+            _s.roundingReserve[marketId] += amount;
+            emit RoundingReserveFunded(marketId, msg.sender, amount);
+        }
+        _pullExact(tokenAmount);
+    }
+
 
     /// @dev Pulls `tokenAmount` from the caller, last, and checks that it all arrived: a token
     /// that delivers less than asked (fee on transfer) reverts the whole call.

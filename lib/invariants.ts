@@ -42,6 +42,10 @@ export interface LedgerMarket {
   sumSizeTimesEntry: bigint;
   cumulativeFunding: bigint;
   roundingReserve: bigint;
+  keeperReserve: bigint;
+  /** Socialized loss per unit of long and of short size (docs/mechanism.md section 7.6). */
+  lossIndexLong: bigint;
+  lossIndexShort: bigint;
 }
 
 /** Everything the invariants read, at one block. */
@@ -152,6 +156,9 @@ export async function readLedger(
       sumSizeTimesEntry: st.sumSizeTimesEntry,
       cumulativeFunding: st.cumulativeFunding,
       roundingReserve: await ch.roundingReserve(id, o),
+      keeperReserve: await ch.keeperReserve(id, o),
+      lossIndexLong: st.lossIndexLong,
+      lossIndexShort: st.lossIndexShort,
     });
     positions.set(id, await readPositions(sys, id, accounts, block));
   }
@@ -176,9 +183,11 @@ export function fundAvailable(l: Ledger): bigint {
 }
 
 /**
- * Conservation (docs/mechanism.md section 5): dust = W*(balance - free - sum c - fund - treasury) + sum s*K,
- * 36 decimals; balance is the collateral held by the clearinghouse and the fund (scaled to 18
- * decimals), fund = fund tokens + unswept fees, treasury includes the rounding reserves.
+ * Conservation (docs/mechanism.md section 5): dust = W*(balance - free - sum c - fund - treasury) + sum s*K
+ * + Q_long*L_long + Q_short*L_short, 36 decimals; balance is the collateral held by the
+ * clearinghouse and the fund (scaled to 18 decimals), fund = fund tokens + unswept fees, treasury
+ * includes the rounding and keeper reserves, and the loss-index terms are what socialized losses
+ * charged to the open positions and the positions have not yet realized.
  */
 export function conservationDust(l: Ledger): bigint {
   const balance = (l.clearinghouseTokens + l.fundTokens) * l.scale;
@@ -188,8 +197,8 @@ export function conservationDust(l: Ledger): bigint {
   let sumSK = 0n;
   let treasury = l.treasuryBalance;
   for (const [id, m] of l.markets) {
-    treasury += m.roundingReserve;
-    sumSK += m.sumSizeTimesEntry;
+    treasury += m.roundingReserve + m.keeperReserve;
+    sumSK += m.sumSizeTimesEntry + m.longOpenInterest * m.lossIndexLong + m.shortOpenInterest * m.lossIndexShort;
     for (const p of l.positions.get(id)!.values()) sumC += p.margin;
   }
   const fund = l.fundTokens * l.scale + l.pendingFundFees;

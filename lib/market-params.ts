@@ -16,7 +16,11 @@ export function bandReference(price: bigint): number {
 /** Market ids are the bytes32 of their symbol. */
 export const marketId = (symbol: string): string => ethersLib.encodeBytes32String(symbol);
 
-/** Conservative defaults: 10x max leverage, 5% maintenance, 2/5 bps fees, 8h funding period. */
+/**
+ * Conservative defaults: 10x max leverage, 5% maintenance, 2/5 bps fees, 8h funding period; half
+ * of fees to the insurance fund, a tenth to the keeper reserve, which pays 1 quote unit per settling
+ * action (liquidation, ADL call, session finish, socialized loss).
+ */
 export function defaultMarketParams(overrides: Partial<MarketParams> = {}): MarketParams {
   return {
     imr: WAD / 10n,
@@ -26,11 +30,13 @@ export function defaultMarketParams(overrides: Partial<MarketParams> = {}): Mark
     priceBand: WAD / 20n,
     fundFeeShare: WAD / 2n,
     maxPremium: WAD / 100n,
+    keeperFeeShare: WAD / 10n,
     minNotional: 10n * WAD,
     fundingPeriod: 8n * 3600n,
     fundingWindow: 3600n,
     liquidationFee: WAD / 100n,
     liquidatorShare: WAD / 2n,
+    keeperPay: WAD,
     ...overrides,
   };
 }

@@ -23,7 +23,8 @@ library AdlCall {
         bytes32 marketId;
         bool side; // the counterparties' side: true for longs
         uint256 price;
-        int256 funding;
+        int256 funding; // F of the counterparties' side (its loss index folded in)
+        int256 bankruptFunding; // F of the bankrupt position's side, for its own equity
         uint256 delta;
         uint256 callId; // transient marks of a single-transaction call
         uint256 sessionId; // persistent marks of a session (0: none)

@@ -120,6 +120,20 @@ library AdlProofLib {
 
     // ================================================================ the completeness proof
 
+    /// @notice The proof of the final layer's first trigger: `proof` tiles the whole tree of the
+    /// call's side for an empty list, so every node must be empty or wholly ineligible at the call's
+    /// delta and every live member of an opened leaf ineligible (with no last entry, an eligible
+    /// position outranks it, and no node bound can lie strictly below it).
+    function verifyNoEligible(
+        AdlStorage.Layout storage s,
+        Clearinghouse ch,
+        AdlCall.Call memory c,
+        IAdlTypes.ProofNode[] calldata proof
+    ) external view {
+        (c.lastScore, c.lastAccount) = (type(int256).min, address(0));
+        _verifyWholeProof(s, ch, c, proof);
+    }
+
     /// @dev A single-transaction proof: tiles from leaf 0 to the last leaf, each opened leaf complete.
     function _verifyWholeProof(
         AdlStorage.Layout storage s,

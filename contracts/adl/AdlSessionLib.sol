@@ -117,6 +117,39 @@ library AdlSessionLib {
         emit IAdlTypes.AdlSessionExpired(marketId, side, id);
     }
 
+    /// @notice See IAutoDeleverager.socializeLoss.
+    function socializeLoss(
+        AdlStorage.Layout storage s,
+        Clearinghouse ch,
+        bytes32 marketId,
+        address bankrupt,
+        IAdlTypes.ProofNode[] calldata proof
+    ) external {
+        if (msg.sender == bankrupt) revert IAdlTypes.AdlSocialSelf(bankrupt);
+        (AdlCall.Call memory c, , , uint256 covered) = AdlSettlement.pin(ch, marketId, bankrupt);
+        AdlStorage.MarketConfig memory cfg = s.config[marketId];
+        // No session anywhere in the market: a session pins both sides' F, which a loss index moves.
+        if (cfg.sessionLong || cfg.sessionShort) revert IAdlTypes.AdlSessionActive(marketId, cfg.sessionLong);
+        bool byDeadline = proof.length == 0;
+        if (byDeadline) {
+            uint256 since = s.unsettledSince[marketId][bankrupt];
+            uint256 due = since == 0 ? 0 : since + AdlStorage.socialDelay(cfg);
+            if (since == 0 || block.timestamp < due) revert IAdlTypes.AdlSocialTooEarly(marketId, bankrupt, due);
+        } else {
+            AdlProofLib.verifyNoEligible(s, ch, c, proof);
+        }
+        AdlSettlement.removeUnsettled(s, marketId, bankrupt);
+        emit IAdlTypes.LossSocializationTriggered(marketId, bankrupt, msg.sender, byDeadline);
+        ch.settleSocializedLoss(marketId, bankrupt, covered, msg.sender);
+    }
+
+    /// @notice See AutoDeleverager.setSocialDelay.
+    function setSocialDelay(AdlStorage.Layout storage s, bytes32 marketId, uint32 delaySeconds) external {
+        if (delaySeconds > AdlStorage.MAX_SOCIAL_DELAY) revert IAdlTypes.AdlSocialDelayOutOfRange(delaySeconds);
+        s.config[marketId].socialDelay = delaySeconds;
+        emit IAdlTypes.SocialDelaySet(marketId, delaySeconds);
+    }
+
     /// @notice See IAutoDeleverager.refreshLeafChunk.
     function refreshLeafChunk(
         AdlStorage.Layout storage s,
@@ -357,26 +390,35 @@ library AdlSessionLib {
         uint256 sigma,
         address[] memory entries
     ) private returns (uint256 d) {
-        ch.accrueFunding(c.marketId);
-        (uint256 price, ) = ch.oracle().getPrice(c.marketId, true);
-        int256 funding = ch.marketState(c.marketId).cumulativeFunding;
         IClearinghouseTypes.Position memory b = ch.getPosition(c.marketId, bankrupt);
-        int256 eq = AdlSettlement.equityAt(b, price, funding);
+        // Legs and scores at the pinned values first; then the call moves to the current (P, F).
+        IClearinghouseTypes.DeleverageLeg[] memory legs;
+        int256[] memory scores;
+        (legs, scores, d) = _currentLegs(ch, c, b.size, entries);
+        int256 eq = _moveToNow(ch, c, b);
         if (eq >= 0) {
             AdlSettlement.removeUnsettled(s, c.marketId, bankrupt); // recovered or closed: nothing left to settle
             return 0;
         }
         uint256 available = ch.fundAvailable();
-        if (available >= uint256(-eq)) return 0;
-        IClearinghouseTypes.DeleverageLeg[] memory legs;
-        int256[] memory scores;
-        (legs, scores, d) = _currentLegs(ch, c, b.size, entries);
-        if (d == 0) return 0;
+        if (available >= uint256(-eq) || d == 0) return 0;
         uint256 fundPays = sigma.mulDivDown(d, WAD);
         if (fundPays > available) fundPays = available;
-        (c.price, c.funding) = (price, funding);
         AdlSettlement.execute(ch, c, bankrupt, b, legs, scores, d, fundPays);
         AdlSettlement.syncUnsettled(s, ch, c.marketId, bankrupt, uint256(-eq), b.size, d);
+    }
+
+    /// @dev Accrues funding, sets the call's price and both sides' F to the current ones (one strict
+    /// read), and returns B's equity there.
+    function _moveToNow(
+        Clearinghouse ch,
+        AdlCall.Call memory c,
+        IClearinghouseTypes.Position memory b
+    ) private returns (int256) {
+        ch.accrueFunding(c.marketId);
+        (c.price, ) = ch.oracle().getPrice(c.marketId, true);
+        (c.funding, c.bankruptFunding) = AdlSettlement.sideFundings(ch, c.marketId, !c.side);
+        return AdlSettlement.equityAt(b, c.price, c.bankruptFunding);
     }
 
     /// @dev Whether B's position `b` is still the one the session pinned: same side and K, a no larger.

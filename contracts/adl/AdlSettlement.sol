@@ -20,7 +20,7 @@ library AdlSettlement {
 
     uint256 internal constant WAD = FixedPointMath.WAD;
 
-    /// @dev Accrues funding once, reads one strict price, and fixes delta for `bankrupt`; reverts
+    /// @dev Accrues funding once, reads one strict price, fixes each side's F and delta for `bankrupt`; reverts
     /// unless it is bankrupt and the fund falls short. Returns the call, B and (D, min(A, D)).
     function pin(
         Clearinghouse ch,
@@ -33,11 +33,35 @@ library AdlSettlement {
         ch.accrueFunding(marketId);
         c.marketId = marketId;
         (c.price, ) = ch.oracle().getPrice(marketId, true);
-        c.funding = ch.marketState(marketId).cumulativeFunding;
         b = ch.getPosition(marketId, bankrupt);
-        (deficit, covered) = deficitAndCover(ch, marketId, bankrupt, b, c.price, c.funding);
-        (, c.delta) = subsidyAndLoss(deficit, covered, b.size);
         c.side = !b.isLong;
+        (c.funding, c.bankruptFunding) = sideFundings(ch, marketId, b.isLong);
+        (deficit, covered) = deficitAndCover(ch, marketId, bankrupt, b, c.price, c.bankruptFunding);
+        (, c.delta) = subsidyAndLoss(deficit, covered, b.size);
+    }
+
+    /// @dev The F each side is valued at, as last accrued: (counterparties' side, bankrupt's side)
+    /// for a bankrupt position on the long side iff `bankruptLong`. Each side's loss index is folded
+    /// in (PositionMath.sideFunding), so scores, eligibility and node bounds of the counterparties'
+    /// tree are computed exactly as under funding alone.
+    function sideFundings(
+        Clearinghouse ch,
+        bytes32 marketId,
+        bool bankruptLong
+    ) internal view returns (int256 counterparties, int256 bankruptSide) {
+        IClearinghouseTypes.MarketState memory st = ch.marketState(marketId);
+        counterparties = PositionMath.sideFunding(
+            st.cumulativeFunding,
+            st.lossIndexLong,
+            st.lossIndexShort,
+            !bankruptLong
+        );
+        bankruptSide = PositionMath.sideFunding(
+            st.cumulativeFunding,
+            st.lossIndexLong,
+            st.lossIndexShort,
+            bankruptLong
+        );
     }
 
     /// @dev D and min(A, D) at (P, F); reverts unless bankrupt and the fund falls short.
@@ -119,7 +143,7 @@ library AdlSettlement {
         uint256 fundPays
     ) private pure returns (uint256) {
         int256 closedEquity = int256(PositionMath.releasedMargin(b.margin, d, b.size)) +
-            PositionMath.pnlDown(d, PositionMath.pnlPerUnit(b.isLong, b.entry, c.price, c.funding));
+            PositionMath.pnlDown(d, PositionMath.pnlPerUnit(b.isLong, b.entry, c.price, c.bankruptFunding));
         int256 owed = -closedEquity - int256(fundPays);
         return owed > 0 ? uint256(owed) : 0;
     }
@@ -144,6 +168,7 @@ library AdlSettlement {
         if (s.unsettledSlot[marketId][account] != 0) return;
         s.unsettled[marketId].push(account);
         s.unsettledSlot[marketId][account] = s.unsettled[marketId].length;
+        s.unsettledSince[marketId][account] = block.timestamp;
         emit IAdlTypes.UnsettledAdded(marketId, account, deficit);
     }
 
@@ -157,6 +182,7 @@ library AdlSettlement {
         s.unsettledSlot[marketId][last] = slot;
         list.pop();
         delete s.unsettledSlot[marketId][account];
+        delete s.unsettledSince[marketId][account];
         emit IAdlTypes.UnsettledRemoved(marketId, account);
     }
 }

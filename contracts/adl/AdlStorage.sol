@@ -33,6 +33,7 @@ library AdlStorage {
         uint32 sessionTtl; // T in seconds (0: DEFAULT_SESSION_TTL)
         uint16 refreshesLong; // leaf refreshes split across calls, pending in the long tree
         uint16 refreshesShort; // and in the short tree
+        uint32 socialDelay; // T_social in seconds (never below 2 * T; 0: 2 * T)
     }
 
     /// @dev A leaf refresh split across calls: members up to `last` are merged into the scratch
@@ -95,6 +96,9 @@ library AdlStorage {
         /// Where a split leaf refresh accumulates its members' aggregates (the leaf's own index in a
         /// scratch tree whose parent is set to dominate everything, so a merge stops at the leaf).
         mapping(bytes32 marketId => mapping(bool isLong => RankTree.Tree)) refreshScratch;
+        /// When each unsettled position joined its market's unsettled list (the deadline trigger
+        /// of socialized loss counts from it).
+        mapping(bytes32 marketId => mapping(address account => uint256)) unsettledSince;
     }
 
     /// @dev The open session on (`marketId`, `side`); reverts if there is none.
@@ -119,6 +123,15 @@ library AdlStorage {
     /// nor by restarting it: its renewals are bounded by the leaf's size.
     function renewsHold(Layout storage s, bool fresh, uint256 listed) internal view returns (bool) {
         return fresh || listed * 4 >= s.maxOpenedMembers;
+    }
+
+    /// @dev Largest configurable T_social.
+    uint32 internal constant MAX_SOCIAL_DELAY = 7 days;
+
+    /// @dev T_social: the configured delay, never below twice the session time T.
+    function socialDelay(MarketConfig memory cfg) internal pure returns (uint256) {
+        uint256 least = 2 * ttl(cfg);
+        return cfg.socialDelay > least ? cfg.socialDelay : least;
     }
 
     /// @dev The session's T: configured, or the default.

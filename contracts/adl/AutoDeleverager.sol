@@ -48,9 +48,11 @@ contract AutoDeleverager is IAutoDeleverager, AccessControl, ReentrancyGuardTran
     /// be kept alive by listing one member at a time (nor by the holder restarting it).
     uint32 public constant HOLD_WINDOW = AdlStorage.HOLD_WINDOW;
     uint256 private constant WAD = FixedPointMath.WAD;
-    /// @dev Bits of the MarketConfig slot that never need the slow path: kRef (bits 0-7) and T
-    /// (bits 24-55); the session flags (8-23) and pending refresh counts (56-87) do.
-    uint256 private constant CONFIG_KREF_AND_TTL = 0xff | (uint256(type(uint32).max) << 24);
+    /// @dev Bits of the MarketConfig slot that never need the slow path: kRef (bits 0-7), T
+    /// (bits 24-55) and T_social (88-119); the session flags (8-23) and pending refresh counts
+    /// (56-87) do.
+    uint256 private constant CONFIG_KREF_AND_TTL =
+        0xff | (uint256(type(uint32).max) << 24) | (uint256(type(uint32).max) << 88);
 
     /// @notice The clearinghouse whose positions are indexed.
     Clearinghouse public immutable clearinghouse;
@@ -99,6 +101,12 @@ contract AutoDeleverager is IAutoDeleverager, AccessControl, ReentrancyGuardTran
     /// capped at the heartbeat when it opens); see docs/adl.md for how to choose it.
     function setSessionTtl(bytes32 marketId, uint32 ttlSeconds) external onlyRole(ADL_ADMIN_ROLE) {
         AdlSessionLib.setSessionTtl(_adl, clearinghouse, marketId, ttlSeconds);
+    }
+
+    /// @notice Sets the socialization delay `T_social` of `marketId` (ADL admin), at most
+    /// 7 days; the delay in force is never below twice the session time `T` (0: exactly 2T).
+    function setSocialDelay(bytes32 marketId, uint32 delaySeconds) external onlyRole(ADL_ADMIN_ROLE) {
+        AdlSessionLib.setSocialDelay(_adl, marketId, delaySeconds);
     }
 
     // ================================================================ rank index
@@ -238,6 +246,23 @@ contract AutoDeleverager is IAutoDeleverager, AccessControl, ReentrancyGuardTran
         AdlSessionLib.expireSession(_adl, marketId, side);
     }
 
+    // ================================================================ socialized loss
+
+    /// @inheritdoc IAutoDeleverager
+    function socializeLoss(bytes32 marketId, address bankrupt, ProofNode[] calldata proof) external nonReentrant {
+        AdlSessionLib.socializeLoss(_adl, clearinghouse, marketId, bankrupt, proof);
+    }
+
+    /// @inheritdoc IAutoDeleverager
+    function unsettledSince(bytes32 marketId, address account) external view returns (uint256) {
+        return _adl.unsettledSince[marketId][account];
+    }
+
+    /// @inheritdoc IAutoDeleverager
+    function socialDelay(bytes32 marketId) external view returns (uint256) {
+        return AdlStorage.socialDelay(_adl.config[marketId]);
+    }
+
     // ================================================================ unsettled positions
 
     /// @inheritdoc IAutoDeleverager
@@ -269,7 +294,7 @@ contract AutoDeleverager is IAutoDeleverager, AccessControl, ReentrancyGuardTran
     function adlScore(bytes32 marketId, address account) external view returns (bool minusInfinity, int256 score) {
         IClearinghouseTypes.Position memory p = clearinghouse.getPosition(marketId, account);
         (uint256 price, ) = clearinghouse.oracle().getPrice(marketId, false);
-        int256 x = PositionMath.pnlPerUnit(p.isLong, p.entry, price, lens.currentFunding(marketId));
+        int256 x = PositionMath.pnlPerUnit(p.isLong, p.entry, price, lens.currentSideFunding(marketId, p.isLong));
         return ScoreMath.score(p.leverage, x, price);
     }
 
@@ -278,7 +303,7 @@ contract AutoDeleverager is IAutoDeleverager, AccessControl, ReentrancyGuardTran
         IClearinghouseTypes.Position memory b = clearinghouse.getPosition(marketId, bankrupt);
         if (b.size == 0) return (0, 0);
         (uint256 price, ) = clearinghouse.oracle().getPrice(marketId, false);
-        int256 eq = AdlSettlement.equityAt(b, price, lens.currentFunding(marketId));
+        int256 eq = AdlSettlement.equityAt(b, price, lens.currentSideFunding(marketId, b.isLong));
         if (eq >= 0) return (0, 0);
         (sigma, delta) = AdlSettlement.subsidyAndLoss(uint256(-eq), clearinghouse.fundAvailable(), b.size);
     }
@@ -349,7 +374,7 @@ contract AutoDeleverager is IAutoDeleverager, AccessControl, ReentrancyGuardTran
         IClearinghouseTypes.Position memory p = clearinghouse.getPosition(marketId, account);
         if (p.size == 0) return 0;
         (uint256 price, ) = clearinghouse.oracle().getPrice(marketId, false);
-        int256 eq = AdlSettlement.equityAt(p, price, lens.currentFunding(marketId));
+        int256 eq = AdlSettlement.equityAt(p, price, lens.currentSideFunding(marketId, p.isLong));
         return eq < 0 ? uint256(-eq) : 0;
     }
 

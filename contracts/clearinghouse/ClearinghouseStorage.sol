@@ -11,11 +11,15 @@ import {IOracleAdapter} from "../interfaces/IOracleAdapter.sol";
 import {PositionBook} from "./PositionBook.sol";
 import {OrderLib} from "../libraries/OrderLib.sol";
 
-/// @dev Flags and bookkeeping per market, apart from the hot MarketState.
+/// @dev Flags and bookkeeping per market, apart from the hot MarketState. One slot, which every
+/// trade reads (listed, paused) and writes (the keeper reserve's fee share).
 struct MarketStatus {
     bool listed;
     bool paused;
     uint64 lastMmrRaise;
+    /// The keeper reserve (18-decimal quote): its fee share of every trade, paid out only to keepers
+    /// (docs/mechanism.md section 7.2). Part of the clearinghouse's money, never withdrawn.
+    uint128 keeperReserve;
 }
 
 /// @dev Every state variable of the clearinghouse, in one struct, so the libraries that act on it
@@ -102,6 +106,11 @@ abstract contract ClearinghouseStorage is IClearinghouseTypes, AccessControl, EI
     /// @notice Rounding reserve of `marketId` (18-decimal quote), part of the treasury; never withdrawn.
     function roundingReserve(bytes32 marketId) external view returns (uint256) {
         return _s.roundingReserve[marketId];
+    }
+
+    /// @notice Keeper reserve of `marketId` (18-decimal quote): pays keepers only, never withdrawn.
+    function keeperReserve(bytes32 marketId) external view returns (uint256) {
+        return _s.status[marketId].keeperReserve;
     }
 
     /// @notice The ADL rank index and deleverager (zero until set).

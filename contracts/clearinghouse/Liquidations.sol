@@ -2,9 +2,10 @@
 pragma solidity 0.8.30;
 
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {IClearinghouseTypes as T} from "../interfaces/IClearinghouseTypes.sol";
 import {IInsuranceFund} from "../interfaces/IInsuranceFund.sol";
-import {ClearinghouseEnv, ClearinghouseLayout} from "./ClearinghouseStorage.sol";
+import {ClearinghouseEnv, ClearinghouseLayout, MarketStatus} from "./ClearinghouseStorage.sol";
 import {PositionBook} from "./PositionBook.sol";
 import {FixedPointMath} from "../libraries/FixedPointMath.sol";
 import {PositionMath} from "../libraries/PositionMath.sol";
@@ -12,8 +13,10 @@ import {LiquidationMath} from "../libraries/LiquidationMath.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 
 /// @title Liquidations
-/// @notice Forced settlement: keeper liquidation at the index price, insurance-fund cover of
-/// bankrupt parts, the per-market rounding reserve, and the execution of verified ADL calls.
+/// @notice Forced settlement and the money outside positions: keeper liquidation at the index
+/// price, insurance-fund cover of bankrupt parts, the rounding and keeper reserves, the execution
+/// of verified ADL calls and of the final layer (socialized loss), fund-fee sweeps and treasury
+/// withdrawals.
 /// @dev A linked external library over the clearinghouse's `ClearinghouseLayout`: the clearinghouse
 /// DELEGATECALLs it, so it runs on the clearinghouse's storage under its reentrancy lock, and
 /// `msg.sender` is the clearinghouse's caller. Position changes go through `PositionBook.modify`.
@@ -22,6 +25,7 @@ import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 /// restores health; the stored `a` is left as is, which keeps it >= ceil(q*W/c).
 library Liquidations {
     using FixedPointMath for uint256;
+    using SafeERC20 for IERC20;
 
     uint256 private constant WAD = FixedPointMath.WAD;
 
@@ -46,7 +50,7 @@ library Liquidations {
         PositionBook.accrue(s, marketId, price);
 
         T.MarketParams storage params = s.params[marketId];
-        int256 x = PositionBook.x(pos, price, s.state[marketId].cumulativeFunding);
+        int256 x = PositionBook.x(pos, price, PositionBook.sideFunding(s.state[marketId], pos.isLong));
         _requireLiquidatable(params, account, pos, x, size, price);
         LiquidationMath.Plan memory plan = LiquidationMath.plan(
             pos.size,
@@ -174,25 +178,37 @@ library Liquidations {
         T.MarketParams storage params = s.params[marketId];
         bool closedAll = s.positions[marketId][bankrupt].size == 0;
         if (!closedAll && total.mulDivDown(price, WAD) < params.minNotional) return;
-        uint256 reward = _takeKeeperReward(s, params, total, price);
-        if (reward == 0) return;
-        s.free[keeper] += reward;
-        emit T.KeeperRewardPaid(marketId, keeper, reward);
+        _payKeeper(s, marketId, keeper, params.keeperPay);
     }
 
-    /// @dev The one keeper-reward rule: the liquidator's share of the ordinary liquidation fee on
-    /// `size` at `price`, taken from the treasury as far as it goes (never reverting). Returns the
-    /// amount taken; the caller credits it.
-    function _takeKeeperReward(
+    /// @notice Pays `keeper` up to `amount` from the keeper reserve of `marketId` for session work;
+    /// only the rank index may call. See `IClearinghouse.payKeeper`.
+    function payKeeper(
         ClearinghouseLayout storage s,
-        T.MarketParams storage params,
-        uint256 size,
-        uint256 price
-    ) private returns (uint256 reward) {
-        reward = LiquidationMath.feeUp(size, price, params.liquidationFee).mulDivDown(params.liquidatorShare, WAD);
-        uint256 treasury = s.treasuryBalance;
-        if (reward > treasury) reward = treasury;
-        s.treasuryBalance = uint128(treasury - reward);
+        bytes32 marketId,
+        address keeper,
+        uint256 amount
+    ) external returns (uint256) {
+        if (msg.sender != s.rankIndex) revert T.NotRankIndex(msg.sender);
+        return _payKeeper(s, marketId, keeper, amount);
+    }
+
+    /// @dev The one keeper-pay rule (docs/mechanism.md section 7.2): `amount` from the market's keeper
+    /// reserve, as far as it goes; an empty reserve pays nothing and never reverts. Credits the
+    /// keeper's free collateral and returns what was paid.
+    function _payKeeper(
+        ClearinghouseLayout storage s,
+        bytes32 marketId,
+        address keeper,
+        uint256 amount
+    ) private returns (uint256 paid) {
+        MarketStatus storage st = s.status[marketId];
+        uint256 reserve = st.keeperReserve;
+        paid = amount < reserve ? amount : reserve;
+        if (paid == 0) return 0;
+        st.keeperReserve = uint128(reserve - paid);
+        s.free[keeper] += paid;
+        emit T.KeeperRewardPaid(marketId, keeper, paid);
     }
 
     /// @dev Closes `total` (the legs' takes) of the bankrupt position; returns the closed part's booked
@@ -240,17 +256,111 @@ library Liquidations {
         LiquidationMath.Plan memory plan
     ) private {
         T.MarketParams storage params = s.params[marketId];
+        // Waiting never pays (docs/mechanism.md section 7.2): the fee is min(fee, equity of the taken
+        // part), zero for a bankrupt part, and the same fixed keeper pay comes on top either way.
         uint256 toLiquidator = plan.fee.mulDivDown(params.liquidatorShare, WAD);
         uint256 toFund = plan.fee - toLiquidator;
-        if (plan.takenEquity < 0) {
-            // A bankrupt part pays no fee; the keeper reward comes from the treasury, what it has,
-            // and never exceeds the liquidator's share of the ordinary fee.
-            toLiquidator = _takeKeeperReward(s, params, size, price);
-            emit T.KeeperRewardPaid(marketId, msg.sender, toLiquidator);
-        }
         s.free[msg.sender] += toLiquidator;
         s.pendingFundFees += SafeCast.toUint128(toFund);
         emit T.PositionLiquidated(marketId, account, msg.sender, size, price, toLiquidator, toFund, plan.fundPays);
+        _payKeeper(s, marketId, msg.sender, params.keeperPay);
+    }
+
+    /// @notice The final layer (docs/mechanism.md section 7.6), after the deleverager checked its
+    /// trigger: the fund pays `fundPays` of `bankrupt`'s deficit D at (P, F), the rest D_rem is
+    /// charged to the opposite side through its loss index, `bankrupt` is credited D (its equity is
+    /// then exactly zero) and `taker` takes it over whole at P, posting the initial margin if its
+    /// risk grows. Only the rank index may call. O(1) in the number of positions.
+    function settleSocializedLoss(
+        ClearinghouseLayout storage s,
+        ClearinghouseEnv memory env,
+        bytes32 marketId,
+        address bankrupt,
+        uint256 fundPays,
+        address taker
+    ) external {
+        if (msg.sender != s.rankIndex) revert T.NotRankIndex(msg.sender);
+        uint256 price = PositionBook.indexPrice(env.oracle, marketId, true);
+        PositionBook.accrue(s, marketId, price);
+        T.Position memory pos = s.positions[marketId][bankrupt];
+        int256 eq = PositionMath.equity(
+            pos.margin,
+            pos.size,
+            PositionBook.x(pos, price, PositionBook.sideFunding(s.state[marketId], pos.isLong))
+        );
+        if (eq >= 0 || uint256(-eq) < fundPays) revert T.DeleverageFundOverpays(eq, fundPays);
+        _drawFromFund(s, env, fundPays);
+        _socialize(s, marketId, bankrupt, taker, pos, price, uint256(-eq), fundPays);
+        _payKeeper(s, marketId, taker, s.params[marketId].keeperPay);
+    }
+
+    /// @dev Charges D_rem = `deficit` - `fundPays` to the side opposite `pos` and moves `pos` (credited
+    /// `deficit`, so it closes at exactly zero) to `taker` at `price`.
+    function _socialize(
+        ClearinghouseLayout storage s,
+        bytes32 marketId,
+        address bankrupt,
+        address taker,
+        T.Position memory pos,
+        uint256 price,
+        uint256 deficit,
+        uint256 fundPays
+    ) private {
+        (uint256 openInterest, uint256 lossIndex, uint256 toFund) = _raiseLossIndex(
+            s.state[marketId],
+            !pos.isLong,
+            deficit - fundPays
+        );
+        s.pendingFundFees += SafeCast.toUint128(toFund);
+        emit T.LossSocialized(
+            marketId,
+            bankrupt,
+            taker,
+            !pos.isLong,
+            pos.size,
+            price,
+            fundPays,
+            deficit - fundPays,
+            openInterest,
+            lossIndex,
+            toFund
+        );
+        int256 taken = pos.isLong ? int256(uint256(pos.size)) : -int256(uint256(pos.size));
+        // B's closed payout is -D; credited D it nets exactly zero (FillKind.Liquidated checks >= 0).
+        PositionBook.modify(
+            s,
+            PositionBook.Fill(marketId, bankrupt, -taken, price, 0, price, false, int256(deficit)),
+            PositionBook.FillKind.Liquidated
+        );
+        PositionBook.modify(
+            s,
+            PositionBook.Fill(marketId, taker, taken, price, type(uint256).max, price, false, 0),
+            PositionBook.FillKind.TakeoverWhole
+        );
+    }
+
+    /// @dev L_side += ceil(D_rem * W / Q_side): every position of the side pays at least its share
+    /// q * dL / W when it next shrinks. The rounding, floor((Q * dL - D_rem * W) / W), goes to the
+    /// fund (what the side pays beyond D_rem); the sub-wei rest stays as the protocol's dust.
+    /// Returns Q_side, the new L_side and the fund's part.
+    function _raiseLossIndex(
+        T.MarketState storage st,
+        bool chargedLong,
+        uint256 remaining
+    ) private returns (uint256 openInterest, uint256 lossIndex, uint256 toFund) {
+        openInterest = chargedLong ? st.longOpenInterest : st.shortOpenInterest;
+        if (remaining == 0) return (openInterest, chargedLong ? st.lossIndexLong : st.lossIndexShort, 0);
+        // Q_side >= q_B > 0: open interest is balanced and B is open on the other side.
+        uint256 step = remaining.mulDivUp(WAD, openInterest);
+        // step <= ceil(D_rem * W / q_B) < 2^130 and Q_side < 2^128, so the product cannot overflow.
+        toFund = (step * openInterest - remaining * WAD) / WAD;
+        if (chargedLong) {
+            lossIndex = uint256(st.lossIndexLong) + step;
+            st.lossIndexLong = SafeCast.toUint128(lossIndex);
+        } else {
+            lossIndex = uint256(st.lossIndexShort) + step;
+            st.lossIndexShort = SafeCast.toUint128(lossIndex);
+        }
     }
 
     /// @dev The one fund-available rule: internal-unit amount the fund can pay now, its available
@@ -288,5 +398,33 @@ library Liquidations {
         uint256 fromTreasury = amount - fromReserve;
         if (fromTreasury > s.treasuryBalance) revert T.RoundingReserveEmpty(marketId, amount);
         s.treasuryBalance -= uint128(fromTreasury);
+    }
+
+    /// @notice Transfers the whole token units of pending fund fees to the insurance fund; the
+    /// sub-token remainder stays pending (rounded down, toward the protocol). Returns the tokens sent.
+    function sweepFundFees(ClearinghouseLayout storage s, ClearinghouseEnv memory env) external returns (uint256) {
+        address fund = s.insuranceFund;
+        if (fund == address(0)) revert T.ZeroAddress();
+        uint256 tokenAmount = s.pendingFundFees / env.collateralScale;
+        if (tokenAmount == 0) return 0;
+        s.pendingFundFees -= uint128(tokenAmount * env.collateralScale);
+        emit T.FundFeesSwept(fund, tokenAmount);
+        env.collateral.safeTransfer(fund, tokenAmount);
+        return tokenAmount;
+    }
+
+    /// @notice Pays `tokenAmount` of treasury collateral to `to` (the caller checked the role).
+    function withdrawTreasury(
+        ClearinghouseLayout storage s,
+        ClearinghouseEnv memory env,
+        address to,
+        uint256 tokenAmount
+    ) external {
+        if (to == address(0)) revert T.ZeroAddress();
+        uint256 amount = tokenAmount * env.collateralScale;
+        if (amount > s.treasuryBalance) revert T.InsufficientTreasury(s.treasuryBalance, amount);
+        s.treasuryBalance -= uint128(amount);
+        emit T.TreasuryWithdrawn(to, tokenAmount);
+        env.collateral.safeTransfer(to, tokenAmount);
     }
 }

@@ -57,7 +57,6 @@ library PositionBook {
     function modify(ClearinghouseLayout storage s, Fill memory f, FillKind kind) internal returns (int256 payout) {
         T.Position memory pos = s.positions[f.marketId][f.account];
         T.MarketState storage st = s.state[f.marketId];
-        int256 funding = st.cumulativeFunding;
         bool buying = f.sizeDelta > 0;
         uint256 amount = uint256(buying ? f.sizeDelta : -f.sizeDelta);
         int256 contributionBefore = contribution(pos);
@@ -68,12 +67,12 @@ library PositionBook {
         int256 realizedPnl;
         if (reduceBy != 0) {
             uint256 released;
-            (released, realizedPnl) = reduce(pos, reduceBy, f.price, funding);
+            (released, realizedPnl) = reduce(pos, reduceBy, f.price, sideFunding(st, pos.isLong));
             payout = int256(released) + realizedPnl;
             settleReduction(s, f.account, pos, payout + f.adjustment, kind);
         }
         uint256 increaseBy = amount - reduceBy;
-        if (increaseBy != 0) increase(s, f, pos, buying, increaseBy, funding);
+        if (increaseBy != 0) increase(s, f, pos, buying, increaseBy, sideFunding(st, buying));
 
         // Every path that leaves a position open respects the minimum notional, except ADL, which
         // only reduces and must be able to leave any remainder: dust cannot pad the ADL queue.
@@ -84,7 +83,13 @@ library PositionBook {
         }
         updateOpenInterest(st, buying, reduceBy, increaseBy);
         st.sumSizeTimesEntry += contribution(pos) - contributionBefore;
-        store(s, f.marketId, f.account, pos, realizedPnl, funding);
+        store(s, f.marketId, f.account, pos, realizedPnl, sideFunding(st, pos.isLong));
+    }
+
+    /// @dev The cumulative funding positions of one side are valued at: F with the side's loss
+    /// index folded in (PositionMath.sideFunding). Both indices share one slot.
+    function sideFunding(T.MarketState storage st, bool isLong) internal view returns (int256) {
+        return PositionMath.sideFunding(st.cumulativeFunding, st.lossIndexLong, st.lossIndexShort, isLong);
     }
 
     /// @dev Reduction by d at p: release floor(c*d/q), book floor(d*x(p)/W); K and a stay.
@@ -140,7 +145,8 @@ library PositionBook {
         pos.leverage = uint128(PositionMath.leverageUp(newSize, pos.margin));
     }
 
-    /// @dev Writes a position record, reindexes it, and emits the event that lets anyone rebuild it.
+    /// @dev Writes a position record, reindexes it, and emits the event that lets anyone rebuild it;
+    /// `funding` is the F its side is valued at (loss index folded in).
     function store(
         ClearinghouseLayout storage s,
         bytes32 marketId,
@@ -342,7 +348,7 @@ library PositionBook {
     ) internal {
         pos.leverage = uint128(PositionMath.leverageUp(pos.size, pos.margin));
         emit T.MarginMoved(marketId, account, moved);
-        store(s, marketId, account, pos, 0, s.state[marketId].cumulativeFunding);
+        store(s, marketId, account, pos, 0, sideFunding(s.state[marketId], pos.isLong));
     }
 
     /// @dev The one margin test at `price` and the market's current F; reverts with the shortfall.
@@ -353,7 +359,7 @@ library PositionBook {
         T.Position memory pos,
         uint256 price
     ) internal view {
-        int256 funding = s.state[marketId].cumulativeFunding;
+        int256 funding = sideFunding(s.state[marketId], pos.isLong);
         uint256 shortfall = PositionMath.marginShortfall(
             pos.margin,
             pos.size,

@@ -116,10 +116,13 @@ abstract contract Trading is ClearinghouseStorage {
         PositionBook.debitFree(_s, taker, takerFee);
         uint256 total = makerFee + takerFee;
         if (total == 0) return (0, 0);
+        // Both shares rounded down; the treasury takes the rest (the shares sum to at most 1).
         uint256 toFund = total.mulDivDown(p.fundFeeShare, FixedPointMath.WAD);
+        uint256 toKeepers = total.mulDivDown(p.keeperFeeShare, FixedPointMath.WAD);
         _s.pendingFundFees += SafeCast.toUint128(toFund);
-        _s.treasuryBalance += SafeCast.toUint128(total - toFund);
-        emit FeesCollected(marketId, toFund, total - toFund);
+        _s.status[marketId].keeperReserve += SafeCast.toUint128(toKeepers);
+        _s.treasuryBalance += SafeCast.toUint128(total - toFund - toKeepers);
+        emit FeesCollected(marketId, toFund, toKeepers, total - toFund - toKeepers);
     }
 
     function _checkBand(bytes32 marketId, uint256 price, uint256 index) private view {

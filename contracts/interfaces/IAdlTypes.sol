@@ -100,6 +100,27 @@ interface IAdlTypes {
     /// @notice `account` still has a `deficit` in `marketId`: it stays on the unsettled list.
     error AdlStillUnsettled(bytes32 marketId, address account, uint256 deficit);
 
+    // ------------------------------------------------------------------ socialized loss
+
+    /// @notice `caller` settled `bankrupt` by the final layer (the clearinghouse's `LossSocialized`
+    /// carries the amounts), triggered by its deadline (`byDeadline`) or by a proof that no
+    /// opposite position is eligible.
+    event LossSocializationTriggered(
+        bytes32 indexed marketId,
+        address indexed bankrupt,
+        address indexed caller,
+        bool byDeadline
+    );
+    /// @notice The socialization delay `T_social` of `marketId` was configured (0: twice `T`).
+    event SocialDelaySet(bytes32 indexed marketId, uint32 delaySeconds);
+    /// @notice The owner of a bankrupt position may not settle it by the final layer.
+    error AdlSocialSelf(address account);
+    /// @notice `account` has been unsettled too briefly (or was never reported): the deadline
+    /// trigger opens at `due` (0: report it first).
+    error AdlSocialTooEarly(bytes32 marketId, address account, uint256 due);
+    /// @notice A socialization delay above the largest allowed.
+    error AdlSocialDelayOutOfRange(uint256 delaySeconds);
+
     // ------------------------------------------------------------------ sessions (docs/mechanism.md section 4)
 
     /// @notice An open session as the `adlSession` view returns it (id 0: none).

@@ -88,6 +88,23 @@ interface IAutoDeleverager is IRankIndex, IAdlTypes {
     /// @notice Ends a session older than `T` without a trade (anyone); its reserve is released.
     function expireAdlSession(bytes32 marketId, bool side) external;
 
+    /// @notice The final layer (docs/mechanism.md section 7.6): settles `bankrupt` when the fund
+    /// cannot cover it and no session is open in the market, if either `proof` tiles the opposite
+    /// side's tree with an empty list (every node empty or wholly ineligible at the call's delta,
+    /// every opened leaf's live members ineligible: ADL is impossible now), or `proof` is empty and
+    /// `bankrupt` has been on the unsettled list for at least `socialDelay` (ADL was too slow). The
+    /// fund pays what it can, the rest is charged to every opposite position through its side's loss
+    /// index, and the caller (anyone but the owner) takes the position over at the index price with
+    /// zero equity, earning the keeper pay. O(1) in the number of positions, plus the proof.
+    function socializeLoss(bytes32 marketId, address bankrupt, ProofNode[] calldata proof) external;
+
+    /// @notice When `account` joined the unsettled list of `marketId` (0: not on it).
+    function unsettledSince(bytes32 marketId, address account) external view returns (uint256);
+
+    /// @notice The delay `T_social` after which an unsettled position may be socialized without a
+    /// proof: the configured value, and never less than twice the session time `T`.
+    function socialDelay(bytes32 marketId) external view returns (uint256);
+
     /// @notice The open session on (`marketId`, `side`) (id 0 if none).
     function adlSession(bytes32 marketId, bool side) external view returns (SessionInfo memory);
 }

@@ -65,11 +65,14 @@ interface IClearinghouse is IClearinghouseTypes {
     /// insurance fund; the taken part's remaining equity stays in the remaining position's
     /// margin. At most `ClearinghouseLens.maxLiquidationSize` may be taken. If the taken part is bankrupt, the fund
     /// pays the drop in the whole position's deficit, only when it covers the whole deficit
-    /// (else `AdlOnly`), and the caller gets a treasury reward no larger than its fee share.
+    /// (else `AdlOnly`), and no fee is charged. Either way the caller also receives the market's
+    /// fixed `keeperPay` from the keeper reserve (as far as it goes), so waiting for bankruptcy
+    /// never pays more than liquidating in time.
     function liquidate(bytes32 marketId, address account, uint256 size, uint256 leverage) external;
 
     /// @notice Executes a verified ADL call; only the rank index (AutoDeleverager) may call.
-    /// `keeper` (the deleverage caller) receives the ADL keeper reward from the treasury.
+    /// `keeper` (the deleverage caller) receives the market's `keeperPay` from the keeper reserve
+    /// if the call closes at least the minimum notional or all of the bankrupt position.
     /// @dev See `Liquidations._settleDeleverage` for what the core checks itself.
     /// @return collected What the counterparties paid in total (18-decimal quote).
     function settleDeleverage(
@@ -79,6 +82,22 @@ interface IClearinghouse is IClearinghouseTypes {
         uint256 fundPays,
         address keeper
     ) external returns (uint256 collected);
+
+    /// @notice Settles `bankrupt` by the final layer once the deleverager has checked its trigger
+    /// (docs/mechanism.md section 7.6); only the rank index may call. The fund pays `fundPays`
+    /// (at most the deficit D at the index price), the rest D_rem is charged to every position of
+    /// the opposite side through its loss index, and `taker` takes the position over whole at the
+    /// index price with zero equity, posting the initial margin if its risk grows. `taker` receives
+    /// the market's `keeperPay`. Emits `LossSocialized`.
+    function settleSocializedLoss(bytes32 marketId, address bankrupt, uint256 fundPays, address taker) external;
+
+    /// @notice Pays `keeper` up to `amount` (18-decimal quote) from the keeper reserve of `marketId`
+    /// for ADL session work; only the rank index may call. Never reverts for an empty reserve.
+    /// @return paid What was paid (the reserve's balance if smaller).
+    function payKeeper(bytes32 marketId, address keeper, uint256 amount) external returns (uint256 paid);
+
+    /// @notice Adds `tokenAmount` of the caller's tokens to the keeper reserve of `marketId`.
+    function fundKeeperReserve(bytes32 marketId, uint256 tokenAmount) external;
 
     // ------------------------------------------------------------------ funding
 

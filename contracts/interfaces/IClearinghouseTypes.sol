@@ -83,11 +83,15 @@ interface IClearinghouseTypes {
     /// @param priceBand Largest |fill price - index| / index a fill may have.
     /// @param fundFeeShare Share of trading fees paid to the insurance fund; the rest to the treasury.
     /// @param maxPremium Clamp on each fill's premium |p - P| / P for funding.
+    /// @param keeperFeeShare Share of trading fees paid into the market's keeper reserve (with
+    ///        `fundFeeShare` at most 1); the reserve pays keepers and nothing else.
     /// @param minNotional Smallest notional q * P a voluntary fill may leave open (quote).
     /// @param fundingPeriod Seconds over which a constant premium moves F by premium * P.
     /// @param fundingWindow Seconds of each premium-averaging window.
     /// @param liquidationFee Fee on the notional taken by a liquidation (fraction).
     /// @param liquidatorShare Share of the liquidation fee that goes to the liquidator.
+    /// @param keeperPay Fixed pay (quote) from the keeper reserve for one settling action: a
+    ///        liquidation (bankrupt or not), an ADL call, a session's finish, a socialized loss.
     struct MarketParams {
         uint64 imr;
         uint64 mmr;
@@ -96,15 +100,18 @@ interface IClearinghouseTypes {
         uint64 priceBand;
         uint64 fundFeeShare;
         uint64 maxPremium;
+        uint64 keeperFeeShare;
         uint128 minNotional;
         uint32 fundingPeriod;
         uint32 fundingWindow;
         uint64 liquidationFee;
         uint64 liquidatorShare;
+        uint128 keeperPay;
     }
 
-    /// @notice Funding and open-interest state of a market, packed so a trade touches five slots:
-    /// (F, rate), (times, window size), premium sum, (long OI, short OI), sum of s*K. The narrow
+    /// @notice Funding, open-interest and loss-index state of a market, packed in six slots:
+    /// (F, rate), (times, window size), premium sum, (long OI, short OI), sum of s*K, (loss
+    /// indices). The narrow
     /// fields are ample: |F| stays far below 2^127 wei per unit (1.7e20 quote per base) and each
     /// open interest below 2^128 (sizes are below 2^120); arithmetic is checked, never wrapped.
     /// @param cumulativeFunding F, per unit of long size (longs pay when it rises).
@@ -126,6 +133,8 @@ interface IClearinghouseTypes {
         uint128 longOpenInterest;
         uint128 shortOpenInterest;
         int256 sumSizeTimesEntry;
+        uint128 lossIndexLong;
+        uint128 lossIndexShort;
     }
 
     /// @notice Names the MarketParams field an error refers to (declaration order).
@@ -137,11 +146,13 @@ interface IClearinghouseTypes {
         PriceBand,
         FundFeeShare,
         MaxPremium,
+        KeeperFeeShare,
         MinNotional,
         FundingPeriod,
         FundingWindow,
         LiquidationFee,
-        LiquidatorShare
+        LiquidatorShare,
+        KeeperPay
     }
 
     // ------------------------------------------------------------------ events
@@ -153,7 +164,8 @@ interface IClearinghouseTypes {
     /// @notice Margin moved between free collateral and a position (`amount` > 0 adds).
     event MarginMoved(bytes32 indexed marketId, address indexed account, int256 amount);
     /// @notice A position's record changed. Carries everything needed to rebuild it off-chain;
-    /// `cumulativeFunding` is F as last accrued in the market.
+    /// `cumulativeFunding` is F as last accrued in the market with the loss index of the
+    /// position's side folded in (F + L_long for a long, F - L_short for a short).
     event PositionChanged(
         bytes32 indexed marketId,
         address indexed account,
@@ -189,8 +201,8 @@ interface IClearinghouseTypes {
     event MarketParamsUpdated(bytes32 indexed marketId, MarketParams params);
     /// @notice A market was paused or unpaused.
     event MarketPaused(bytes32 indexed marketId, bool paused);
-    /// @notice Fees were credited to the insurance fund and the treasury.
-    event FeesCollected(bytes32 indexed marketId, uint256 toFund, uint256 toTreasury);
+    /// @notice Fees were credited to the insurance fund, the market's keeper reserve and the treasury.
+    event FeesCollected(bytes32 indexed marketId, uint256 toFund, uint256 toKeepers, uint256 toTreasury);
     /// @notice Pending insurance-fund fees were transferred to the fund.
     event FundFeesSwept(address indexed fund, uint256 tokenAmount);
     /// @notice Treasury collateral was paid out.
@@ -208,8 +220,28 @@ interface IClearinghouseTypes {
     );
     /// @notice The insurance fund and the rounding reserve paid a bankrupt part's deficit.
     event BadDebtCovered(bytes32 indexed marketId, address indexed account, uint256 fundPaid, uint256 reservePaid);
-    /// @notice A liquidator of a bankrupt part was paid a reward from the treasury.
+    /// @notice A keeper was paid `amount` from the market's keeper reserve (what it held, at most
+    /// the market's `keeperPay` per settling action).
     event KeeperRewardPaid(bytes32 indexed marketId, address indexed keeper, uint256 amount);
+    /// @notice `from` added `amount` to the keeper reserve of `marketId`.
+    event KeeperReserveFunded(bytes32 indexed marketId, address indexed from, uint256 amount);
+    /// @notice The final layer settled `bankrupt`: the fund paid `fundPaid`, the rest `lossSocialized`
+    /// (D_rem) was charged to the `chargedLong` side of open interest `openInterest` (Q_side) by
+    /// raising its loss index to `lossIndex`, the rounding `toFund` went to the fund, and `taker`
+    /// took the position (`size`, zero equity) over at `price`.
+    event LossSocialized(
+        bytes32 indexed marketId,
+        address indexed bankrupt,
+        address indexed taker,
+        bool chargedLong,
+        uint256 size,
+        uint256 price,
+        uint256 fundPaid,
+        uint256 lossSocialized,
+        uint256 openInterest,
+        uint256 lossIndex,
+        uint256 toFund
+    );
     /// @notice The rounding reserve of `marketId` was topped up.
     event RoundingReserveFunded(bytes32 indexed marketId, address indexed from, uint256 amount);
     /// @notice The ADL rank index / deleverager was set.

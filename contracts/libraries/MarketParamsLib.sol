@@ -23,6 +23,7 @@ library MarketParamsLib {
     uint256 internal constant MAX_FUNDING_WINDOW = 1 days;
     uint256 internal constant MAX_LIQUIDATION_FEE = 5e16; // 5%
     uint256 internal constant ONE = 1e18;
+    uint256 internal constant MAX_KEEPER_PAY = 1e21; // 1,000 quote units per settling action
     /// @notice The largest rise of `mmr` in one update (0.5 percentage points).
     uint256 internal constant MAX_MMR_STEP = 5e15;
     /// @notice The least time between two rises of `mmr`.
@@ -38,11 +39,13 @@ library MarketParamsLib {
         _bound(IClearinghouseTypes.ParamField.PriceBand, p.priceBand, MIN_BAND, MAX_BAND);
         _bound(IClearinghouseTypes.ParamField.FundFeeShare, p.fundFeeShare, 0, ONE);
         _bound(IClearinghouseTypes.ParamField.MaxPremium, p.maxPremium, 0, MAX_PREMIUM);
+        _bound(IClearinghouseTypes.ParamField.KeeperFeeShare, p.keeperFeeShare, 0, ONE - p.fundFeeShare);
         _bound(IClearinghouseTypes.ParamField.MinNotional, p.minNotional, MIN_NOTIONAL_FLOOR, MIN_NOTIONAL_CEIL);
         _bound(IClearinghouseTypes.ParamField.FundingPeriod, p.fundingPeriod, MIN_FUNDING_PERIOD, MAX_FUNDING_PERIOD);
         _bound(IClearinghouseTypes.ParamField.FundingWindow, p.fundingWindow, MIN_FUNDING_WINDOW, MAX_FUNDING_WINDOW);
         _bound(IClearinghouseTypes.ParamField.LiquidationFee, p.liquidationFee, 0, MAX_LIQUIDATION_FEE);
         _bound(IClearinghouseTypes.ParamField.LiquidatorShare, p.liquidatorShare, 0, ONE);
+        _bound(IClearinghouseTypes.ParamField.KeeperPay, p.keeperPay, 0, MAX_KEEPER_PAY);
     }
 
     /// @notice Reverts unless raising `mmr` from `current` to `proposed` is one allowed step: at

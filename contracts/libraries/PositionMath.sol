@@ -16,6 +16,18 @@ library PositionMath {
     /// @dev Leverage saturates here instead of wrapping (the mechanism (docs/mechanism.md) caps it at 2^128).
     uint256 internal constant MAX_LEVERAGE = type(uint128).max;
 
+    /// @dev The cumulative funding a side's positions are valued at: F with the side's loss index
+    /// folded in, F + L_long for longs and F - L_short for shorts, so that a rise of a side's L
+    /// lowers each of its positions' x by exactly that much, like funding paid by one side only.
+    function sideFunding(
+        int256 funding,
+        uint256 lossLong,
+        uint256 lossShort,
+        bool isLong
+    ) internal pure returns (int256) {
+        return isLong ? funding + int256(lossLong) : funding - int256(lossShort);
+    }
+
     /// @dev Per-unit unrealized PnL at price `price` under cumulative funding `funding`.
     function pnlPerUnit(bool isLong, int256 entry, uint256 price, int256 funding) internal pure returns (int256) {
         int256 adjusted = int256(price) - funding;

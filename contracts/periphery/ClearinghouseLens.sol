@@ -33,7 +33,13 @@ contract ClearinghouseLens {
 
     /// @notice Cumulative funding F of `marketId` accrued virtually to the current block.
     function currentFunding(bytes32 marketId) external view returns (int256 funding) {
-        (, funding) = _priceAndFunding(marketId);
+        (, funding, ) = _accrued(marketId);
+    }
+
+    /// @notice The F the positions of one side are valued at, accrued virtually to the current
+    /// block: F + L_long for longs, F - L_short for shorts (docs/mechanism.md section 7.6).
+    function currentSideFunding(bytes32 marketId, bool isLong) external view returns (int256 funding) {
+        (, funding) = _priceAndFunding(marketId, isLong);
     }
 
     /// @notice Equity c + floor(q * x / W) of `account` in `marketId` at the current index price and
@@ -41,7 +47,7 @@ contract ClearinghouseLens {
     function equity(bytes32 marketId, address account) public view returns (int256) {
         IClearinghouse.Position memory pos = clearinghouse.getPosition(marketId, account);
         if (pos.size == 0) return 0;
-        (uint256 price, int256 funding) = _priceAndFunding(marketId);
+        (uint256 price, int256 funding) = _priceAndFunding(marketId, pos.isLong);
         return PositionMath.equity(pos.margin, pos.size, _x(pos, price, funding));
     }
 
@@ -50,7 +56,7 @@ contract ClearinghouseLens {
     function isLiquidatable(bytes32 marketId, address account) external view returns (bool result) {
         IClearinghouse.Position memory pos = clearinghouse.getPosition(marketId, account);
         if (pos.size == 0) return false;
-        (uint256 price, int256 funding) = _priceAndFunding(marketId);
+        (uint256 price, int256 funding) = _priceAndFunding(marketId, pos.isLong);
         int256 eq = PositionMath.equity(pos.margin, pos.size, _x(pos, price, funding));
         (result, ) = PositionMath.liquidatable(eq, pos.size, price, clearinghouse.marketParams(marketId).mmr);
     }
@@ -64,7 +70,7 @@ contract ClearinghouseLens {
     function marginRatio(bytes32 marketId, address account) external view returns (int256) {
         IClearinghouse.Position memory pos = clearinghouse.getPosition(marketId, account);
         if (pos.size == 0) return type(int256).max;
-        (uint256 price, int256 funding) = _priceAndFunding(marketId);
+        (uint256 price, int256 funding) = _priceAndFunding(marketId, pos.isLong);
         int256 eq = PositionMath.equity(pos.margin, pos.size, _x(pos, price, funding));
         uint256 notional = uint256(pos.size).mulDivUp(price, FixedPointMath.WAD);
         return FixedPointMath.divFloor(eq * int256(FixedPointMath.WAD), notional);
@@ -75,7 +81,7 @@ contract ClearinghouseLens {
     function maxLiquidationSize(bytes32 marketId, address account) external view returns (uint256) {
         IClearinghouse.Position memory pos = clearinghouse.getPosition(marketId, account);
         if (pos.size == 0) return 0;
-        (uint256 price, int256 funding) = _priceAndFunding(marketId);
+        (uint256 price, int256 funding) = _priceAndFunding(marketId, pos.isLong);
         IClearinghouse.MarketParams memory p = clearinghouse.marketParams(marketId);
         int256 eq = PositionMath.equity(pos.margin, pos.size, _x(pos, price, funding));
         (bool isLiquidatable_, ) = PositionMath.liquidatable(eq, pos.size, price, p.mmr);
@@ -83,11 +89,21 @@ contract ClearinghouseLens {
         return LiquidationMath.maxTake(pos.size, eq, price, p.mmr, p.liquidationFee, p.minNotional);
     }
 
-    function _priceAndFunding(bytes32 marketId) private view returns (uint256 price, int256 funding) {
+    /// @dev The index price and the F positions of `isLong`'s side are valued at, accrued virtually.
+    function _priceAndFunding(bytes32 marketId, bool isLong) private view returns (uint256 price, int256 funding) {
+        IClearinghouse.MarketState memory s;
+        (price, funding, s) = _accrued(marketId);
+        funding = PositionMath.sideFunding(funding, s.lossIndexLong, s.lossIndexShort, isLong);
+    }
+
+    /// @dev The index price, F accrued virtually to this block, and the stored market state.
+    function _accrued(
+        bytes32 marketId
+    ) private view returns (uint256 price, int256 funding, IClearinghouse.MarketState memory s) {
         (bool listed, ) = clearinghouse.marketStatus(marketId);
         if (!listed) revert IClearinghouseTypes.MarketUnknown(marketId);
         (price, ) = clearinghouse.oracle().getPrice(marketId, false);
-        IClearinghouse.MarketState memory s = clearinghouse.marketState(marketId);
+        s = clearinghouse.marketState(marketId);
         IClearinghouse.MarketParams memory p = clearinghouse.marketParams(marketId);
         FundingMath.Accrual memory a = FundingMath.Accrual(
             s.cumulativeFunding,

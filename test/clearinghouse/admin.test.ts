@@ -15,11 +15,13 @@ const FIELDS = [
   "priceBand",
   "fundFeeShare",
   "maxPremium",
+  "keeperFeeShare",
   "minNotional",
   "fundingPeriod",
   "fundingWindow",
   "liquidationFee",
   "liquidatorShare",
+  "keeperPay",
 ] as const;
 type Field = (typeof FIELDS)[number];
 
@@ -49,6 +51,9 @@ const OUT_OF_BOUNDS: [Field, bigint, bigint, bigint][] = [
   ["fundingWindow", DAY + 1n, 60n, DAY],
   ["liquidationFee", 5n * 10n ** 16n + 1n, 0n, 5n * 10n ** 16n],
   ["liquidatorShare", WAD + 1n, 0n, WAD],
+  // The keeper share is bounded by what the fund share leaves (defaults: half to the fund).
+  ["keeperFeeShare", WAD / 2n + 1n, 0n, WAD / 2n],
+  ["keeperPay", 10n ** 21n + 1n, 0n, 10n ** 21n],
 ];
 
 describe("Clearinghouse market administration", function () {
@@ -119,11 +124,13 @@ describe("Clearinghouse market administration", function () {
         priceBand: 10n ** 17n,
         fundFeeShare: WAD,
         maxPremium: 0n,
+        keeperFeeShare: 0n,
         minNotional: 10n ** 24n,
         fundingPeriod: 3600n,
         fundingWindow: DAY,
         liquidationFee: 5n * 10n ** 16n,
         liquidatorShare: 0n,
+        keeperPay: 10n ** 21n,
       });
     });
   });

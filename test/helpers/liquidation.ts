@@ -28,6 +28,8 @@ export interface LiqParams {
   minNotional: bigint;
   liquidationFee: bigint;
   liquidatorShare: bigint;
+  /** Fixed pay from the keeper reserve per liquidation (0 where a caller does not need it). */
+  keeperPay?: bigint;
 }
 
 /** ceil(ceil(d * P / W) * rate / W): the ordinary liquidation fee, rounded toward the protocol. */
@@ -108,6 +110,7 @@ export interface LiqState {
   pendingFundFees: bigint;
   treasuryBalance: bigint;
   roundingReserve: bigint;
+  keeperReserve: bigint;
   /** Insurance fund token balance (6 decimals) and what it may pay now. */
   fundTokens: bigint;
   fundAvailableTokens: bigint;
@@ -129,6 +132,7 @@ export async function readLiqState(f: Fixture, id: string, target: string, liqui
     pendingFundFees: await ch.pendingFundFees(),
     treasuryBalance: await ch.treasuryBalance(),
     roundingReserve: await ch.roundingReserve(id),
+    keeperReserve: await ch.keeperReserve(id),
     fundTokens: await f.token.balanceOf(await f.insuranceFund.getAddress()),
     fundAvailableTokens: await f.insuranceFund.available(),
     chTokens: await f.token.balanceOf(await ch.getAddress()),
@@ -139,7 +143,7 @@ export async function readLiqState(f: Fixture, id: string, target: string, liqui
 export interface Prediction {
   plan: Plan;
   after: LiqState;
-  /** Keeper reward from the treasury (bankrupt parts only). */
+  /** Keeper pay from the keeper reserve: min(keeperPay, reserve), bankrupt or not. */
   reward: bigint;
   /** Tokens the fund transfers to the clearinghouse. */
   coverTokens: bigint;
@@ -224,14 +228,11 @@ export function predict(
     };
     return out;
   }
-  let toLiquidator = pl.toLiquidator;
-  if (pl.takenEquity < 0n) {
-    const cap = (feeUp(d, price, p.liquidationFee) * p.liquidatorShare) / WAD;
-    out.reward = cap < a.treasuryBalance ? cap : a.treasuryBalance;
-    a.treasuryBalance -= out.reward;
-    toLiquidator = out.reward;
-  }
-  a.liquidatorFree = free + toLiquidator;
+  // Waiting never pays: the fee share (zero for a bankrupt part) plus the same fixed keeper pay.
+  const pay = p.keeperPay ?? 0n;
+  out.reward = pay < a.keeperReserve ? pay : a.keeperReserve;
+  a.keeperReserve -= out.reward;
+  a.liquidatorFree = free + pl.toLiquidator + out.reward;
   a.pendingFundFees += pl.toFund;
   return out;
 }
@@ -245,6 +246,7 @@ export async function liqParams(f: Fixture, id: string): Promise<LiqParams> {
     minNotional: m.minNotional,
     liquidationFee: m.liquidationFee,
     liquidatorShare: m.liquidatorShare,
+    keeperPay: m.keeperPay,
   };
 }
 
@@ -284,7 +286,7 @@ export async function fullSnapshot(f: Fixture, ids: string[], accounts: string[]
 
 /**
  * Conservation (docs/mechanism.md section 5): returns dust = W*(balance - free - sum c - fund - treasury)
- * + sum s*K, after checking that every market's stored sum s*K equals the sum recomputed from
+ * + sum s*K + Q_long*L_long + Q_short*L_short (treasury with the rounding and keeper reserves), after checking that every market's stored sum s*K equals the sum recomputed from
  * the positions, that open interest is balanced and that every open position has c > 0.
  */
 export async function conservation(f: Fixture, ids: string[], accounts: string[]): Promise<bigint> {
@@ -299,7 +301,7 @@ export async function conservation(f: Fixture, ids: string[], accounts: string[]
   let sumC = 0n;
   let sumSK = 0n;
   for (const id of ids) {
-    treasury += await ch.roundingReserve(id);
+    treasury += (await ch.roundingReserve(id)) + (await ch.keeperReserve(id));
     const st = await ch.marketState(id);
     let recomputed = 0n;
     let longs = 0n;
@@ -317,7 +319,7 @@ export async function conservation(f: Fixture, ids: string[], accounts: string[]
     expect(st.longOpenInterest, "long OI").to.equal(longs);
     expect(st.shortOpenInterest, "short OI").to.equal(shorts);
     expect(longs, "open interest balanced").to.equal(shorts);
-    sumSK += st.sumSizeTimesEntry;
+    sumSK += st.sumSizeTimesEntry + longs * st.lossIndexLong + shorts * st.lossIndexShort;
   }
   expect(fund, "fund never negative").to.be.greaterThanOrEqual(0n);
   return WAD * (balance - free - sumC - fund - treasury) + sumSK;
@@ -347,18 +349,15 @@ export async function liquidateExactly(
   const pred = predict(before, id, target, liquidator.address, d, leverage, price, funding, p);
   expect(pred.error, "the mirror predicted a revert").to.equal(undefined);
   expect(await readLiqState(f, id, target, liquidator.address)).to.deep.equal(pred.after);
-  const toLiquidator = pred.plan.takenEquity < 0n ? pred.reward : pred.plan.toLiquidator;
   await expect(tx)
     .to.emit(ch, "PositionLiquidated")
-    .withArgs(id, target, liquidator.address, d, price, toLiquidator, pred.plan.toFund, pred.plan.fundPays);
+    .withArgs(id, target, liquidator.address, d, price, pred.plan.toLiquidator, pred.plan.toFund, pred.plan.fundPays);
   const names = receipt.logs.map((l) => ch.interface.parseLog(l)?.name);
   if (pred.plan.takenEquity < 0n) {
     await expect(tx).to.emit(ch, "BadDebtCovered").withArgs(id, target, pred.plan.fundPays, pred.plan.reservePays);
-    await expect(tx).to.emit(ch, "KeeperRewardPaid").withArgs(id, liquidator.address, pred.reward);
-  } else {
-    expect(names).to.not.include("BadDebtCovered");
-    expect(names).to.not.include("KeeperRewardPaid");
-  }
+  } else expect(names).to.not.include("BadDebtCovered");
+  if (pred.reward > 0n) await expect(tx).to.emit(ch, "KeeperRewardPaid").withArgs(id, liquidator.address, pred.reward);
+  else expect(names).to.not.include("KeeperRewardPaid");
   return pred;
 }
 
