@@ -558,6 +558,26 @@ export function buildProof(
   return proof;
 }
 
+/** Below every finite score: a proof for an empty list prunes no node by its bound. */
+const NO_LAST_ENTRY = -(1n << 255n);
+
+/**
+ * The proof of `socializeLoss`'s first trigger (docs/mechanism.md section 7.6): the whole tree of
+ * `side` tiled for an empty list, so that only empty or wholly ineligible nodes are pruned and every
+ * opened leaf lists all its members. The contract accepts it only if none of them is eligible at
+ * `delta`, that is, when ADL is impossible now (planDeleverage returns undefined).
+ */
+export function buildNoEligibleProof(
+  book: PositionBook,
+  marketId: string,
+  side: boolean,
+  price: bigint,
+  funding: bigint,
+  delta: bigint,
+): ProofNode[] {
+  return buildProof(book, marketId, side, price, funding, delta, NO_LAST_ENTRY);
+}
+
 /** A deleverage call's arguments and what it will do. */
 export interface DeleveragePlan {
   counterparties: string[];

@@ -147,8 +147,7 @@ export async function finishExactly(
     available,
     {
       keeper: f.keeper.address,
-      liquidationFee: params.liquidationFee,
-      liquidatorShare: params.liquidatorShare,
+      keeperPay: params.keeperPay,
       minNotional: params.minNotional,
     },
     s.sigma,

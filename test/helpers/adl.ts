@@ -104,6 +104,7 @@ export interface AdlState {
   fundTokens: bigint;
   roundingReserve: bigint;
   treasuryBalance: bigint;
+  keeperReserve: bigint;
 }
 
 export async function readAdlState(f: Fixture, id: string, accounts: string[]): Promise<AdlState> {
@@ -115,6 +116,7 @@ export async function readAdlState(f: Fixture, id: string, accounts: string[]): 
     fundTokens: await f.token.balanceOf(await f.insuranceFund.getAddress()),
     roundingReserve: await ch.roundingReserve(id),
     treasuryBalance: await ch.treasuryBalance(),
+    keeperReserve: await ch.keeperReserve(id),
   };
   for (const a of accounts) {
     s.positions.set(a, await pos(f, id, a));
@@ -134,15 +136,14 @@ export interface AdlPrediction {
   /** V_i: booked equity of each counterparty's closed share. */
   closedEquity: bigint[];
   remaining: bigint;
-  /** The keeper reward paid from the treasury. */
+  /** The keeper pay from the market's keeper reserve. */
   reward: bigint;
 }
 
-/** What the ADL keeper reward depends on (docs/mechanism.md section 3, step 6). */
+/** What the ADL keeper pay depends on (docs/mechanism.md sections 3, step 6, and 7.2). */
 export interface RewardTerms {
   keeper: string;
-  liquidationFee: bigint;
-  liquidatorShare: bigint;
+  keeperPay: bigint;
   minNotional: bigint;
 }
 
@@ -231,14 +232,12 @@ export function predictDeleverage(
     after.roundingReserve -= fromReserve;
     after.treasuryBalance -= gap - fromReserve;
   } else after.pendingFundFees += -gap;
-  // The keeper reward: the liquidator's share of the liquidation fee on the notional closed, from
-  // the treasury (what it has), only if the call closes the minimum notional or all of B.
+  // The keeper pay: keeperPay from the keeper reserve (what it has), only if the call closes the
+  // minimum notional or all of B.
   let reward = 0n;
   if (terms && (d === b.size || (d * price) / WAD >= terms.minNotional)) {
-    const fee = ceilDiv(ceilDiv(d * price, WAD) * terms.liquidationFee, WAD);
-    reward = (fee * terms.liquidatorShare) / WAD;
-    if (reward > after.treasuryBalance) reward = after.treasuryBalance;
-    after.treasuryBalance -= reward;
+    reward = terms.keeperPay < after.keeperReserve ? terms.keeperPay : after.keeperReserve;
+    after.keeperReserve -= reward;
     if (after.free.has(terms.keeper)) after.free.set(terms.keeper, after.free.get(terms.keeper)! + reward);
   }
   return { after, takes, d, fundPays, owed, charges, closedEquity, remaining: b.size - d, reward };
@@ -272,8 +271,7 @@ export async function deleverageExactly(
   const params = await f.clearinghouse.marketParams(id);
   const prediction = predictDeleverage(before, bankrupt, list, price, funding, available, {
     keeper: f.keeper.address,
-    liquidationFee: params.liquidationFee,
-    liquidatorShare: params.liquidatorShare,
+    keeperPay: params.keeperPay,
     minNotional: params.minNotional,
   });
   const tx = await f.deleverager.connect(f.keeper).deleverage(id, bankrupt, list, proof);
