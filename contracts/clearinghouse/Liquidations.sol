@@ -263,7 +263,11 @@ library Liquidations {
         s.free[msg.sender] += toLiquidator;
         s.pendingFundFees += SafeCast.toUint128(toFund);
         emit T.PositionLiquidated(marketId, account, msg.sender, size, price, toLiquidator, toFund, plan.fundPays);
-        _payKeeper(s, marketId, msg.sender, params.keeperPay);
+        // The pay is capped at the fund's share of the ordinary fee on the notional taken, so that an
+        // owner liquidating its own healthy-equity position from a second account never gains.
+        uint256 ordinary = LiquidationMath.feeUp(size, price, params.liquidationFee);
+        uint256 cap = ordinary - ordinary.mulDivDown(params.liquidatorShare, WAD);
+        _payKeeper(s, marketId, msg.sender, cap < params.keeperPay ? cap : params.keeperPay);
     }
 
     /// @notice The final layer (docs/mechanism.md section 7.6), after the deleverager checked its

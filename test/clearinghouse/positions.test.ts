@@ -279,7 +279,7 @@ describe("Clearinghouse positions", function () {
   });
 
   describe("fees", function () {
-    it("charges ceil(notional * fee) to each side's free collateral and splits them by fundFeeShare", async function () {
+    it("charges ceil(notional * fee) to each side's free collateral and splits them by fundFeeShare and keeperFeeShare", async function () {
       const f = await loadFixture(systemFixture);
       const [alice, bob] = f.traders;
       const d = 123456789012345679n;
@@ -288,14 +288,15 @@ describe("Clearinghouse positions", function () {
       const t = await signed(f.clearinghouse, bob, { marketId: f.ethId, size: -d, limitPrice: price });
       const makerFee = feeOf(d, price, 2n * 10n ** 14n);
       const takerFee = feeOf(d, price, 5n * 10n ** 14n);
-      const [toFund, toTreasury] = splitFees(makerFee + takerFee, WAD / 2n);
-      expect((makerFee + takerFee) % 2n).to.equal(1n); // the treasury keeps the odd wei
+      const [toFund, toKeepers, toTreasury] = splitFees(makerFee + takerFee, WAD / 2n, WAD / 10n);
+      expect((makerFee + takerFee) % 10n).to.not.equal(0n); // both shares round down: the treasury keeps the rest
       await expect(submit(f.clearinghouse, f.keeper, m, t, d))
         .to.emit(f.clearinghouse, "FeesCollected")
-        .withArgs(f.ethId, toFund, toTreasury);
+        .withArgs(f.ethId, toFund, toKeepers, toTreasury);
       expect(await f.clearinghouse.pendingFundFees()).to.equal(toFund);
+      expect(await f.clearinghouse.keeperReserve(f.ethId)).to.equal(toKeepers);
       expect(await f.clearinghouse.treasuryBalance()).to.equal(toTreasury);
-      expect(toTreasury - toFund).to.equal(1n);
+      expect(toFund + toKeepers + toTreasury).to.equal(makerFee + takerFee);
     });
 
     it("sweeps whole token units of fund fees to the insurance fund, keeping the sub-unit remainder", async function () {
@@ -337,9 +338,9 @@ describe("Clearinghouse positions", function () {
     it("pays the treasury out only to TREASURER_ROLE and never more than it holds", async function () {
       const f = await loadFixture(systemFixture);
       const [alice, bob] = f.traders;
-      await fill(f, alice, bob, X(5), P); // fees 2 + 5, 3.5 to the treasury
+      await fill(f, alice, bob, X(5), P); // fees 2 + 5: 3.5 to the fund, 0.7 to keepers, 2.8 to the treasury
       const treasury = await f.clearinghouse.treasuryBalance();
-      expect(treasury).to.equal(35n * 10n ** 17n);
+      expect(treasury).to.equal(28n * 10n ** 17n);
       const role = await f.clearinghouse.TREASURER_ROLE();
       await expectRejected(
         f,
@@ -352,17 +353,17 @@ describe("Clearinghouse positions", function () {
       await expectRejected(
         f,
         { ids: [], accounts: [alice.address] },
-        () => f.clearinghouse.withdrawTreasury(alice.address, 4n * USDC),
+        () => f.clearinghouse.withdrawTreasury(alice.address, 3n * USDC),
         "InsufficientTreasury",
         treasury,
-        X(4),
+        X(3),
       );
-      const tx = f.clearinghouse.withdrawTreasury(alice.address, 3n * USDC);
+      const tx = f.clearinghouse.withdrawTreasury(alice.address, 2n * USDC);
       await expect(tx)
         .to.emit(f.clearinghouse, "TreasuryWithdrawn")
-        .withArgs(alice.address, 3n * USDC);
-      await expect(tx).to.changeTokenBalance(f.token, alice, 3n * USDC);
-      expect(await f.clearinghouse.treasuryBalance()).to.equal(WAD / 2n);
+        .withArgs(alice.address, 2n * USDC);
+      await expect(tx).to.changeTokenBalance(f.token, alice, 2n * USDC);
+      expect(await f.clearinghouse.treasuryBalance()).to.equal((8n * WAD) / 10n);
     });
   });
 
@@ -400,7 +401,9 @@ describe("Clearinghouse positions", function () {
       const treasury =
         (await f.clearinghouse.treasuryBalance()) +
         (await f.clearinghouse.roundingReserve(f.ethId)) +
-        (await f.clearinghouse.roundingReserve(f.btcId));
+        (await f.clearinghouse.roundingReserve(f.btcId)) +
+        (await f.clearinghouse.keeperReserve(f.ethId)) +
+        (await f.clearinghouse.keeperReserve(f.btcId));
       const dust = WAD * (balance - free - margins - (await f.clearinghouse.pendingFundFees()) - treasury) + sumSK;
       expect(dust >= 0n, `dust ${dust}`).to.equal(true);
     }

@@ -58,10 +58,11 @@ export function feeOf(size: bigint, price: bigint, rate: bigint): bigint {
   return mulDivUp(mulDivUp(size, price, WAD), rate, WAD);
 }
 
-/** Splits a fee total into (fund, treasury) shares: the fund's share is rounded down. */
-export function splitFees(total: bigint, fundShare: bigint): [bigint, bigint] {
+/** Splits a fee total into (fund, keeper reserve, treasury) shares: both shares rounded down. */
+export function splitFees(total: bigint, fundShare: bigint, keeperShare: bigint): [bigint, bigint, bigint] {
   const toFund = mulDivDown(total, fundShare, WAD);
-  return [toFund, total - toFund];
+  const toKeepers = mulDivDown(total, keeperShare, WAD);
+  return [toFund, toKeepers, total - toFund - toKeepers];
 }
 
 /** Everything a rejected call must leave untouched. */

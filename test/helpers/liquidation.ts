@@ -229,7 +229,10 @@ export function predict(
     return out;
   }
   // Waiting never pays: the fee share (zero for a bankrupt part) plus the same fixed keeper pay.
-  const pay = p.keeperPay ?? 0n;
+  // keeperPay, capped at the fund's share of the ordinary fee on the notional taken.
+  const ordinary = feeUp(d, price, p.liquidationFee);
+  const cap = ordinary - (ordinary * p.liquidatorShare) / WAD;
+  const pay = p.keeperPay === undefined ? 0n : p.keeperPay < cap ? p.keeperPay : cap;
   out.reward = pay < a.keeperReserve ? pay : a.keeperReserve;
   a.keeperReserve -= out.reward;
   a.liquidatorFree = free + pl.toLiquidator + out.reward;

@@ -2,14 +2,14 @@
  * Bankrupt positions under liquidation (docs/mechanism.md section 3, Liquidation and Insurance fund):
  * the fund pays the drop in the WHOLE position's deficit (D - D'), only if it covers all of D,
  * the rounding reserve pays the 0 to 1 wei the floors leave, the taken part ends at exactly zero,
- * and the keeper is rewarded from the treasury. Plus: a same-owner liquidator cannot profit.
+ * and the keeper is paid the fixed keeper pay from the keeper reserve. Plus: a same-owner liquidator cannot profit.
  *
  * Alice is long 1 ETH at 10x from 2,000 (c = 200), Bob short; at 1,750 her equity is -50.
  */
 import { expect } from "chai";
-import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
+import { loadFixture, takeSnapshot } from "@nomicfoundation/hardhat-network-helpers";
 import { systemFixture, ETH, ETH_PRICE, USDC, type Fixture } from "../helpers/fixture";
-import { feeUp, fullSnapshot, liquidateExactly, openAt, positionOf, stake } from "../helpers/liquidation";
+import { fullSnapshot, liquidateExactly, openAt, positionOf, stake } from "../helpers/liquidation";
 import { WAD } from "../../lib/math";
 
 const X5 = 5n * WAD;
@@ -43,7 +43,9 @@ describe("Liquidation of bankrupt positions: insurance fund cover", function () 
     const valueBefore = await valueOf(f, shares);
     const fundBefore = await f.insuranceFund.totalAssets();
     expect(await f.clearinghouse.pendingFundFees()).to.equal(0n);
-    expect(await f.clearinghouse.treasuryBalance()).to.equal(7n * 10n ** 17n);
+    // Fees of the opening trade, 1.4: 0.7 to the fund, 0.14 to the keeper reserve, 0.56 to the treasury.
+    expect(await f.clearinghouse.treasuryBalance()).to.equal(56n * 10n ** 16n);
+    expect(await f.clearinghouse.keeperReserve(f.ethId)).to.equal(14n * 10n ** 16n);
     const aliceFree = await f.clearinghouse.freeCollateral(alice.address);
 
     const pred = await liquidateExactly(f, f.ethId, alice.address, carol, WAD, X5);
@@ -53,10 +55,12 @@ describe("Liquidation of bankrupt positions: insurance fund cover", function () 
     expect(pred.plan.fundPays).to.equal(50n * WAD);
     expect(pred.plan.reservePays).to.equal(0n);
     expect(pred.coverTokens).to.equal(50n * USDC);
-    // The keeper reward is capped by the fee share (floor(17.5 * 50%) = 8.75) and by what the
-    // treasury has (0.7): it gets 0.7 and the treasury is empty.
-    expect(pred.reward).to.equal(7n * 10n ** 17n);
-    expect(await f.clearinghouse.treasuryBalance()).to.equal(0n);
+    // A bankrupt part pays no fee; the keeper pay (1) is capped by what the keeper reserve holds
+    // (0.14), which is now empty; the treasury is untouched.
+    expect(pred.plan.toLiquidator).to.equal(0n);
+    expect(pred.reward).to.equal(14n * 10n ** 16n);
+    expect(await f.clearinghouse.keeperReserve(f.ethId)).to.equal(0n);
+    expect(await f.clearinghouse.treasuryBalance()).to.equal(56n * 10n ** 16n);
     // The bankrupt owner gets nothing and owes nothing: the taken part ended at exactly zero.
     expect(await f.clearinghouse.freeCollateral(alice.address)).to.equal(aliceFree);
     expect((await f.clearinghouse.getPosition(f.ethId, alice.address)).size).to.equal(0n);
@@ -71,17 +75,18 @@ describe("Liquidation of bankrupt positions: insurance fund cover", function () 
     expect(valueBefore - valueAfter).to.be.within(49_990_000n, 50n * USDC);
   });
 
-  it("pays a zero keeper reward, without reverting, when the treasury is empty", async function () {
+  it("pays what the keeper reserve holds, never reverting: short of keeperPay, then empty", async function () {
     const f = await aliceBankrupt(10_000n * USDC);
-    const [alice, , carol] = f.traders;
+    const [alice, , carol, dave] = f.traders;
     const ch = f.clearinghouse;
-    await (await ch.connect(f.admin).withdrawTreasury(await f.admin.getAddress(), 700_000n)).wait();
-    expect(await ch.treasuryBalance()).to.equal(0n);
     const carolFree = await ch.freeCollateral(carol.address);
-    const pred = await liquidateExactly(f, f.ethId, alice.address, carol, WAD / 2n, X5);
-    expect(pred.reward).to.equal(0n);
-    // Carol only posted the margin of her 0.5 ETH leg at 5x: ceil(0.5 * 1750 / 5) = 175.
-    expect(await ch.freeCollateral(carol.address)).to.equal(carolFree - 175n * WAD);
+    const first = await liquidateExactly(f, f.ethId, alice.address, carol, WAD / 2n, X5);
+    expect(first.reward).to.equal(14n * 10n ** 16n);
+    // Carol posted the margin of her 0.5 ETH leg at 5x, ceil(0.5 * 1750 / 5) = 175, and got the reserve.
+    expect(await ch.freeCollateral(carol.address)).to.equal(carolFree - 175n * WAD + 14n * 10n ** 16n);
+    const second = await liquidateExactly(f, f.ethId, alice.address, dave, WAD / 2n, X5);
+    expect(second.reward).to.equal(0n);
+    expect(await ch.keeperReserve(f.ethId)).to.equal(0n);
   });
 
   it("draws unswept fund fees first, then whole tokens, keeping the sub-token surplus as fund fees", async function () {
@@ -127,9 +132,9 @@ describe("Liquidation of bankrupt positions: insurance fund cover", function () 
   it("covers a partial take of a bankrupt position with D - D'; the reserve pays the floor's wei", async function () {
     // x = 1750.12345678 - 2000 is not a whole number of units, so floors leave one wei.
     const f = await aliceBankrupt(10_000n * USDC, 175_012_345_678n * 10n ** 10n);
-    const [alice, , carol, dave, erin, frank] = f.traders;
-    // Fill the treasury so the reward is capped by the fee share, not by the treasury.
-    await openAt(f, f.btcId, erin, frank, WAD / 5n, 60_000n * WAD);
+    const [alice, , carol, dave, erin] = f.traders;
+    // Top the market's keeper reserve up beyond keeperPay (anyone may fund it).
+    await (await f.clearinghouse.connect(erin).fundKeeperReserve(f.ethId, 10n * USDC)).wait();
     const ch = f.clearinghouse;
     const before = await positionOf(f, f.ethId, alice.address);
     const deficit = -(await f.lens.equity(f.ethId, alice.address));
@@ -143,9 +148,9 @@ describe("Liquidation of bankrupt positions: insurance fund cover", function () 
     expect(first.plan.reservePays).to.equal(1n);
     expect(first.plan.fundPays + first.plan.reservePays).to.equal(-first.plan.takenEquity);
     expect(await ch.roundingReserve(f.ethId)).to.equal(10n ** 12n - 1n);
-    // Reward: the liquidator's share of the ordinary fee, which the treasury can afford here.
-    expect(first.reward).to.equal(feeUp(d, 175_012_345_678n * 10n ** 10n, WAD / 100n) / 2n);
-    expect(await ch.treasuryBalance()).to.be.greaterThan(0n);
+    // Pay: the fixed keeperPay (1 quote unit), which the keeper reserve can afford here.
+    expect(first.reward).to.equal(WAD);
+    expect(await ch.keeperReserve(f.ethId)).to.be.greaterThan(0n);
     // The remainder keeps its deficit (never paid into margin that stays open), K and a.
     const after = await positionOf(f, f.ethId, alice.address);
     expect(after).to.deep.equal({ ...before, size: before.size - d, margin: before.margin - first.plan.released });
@@ -161,7 +166,7 @@ describe("Liquidation of bankrupt positions: insurance fund cover", function () 
 });
 
 describe("Liquidation by a second account of the same owner", function () {
-  it("does not profit beyond the published fee: combined wealth drops by exactly the fund's share", async function () {
+  it("does not profit: combined wealth drops by the fund's share less the capped keeper pay, never less than 0", async function () {
     const f = await loadFixture(systemFixture);
     const [alice, bob, , , , , aliceToo] = f.traders;
     const ch = f.clearinghouse;
@@ -185,7 +190,48 @@ describe("Liquidation by a second account of the same owner", function () {
     // - with x = -120 a whole number of units, floor(d*x/W) + floor((q-d)*x/W) == floor(q*x/W),
     //   so no rounding wei is lost either (in general the split can cost the owner at most 1 wei,
     //   never gain it).
+    // - the keeper pay from the reserve is capped at the fund's share of the ordinary fee, which
+    //   equals the fund's share here (the taken part's equity exceeds the fee): no gain.
     expect(pred.plan.toLiquidator).to.be.greaterThan(0n);
-    expect(before - (await wealth())).to.equal(pred.plan.toFund);
+    expect(pred.reward).to.be.greaterThan(0n);
+    expect(pred.reward).to.be.lessThanOrEqual(pred.plan.toFund);
+    expect(before - (await wealth())).to.equal(pred.plan.toFund - pred.reward);
+  });
+});
+
+describe("Liquidation pay: waiting for bankruptcy never pays", function () {
+  /**
+   * The attack: with equity between 0 and the fee, liquidating in time paid the liquidator its share
+   * of that equity, while waiting until the position was bankrupt paid its share of the full fee from
+   * the treasury and made the fund pay instead of earn. Now the liquidator gets its share of
+   * min(fee, equity of the taken part) plus the same fixed keeper pay either way, and a bankrupt part
+   * pays the keeper pay only, so liquidating in time always pays at least as much.
+   */
+  it("waiting for bankruptcy: the in-time liquidation at equity below the fee pays more than the bankrupt one", async function () {
+    const f = await loadFixture(systemFixture);
+    const [alice, bob, carol, dave, erin] = f.traders;
+    await openAt(f, f.ethId, alice, bob, WAD, ETH_PRICE, { long: X10, short: X5 });
+    await stake(f, dave, 10_000n * USDC);
+    // Top the market's keeper reserve up beyond keeperPay (anyone may fund it).
+    await (await f.clearinghouse.connect(erin).fundKeeperReserve(f.ethId, 10n * USDC)).wait();
+    const snap = await takeSnapshot();
+
+    // In time: at 1,810 Alice's equity is 10, below the fee on her notional (18.10).
+    await f.setPrice(ETH, 1810n * WAD);
+    expect(await f.lens.equity(f.ethId, alice.address)).to.equal(10n * WAD);
+    const cap = await f.lens.maxLiquidationSize(f.ethId, alice.address);
+    const inTime = await liquidateExactly(f, f.ethId, alice.address, carol, cap, X5);
+    const paidInTime = inTime.plan.toLiquidator + inTime.reward;
+    expect(inTime.plan.toFund, "the fund earns its fee share").to.be.greaterThan(0n);
+
+    // Waiting: at 1,780 Alice is bankrupt (equity -20) and the fund covers her.
+    await snap.restore();
+    await f.setPrice(ETH, 1780n * WAD);
+    const late = await liquidateExactly(f, f.ethId, alice.address, carol, WAD, X5);
+    const paidLate = late.plan.toLiquidator + late.reward;
+    expect(late.plan.toLiquidator, "a bankrupt part pays no fee").to.equal(0n);
+    expect(late.reward, "only the fixed keeper pay").to.equal(WAD);
+    expect(late.plan.fundPays, "the fund pays instead of earning").to.equal(20n * WAD);
+    expect(paidInTime).to.be.greaterThan(paidLate);
   });
 });

@@ -762,7 +762,8 @@ describe("Clearinghouse differential: applyFill and the position views", functio
       expect(tkFreeNow, `taker free collateral of ${where}`).to.equal(tkFreeAfter);
       const toFund = mulDivDown(makerFee + takerFee, p.fundFeeShare, WAD);
       expect(pendingNow - pending).to.equal(toFund);
-      expect(treasuryNow - treasury).to.equal(makerFee + takerFee - toFund);
+      const toKeepers = mulDivDown(makerFee + takerFee, p.keeperFeeShare, WAD);
+      expect(treasuryNow - treasury).to.equal(makerFee + takerFee - toFund - toKeepers);
       expect(accrualNow.premiumTimesSize).to.equal(
         (accrual.lastFundingTime === ts
           ? accrual

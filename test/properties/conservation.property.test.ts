@@ -76,6 +76,7 @@ interface Params {
   takerFee: bigint;
   priceBand: bigint;
   fundFeeShare: bigint;
+  keeperFeeShare: bigint;
   maxPremium: bigint;
   minNotional: bigint;
   fundingPeriod: bigint;
@@ -116,6 +117,7 @@ interface World {
   pendingFundFees: bigint;
   treasuryBalance: bigint;
   roundingReserves: bigint[];
+  keeperReserves: bigint[];
   chTokens: bigint;
   fundTokens: bigint;
 }
@@ -258,8 +260,10 @@ function modelMatch(
   debit(w, tk, takerFee);
   const total = makerFee + takerFee;
   const toFund = mulDivDown(total, m.params.fundFeeShare, WAD);
+  const toKeepers = mulDivDown(total, m.params.keeperFeeShare, WAD);
   w.pendingFundFees += toFund;
-  w.treasuryBalance += total - toFund;
+  w.keeperReserves[mi] += toKeepers;
+  w.treasuryBalance += total - toFund - toKeepers;
   m.state.premiumTimesSize += premiumOf(price, m.price, m.params.maxPremium) * fill;
   m.state.windowSize += fill;
   return { exact: r1.exact + r2.exact, bound: r1.bound + r2.bound };
@@ -453,42 +457,53 @@ async function readChain(ctx: Ctx, w: World): Promise<Omit<World, "reductionRef"
   const token = ctx.f.token;
   const chAddress = await ch.getAddress();
   const reserveFn = ch.interface.getFunction("roundingReserve") ? ch.getFunction("roundingReserve") : null;
-  const [free, wallets, positions, states, pendingFundFees, treasuryBalance, roundingReserves, chTokens, fundTokens] =
-    await Promise.all([
-      Promise.all(w.traders.map((a) => ch.freeCollateral(a))),
-      Promise.all(w.traders.map((a) => token.balanceOf(a))),
-      Promise.all(
-        w.markets.map((m) =>
-          Promise.all(
-            w.traders.map(async (a): Promise<PositionRecord> => {
-              const p = await ch.getPosition(m.id, a);
-              return { isLong: p.isLong, size: p.size, entry: p.entry, margin: p.margin, leverage: p.leverage };
-            }),
-          ),
+  const [
+    free,
+    wallets,
+    positions,
+    states,
+    pendingFundFees,
+    treasuryBalance,
+    roundingReserves,
+    keeperReserves,
+    chTokens,
+    fundTokens,
+  ] = await Promise.all([
+    Promise.all(w.traders.map((a) => ch.freeCollateral(a))),
+    Promise.all(w.traders.map((a) => token.balanceOf(a))),
+    Promise.all(
+      w.markets.map((m) =>
+        Promise.all(
+          w.traders.map(async (a): Promise<PositionRecord> => {
+            const p = await ch.getPosition(m.id, a);
+            return { isLong: p.isLong, size: p.size, entry: p.entry, margin: p.margin, leverage: p.leverage };
+          }),
         ),
       ),
-      Promise.all(
-        w.markets.map(async (m): Promise<MState> => {
-          const s = await ch.marketState(m.id);
-          return {
-            cumulativeFunding: s.cumulativeFunding,
-            fundingRate: s.fundingRate,
-            lastFundingTime: s.lastFundingTime,
-            windowStart: s.windowStart,
-            premiumTimesSize: s.premiumTimesSize,
-            windowSize: s.windowSize,
-            longOpenInterest: s.longOpenInterest,
-            shortOpenInterest: s.shortOpenInterest,
-            sumSizeTimesEntry: s.sumSizeTimesEntry,
-          };
-        }),
-      ),
-      ch.pendingFundFees(),
-      ch.treasuryBalance(),
-      Promise.all(w.markets.map(async (m) => (reserveFn ? ((await reserveFn(m.id)) as bigint) : 0n))),
-      token.balanceOf(chAddress),
-      token.balanceOf(ctx.fund),
-    ]);
+    ),
+    Promise.all(
+      w.markets.map(async (m): Promise<MState> => {
+        const s = await ch.marketState(m.id);
+        return {
+          cumulativeFunding: s.cumulativeFunding,
+          fundingRate: s.fundingRate,
+          lastFundingTime: s.lastFundingTime,
+          windowStart: s.windowStart,
+          premiumTimesSize: s.premiumTimesSize,
+          windowSize: s.windowSize,
+          longOpenInterest: s.longOpenInterest,
+          shortOpenInterest: s.shortOpenInterest,
+          sumSizeTimesEntry: s.sumSizeTimesEntry,
+        };
+      }),
+    ),
+    ch.pendingFundFees(),
+    ch.treasuryBalance(),
+    Promise.all(w.markets.map(async (m) => (reserveFn ? ((await reserveFn(m.id)) as bigint) : 0n))),
+    Promise.all(w.markets.map((m) => ch.keeperReserve(m.id))),
+    token.balanceOf(chAddress),
+    token.balanceOf(ctx.fund),
+  ]);
   return {
     markets: w.markets.map((m, i) => ({ ...m, state: states[i] })),
     traders: w.traders,
@@ -498,6 +513,7 @@ async function readChain(ctx: Ctx, w: World): Promise<Omit<World, "reductionRef"
     pendingFundFees,
     treasuryBalance,
     roundingReserves,
+    keeperReserves,
     chTokens,
     fundTokens,
   };
@@ -518,6 +534,7 @@ function comparable(w: Omit<World, "reductionRef">): unknown {
     pendingFundFees: w.pendingFundFees,
     treasuryBalance: w.treasuryBalance,
     roundingReserves: w.roundingReserves,
+    keeperReserves: w.keeperReserves,
     chTokens: w.chTokens,
     fundTokens: w.fundTokens,
   });
@@ -536,7 +553,8 @@ function conservationDust(c: Omit<World, "reductionRef">): { dust: bigint; sumSK
     }
   }
   const fund = c.pendingFundFees + c.fundTokens * SCALE;
-  const treasury = c.treasuryBalance + c.roundingReserves.reduce((a, b) => a + b, 0n);
+  const treasury =
+    c.treasuryBalance + c.roundingReserves.reduce((a, b) => a + b, 0n) + c.keeperReserves.reduce((a, b) => a + b, 0n);
   return { dust: WAD * (balance - free - sumC - fund - treasury) + sumSK, sumSK };
 }
 
@@ -886,6 +904,7 @@ async function initialWorld(ctx: Ctx): Promise<World> {
           takerFee: p.takerFee,
           priceBand: p.priceBand,
           fundFeeShare: p.fundFeeShare,
+          keeperFeeShare: p.keeperFeeShare,
           maxPremium: p.maxPremium,
           minNotional: p.minNotional,
           fundingPeriod: p.fundingPeriod,
@@ -908,6 +927,7 @@ async function initialWorld(ctx: Ctx): Promise<World> {
     pendingFundFees: 0n,
     treasuryBalance: 0n,
     roundingReserves: [],
+    keeperReserves: [],
     chTokens: 0n,
     fundTokens: 0n,
   };
