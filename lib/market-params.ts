@@ -16,7 +16,10 @@ export function bandReference(price: bigint): number {
 /** Market ids are the bytes32 of their symbol. */
 export const marketId = (symbol: string): string => ethersLib.encodeBytes32String(symbol);
 
-/** Conservative defaults: 10x max leverage, 5% maintenance, 2/5 bps fees, 8h funding period. */
+/**
+ * Conservative defaults: 10x max leverage, 5% maintenance, 2/5 bps fees, 8h funding period, fills
+ * within 5% of the index (0.5% for a taker-only order).
+ */
 export function defaultMarketParams(overrides: Partial<MarketParams> = {}): MarketParams {
   return {
     imr: WAD / 10n,
@@ -31,6 +34,7 @@ export function defaultMarketParams(overrides: Partial<MarketParams> = {}): Mark
     fundingWindow: 3600n,
     liquidationFee: WAD / 100n,
     liquidatorShare: WAD / 2n,
+    takerBand: WAD / 200n,
     ...overrides,
   };
 }
