@@ -218,7 +218,7 @@ export async function checkDeployment(
     const p = await ch.marketParams(id);
     line(
       `market ${name}: listed${paused ? ", PAUSED" : ""}; imr ${p.imr}, mmr ${p.mmr}, fees ${p.makerFee}/${p.takerFee}, ` +
-        `band ${p.priceBand}, fund share ${p.fundFeeShare}, max premium ${p.maxPremium}, min notional ${p.minNotional}, ` +
+        `band ${p.priceBand} (taker-only ${p.takerBand}), fund share ${p.fundFeeShare}, max premium ${p.maxPremium}, min notional ${p.minNotional}, ` +
         `funding period ${p.fundingPeriod} s / window ${p.fundingWindow} s, liquidation fee ${p.liquidationFee} ` +
         `(liquidator ${p.liquidatorShare})`,
     );

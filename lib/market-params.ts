@@ -17,9 +17,10 @@ export function bandReference(price: bigint): number {
 export const marketId = (symbol: string): string => ethersLib.encodeBytes32String(symbol);
 
 /**
- * Conservative defaults: 10x max leverage, 5% maintenance, 2/5 bps fees, 8h funding period; half
- * of fees to the insurance fund, a tenth to the keeper reserve, which pays 1 quote unit per settling
- * action (liquidation, ADL call, session finish, socialized loss).
+ * Conservative defaults: 10x max leverage, 5% maintenance, 2/5 bps fees, 8h funding period, fills
+ * within 5% of the index (0.5% for a taker-only order); half of fees to the insurance fund, a tenth
+ * to the keeper reserve, which pays 1 quote unit per settling action (liquidation, ADL call, session
+ * finish, socialized loss).
  */
 export function defaultMarketParams(overrides: Partial<MarketParams> = {}): MarketParams {
   return {
@@ -36,6 +37,7 @@ export function defaultMarketParams(overrides: Partial<MarketParams> = {}): Mark
     fundingWindow: 3600n,
     liquidationFee: WAD / 100n,
     liquidatorShare: WAD / 2n,
+    takerBand: WAD / 200n,
     keeperPay: WAD,
     ...overrides,
   };

@@ -1,5 +1,5 @@
 /** Building, signing and matching order pairs against a Clearinghouse. */
-import type { Signer, ContractTransactionResponse } from "ethers";
+import { ZeroAddress, type Signer, type ContractTransactionResponse } from "ethers";
 import type { Clearinghouse } from "../typechain-types";
 import { orderDomain, signOrder, type Order } from "./orders";
 
@@ -15,10 +15,15 @@ export interface OrderSpec {
   reduceOnly?: boolean;
   /** Default true: the order may rest as a maker. Set false for a taker-only order. */
   makerAllowed?: boolean;
+  /** Default the zero address: anyone may submit the order. Else only this address may. */
+  sender?: string;
   salt?: bigint;
 }
 
-/** A complete order for `trader`: leverage 5x, expiry far away and a fresh salt unless given. */
+/**
+ * A complete order for `trader`: leverage 5x, expiry far away, a fresh salt and no sender
+ * restriction unless given.
+ */
 export function buildOrder(trader: string, spec: OrderSpec): Order {
   saltCounter += 1n;
   return {
@@ -31,6 +36,7 @@ export function buildOrder(trader: string, spec: OrderSpec): Order {
     expiry: spec.expiry ?? 2n ** 63n,
     reduceOnly: spec.reduceOnly ?? false,
     makerAllowed: spec.makerAllowed ?? true,
+    sender: spec.sender ?? ZeroAddress,
   };
 }
 

@@ -12,8 +12,13 @@ export interface Order {
   salt: bigint;
   expiry: bigint;
   reduceOnly: boolean;
-  /** May rest and be matched as the maker at its own limit; false: taker only. */
+  /**
+   * May rest and be matched as the maker at its own limit; false: taker only, filled at a resting
+   * order's price within the market's takerBand of the index.
+   */
   makerAllowed: boolean;
+  /** The only address allowed to submit the order in a match; the zero address lets anyone. */
+  sender: string;
 }
 
 export const ORDER_TYPES = {
@@ -27,6 +32,7 @@ export const ORDER_TYPES = {
     { name: "expiry", type: "uint64" },
     { name: "reduceOnly", type: "bool" },
     { name: "makerAllowed", type: "bool" },
+    { name: "sender", type: "address" },
   ],
 };
 

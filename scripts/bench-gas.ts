@@ -284,7 +284,7 @@ function medianIndex(xs: number[]): number {
 const FAR = 2n ** 63n;
 /** IClearinghouseTypes.Order as an ABI tuple. */
 const ORDER_TUPLE =
-  "(address trader, bytes32 marketId, int256 size, uint256 limitPrice, uint256 leverage, uint256 salt, uint64 expiry, bool reduceOnly, bool makerAllowed)";
+  "(address trader, bytes32 marketId, int256 size, uint256 limitPrice, uint256 leverage, uint256 salt, uint64 expiry, bool reduceOnly, bool makerAllowed, address sender)";
 /** Explicit salts: identical calldata (hence identical intrinsic gas) on every run. */
 let saltCounter = 1_000_000_000n;
 

@@ -24,7 +24,7 @@ abstract contract Trading is ClearinghouseStorage {
     ) internal {
         (bytes32 makerHash, bytes32 takerHash) = _checkMatch(maker, makerSignature, taker, takerSignature, fillSize);
         uint256 index = PositionBook.tradePrice(oracle, maker.marketId);
-        _checkBand(maker.marketId, maker.limitPrice, index);
+        _checkBand(maker.marketId, maker.limitPrice, index, taker.makerAllowed);
         PositionBook.accrue(_s, maker.marketId, index);
 
         // Both checked by OrderLib: not cancelled, and filled + fillSize <= size < 2^255.
@@ -125,8 +125,12 @@ abstract contract Trading is ClearinghouseStorage {
         emit FeesCollected(marketId, toFund, toKeepers, total - toFund - toKeepers);
     }
 
-    function _checkBand(bytes32 marketId, uint256 price, uint256 index) private view {
-        uint256 band = _s.params[marketId].priceBand;
+    /// @dev The maker's price within priceBand of the index, or within the tighter takerBand when the
+    /// taker order is taker-only: its worst fill is then a protocol parameter, whoever signs the
+    /// resting order.
+    function _checkBand(bytes32 marketId, uint256 price, uint256 index, bool takerMayMake) private view {
+        MarketParams storage p = _s.params[marketId];
+        uint256 band = takerMayMake ? p.priceBand : p.takerBand;
         uint256 gap = price > index ? price - index : index - price;
         if (gap * FixedPointMath.WAD > band * index) revert PriceOutsideBand(price, index, band);
     }

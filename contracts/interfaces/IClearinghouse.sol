@@ -35,7 +35,9 @@ interface IClearinghouse is IClearinghouseTypes {
     // ------------------------------------------------------------------ orders
 
     /// @notice Matches a resting `maker` order with a `taker` order for `fillSize` base units
-    /// at the maker's limit price. Callable by anyone.
+    /// at the maker's limit price. Callable by anyone an order's `sender` allows (any caller for a
+    /// zero `sender`, else only that address). The maker's price must lie within `priceBand` of the
+    /// index, or within `takerBand` when the taker order is taker-only.
     function matchOrders(
         Order calldata maker,
         bytes calldata makerSignature,
@@ -47,7 +49,8 @@ interface IClearinghouse is IClearinghouseTypes {
     /// @notice Executes several matches in one transaction, in order, each exactly as
     /// `matchOrders` would; all or nothing: any failing match reverts the whole batch with that
     /// match's error. Fixed costs (the transaction, the oracle read and funding accrual per market,
-    /// the first touch of each market's state) are paid once. Callable by anyone.
+    /// the first touch of each market's state) are paid once. Callable by anyone every order's
+    /// `sender` allows.
     function matchOrderBatch(Match[] calldata matches) external;
 
     /// @notice Cancels `order`; only its trader may call.

@@ -25,9 +25,11 @@ interface IClearinghouseTypes {
     /// @param expiry Last valid timestamp (inclusive).
     /// @param reduceOnly If true, a fill may only shrink an opposite position, never open or flip.
     /// @param makerAllowed If true the order may rest and be matched as the maker, filled at its own
-    ///        limit price; if false it can only be the taker, filled at a resting order's price.
-    ///        Without this flag whoever submits a match could cast any order as the maker and fill
-    ///        it at its worst acceptable price.
+    ///        limit price; if false it can only be the taker, filled at a resting order's price,
+    ///        which must lie within the market's `takerBand` of the index. The flag alone does not
+    ///        bound the taker's price: whoever submits a match may sign the resting order itself.
+    /// @param sender The only address allowed to submit the order in a match; zero lets anyone
+    ///        submit it (and so fill it at any price its limit and the bands allow).
     struct Order {
         address trader;
         bytes32 marketId;
@@ -38,6 +40,7 @@ interface IClearinghouseTypes {
         uint64 expiry;
         bool reduceOnly;
         bool makerAllowed;
+        address sender;
     }
 
     /// @notice One match of a batch: the arguments of `matchOrders`.
@@ -90,6 +93,8 @@ interface IClearinghouseTypes {
     /// @param fundingWindow Seconds of each premium-averaging window.
     /// @param liquidationFee Fee on the notional taken by a liquidation (fraction).
     /// @param liquidatorShare Share of the liquidation fee that goes to the liquidator.
+    /// @param takerBand Largest |fill price - index| / index for a fill whose taker order is
+    ///        taker-only (`makerAllowed == false`); at most priceBand.
     /// @param keeperPay Fixed pay (quote) from the keeper reserve for one settling action: a
     ///        liquidation (bankrupt or not), an ADL call, a session's finish, a socialized loss.
     struct MarketParams {
@@ -106,6 +111,7 @@ interface IClearinghouseTypes {
         uint32 fundingWindow;
         uint64 liquidationFee;
         uint64 liquidatorShare;
+        uint64 takerBand;
         uint128 keeperPay;
     }
 
@@ -152,6 +158,7 @@ interface IClearinghouseTypes {
         FundingWindow,
         LiquidationFee,
         LiquidatorShare,
+        TakerBand,
         KeeperPay
     }
 
@@ -313,6 +320,8 @@ interface IClearinghouseTypes {
     error OrderReduceOnly(bytes32 orderHash);
     /// @notice A taker-only order was submitted as the maker.
     error OrderTakerOnly(bytes32 orderHash);
+    /// @notice The order names `sender` as the only address that may submit it; `caller` is not it.
+    error OrderSenderNotAllowed(bytes32 orderHash, address sender, address caller);
     /// @notice Only the order's `trader` may cancel it, not `caller`.
     error OrderNotSigner(address caller, address trader);
     /// @notice A batch of matches was empty.

@@ -30,7 +30,7 @@ library MarketParamsLib {
     uint256 internal constant MMR_STEP_DELAY = 1 days;
 
     /// @notice Reverts with `MarketParamOutOfBounds` naming the first field of `p` outside its bounds
-    /// (`mmr` must also stay below `imr`).
+    /// (`mmr` must also stay below `imr`, and `takerBand` above zero and at most `priceBand`).
     function validate(IClearinghouseTypes.MarketParams calldata p) external pure {
         _bound(IClearinghouseTypes.ParamField.Imr, p.imr, MIN_IMR, MAX_IMR);
         _bound(IClearinghouseTypes.ParamField.Mmr, p.mmr, MIN_MMR, p.imr - 1);
@@ -45,6 +45,7 @@ library MarketParamsLib {
         _bound(IClearinghouseTypes.ParamField.FundingWindow, p.fundingWindow, MIN_FUNDING_WINDOW, MAX_FUNDING_WINDOW);
         _bound(IClearinghouseTypes.ParamField.LiquidationFee, p.liquidationFee, 0, MAX_LIQUIDATION_FEE);
         _bound(IClearinghouseTypes.ParamField.LiquidatorShare, p.liquidatorShare, 0, ONE);
+        _bound(IClearinghouseTypes.ParamField.TakerBand, p.takerBand, 1, p.priceBand);
         _bound(IClearinghouseTypes.ParamField.KeeperPay, p.keeperPay, 0, MAX_KEEPER_PAY);
     }
 

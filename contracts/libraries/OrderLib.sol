@@ -7,8 +7,8 @@ import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/Signa
 import {IClearinghouseTypes} from "../interfaces/IClearinghouseTypes.sol";
 
 /// @title OrderLib
-/// @notice EIP-712 order hashing and every check of one signed order before a fill: expiry,
-/// cancellation, leverage, remaining size, limit price, reduce-only, signature. A linked external
+/// @notice EIP-712 order hashing and every check of one signed order before a fill: sender,
+/// expiry, cancellation, leverage, remaining size, limit price, reduce-only, signature. A linked external
 /// library: the clearinghouse DELEGATECALLs it, so its mapping arguments are the clearinghouse's
 /// own storage, and the code exists once on chain.
 library OrderLib {
@@ -16,7 +16,7 @@ library OrderLib {
     bytes32 public constant ORDER_TYPEHASH =
         keccak256(
             "Order(address trader,bytes32 marketId,int256 size,uint256 limitPrice,uint256 leverage,"
-            "uint256 salt,uint64 expiry,bool reduceOnly,bool makerAllowed)"
+            "uint256 salt,uint64 expiry,bool reduceOnly,bool makerAllowed,address sender)"
         );
 
     /// @notice The top bit of an order's fill record: set once the order is cancelled. Filled
@@ -36,7 +36,8 @@ library OrderLib {
                 order.salt,
                 order.expiry,
                 order.reduceOnly,
-                order.makerAllowed
+                order.makerAllowed,
+                order.sender
             )
         );
         return MessageHashUtils.toTypedDataHash(domainSeparator, structHash);
@@ -57,6 +58,8 @@ library OrderLib {
 
     /// @notice Checks `order` for a fill of `fillSize` at `price` and returns its digest; reverts
     /// with the order error that applies. Reads only; the caller records the fill.
+    /// @dev `msg.sender` is the account that called the clearinghouse (a DELEGATECALL keeps it): an
+    /// order naming a `sender` is accepted only in a match that account submits.
     /// @param fills The clearinghouse's fill record per order digest (filled size, cancelled flag).
     /// @param positions The clearinghouse's positions of `order.marketId`, for reduce-only.
     function check(
@@ -69,6 +72,9 @@ library OrderLib {
         uint256 price
     ) external view returns (bytes32 orderHash) {
         orderHash = digest(order, domainSeparator);
+        if (order.sender != address(0) && order.sender != msg.sender) {
+            revert IClearinghouseTypes.OrderSenderNotAllowed(orderHash, order.sender, msg.sender);
+        }
         if (block.timestamp > order.expiry) revert IClearinghouseTypes.OrderExpired(orderHash, order.expiry);
         uint256 already = fills[orderHash];
         if (already & CANCELLED != 0) revert IClearinghouseTypes.OrderIsCancelled(orderHash);

@@ -4,7 +4,7 @@
  * many positions against one counterparty through signed, matched orders.
  */
 import { network } from "hardhat";
-import { Wallet, keccak256, toUtf8Bytes, type Interface } from "ethers";
+import { Wallet, ZeroAddress, keccak256, toUtf8Bytes, type Interface } from "ethers";
 import type { Clearinghouse, MockAggregator, MockERC20 } from "../../typechain-types";
 import { orderDomain, signOrder, type Order } from "../../lib/orders";
 import { WAD, mulDivUp } from "../../lib/math";
@@ -142,6 +142,7 @@ export function order(v: Venue, trader: string, size: bigint, price: bigint, lev
     expiry: FAR,
     reduceOnly: false,
     makerAllowed: true,
+    sender: ZeroAddress,
   };
 }
 

@@ -3,7 +3,7 @@
  * signed, matched orders at the index price. Traders only sign; a separate matcher account sends
  * every transaction, so trader wallets need no gas on any network.
  */
-import { Wallet, type Provider, type Signer, type TypedDataDomain } from "ethers";
+import { Wallet, ZeroAddress, type Provider, type Signer, type TypedDataDomain } from "ethers";
 import type { LocalSystem } from "../../lib/local";
 import { orderDomain, signOrder, type Order } from "../../lib/orders";
 import type { FillSpec, Scenario } from "./scenario";
@@ -73,6 +73,7 @@ export class FillDesk {
       expiry: 2n ** 63n,
       reduceOnly: false,
       makerAllowed: true,
+      sender: ZeroAddress,
     };
   }
 

@@ -21,6 +21,7 @@ const FIELDS = [
   "fundingWindow",
   "liquidationFee",
   "liquidatorShare",
+  "takerBand",
   "keeperPay",
 ] as const;
 type Field = (typeof FIELDS)[number];
@@ -51,6 +52,9 @@ const OUT_OF_BOUNDS: [Field, bigint, bigint, bigint][] = [
   ["fundingWindow", DAY + 1n, 60n, DAY],
   ["liquidationFee", 5n * 10n ** 16n + 1n, 0n, 5n * 10n ** 16n],
   ["liquidatorShare", WAD + 1n, 0n, WAD],
+  // takerBand: above zero and at most priceBand (5% by default).
+  ["takerBand", 0n, 1n, WAD / 20n],
+  ["takerBand", WAD / 20n + 1n, 1n, WAD / 20n],
   // The keeper share is bounded by what the fund share leaves (defaults: half to the fund).
   ["keeperFeeShare", WAD / 2n + 1n, 0n, WAD / 2n],
   ["keeperPay", 10n ** 21n + 1n, 0n, 10n ** 21n],
@@ -130,8 +134,13 @@ describe("Clearinghouse market administration", function () {
         fundingWindow: DAY,
         liquidationFee: 5n * 10n ** 16n,
         liquidatorShare: 0n,
+        takerBand: 10n ** 17n,
         keeperPay: 10n ** 21n,
       });
+      // The least taker band: one wei of a fraction, under the least order band.
+      const AVAX = ethers.encodeBytes32String("AVAX-USD");
+      await f.clearinghouse.listMarket(AVAX, defaultMarketParams({ priceBand: 10n ** 15n, takerBand: 1n }));
+      expect((await f.clearinghouse.marketParams(AVAX)).takerBand).to.equal(1n);
     });
   });
 

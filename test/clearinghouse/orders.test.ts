@@ -300,6 +300,183 @@ describe("Clearinghouse orders", function () {
     expect((await f.clearinghouse.getPosition(f.ethId, alice.address)).entry).to.equal(P);
   });
 
+  describe("sender and the taker band", function () {
+    /** The market's taker band: 0.5% by default, a tenth of the 5% order band. */
+    const TAKER_BAND = WAD / 200n;
+
+    it("taker slippage: the submitter who signs the resting order itself at the taker's limit is held to the taker band, and cannot submit an order naming another sender", async function () {
+      // The attack: Alice signs a taker-only buy of 10 ETH with limit 2,100 (5% above the index
+      // of 2,000) and hands it to anyone who will match it. Mallory submits the match and signs
+      // the resting sell herself at Alice's limit: filled at 2,100, Alice lost 10 * 100 = 1,000
+      // at once, to Mallory.
+      const f = await loadFixture(systemFixture);
+      const [alice, , , , , mallory] = f.traders;
+      const size = 10n * WAD;
+      const victim = await signed(f.clearinghouse, alice, {
+        marketId: f.ethId,
+        size,
+        limitPrice: 2100n * WAD,
+        makerAllowed: false,
+      });
+      const bait = await signed(f.clearinghouse, mallory, { marketId: f.ethId, size: -size, limitPrice: 2100n * WAD });
+      const hashes = [await f.clearinghouse.hashOrder(bait.order), await f.clearinghouse.hashOrder(victim.order)];
+      const scope = scopeOf(f, hashes, [mallory.address]);
+      expect((await f.clearinghouse.marketParams(f.ethId)).takerBand).to.equal(TAKER_BAND);
+      await expectRejected(
+        f,
+        scope,
+        () => submit(f.clearinghouse, mallory, bait, victim, size),
+        "PriceOutsideBand",
+        2100n * WAD,
+        P,
+        TAKER_BAND,
+      );
+
+      // The worst Mallory can still do is a fill on the edge of the taker band, 2,010: a loss of
+      // 10 * 10 = 100, set by the protocol's parameter and not by Alice's limit.
+      const edge = await signed(f.clearinghouse, mallory, { marketId: f.ethId, size: -size, limitPrice: 2010n * WAD });
+      const outside = await signed(f.clearinghouse, mallory, {
+        marketId: f.ethId,
+        size: -size,
+        limitPrice: 2010n * WAD + 1n,
+      });
+      await expectRejected(
+        f,
+        scopeOf(f, [...hashes, await f.clearinghouse.hashOrder(outside.order)], [mallory.address]),
+        () => submit(f.clearinghouse, mallory, outside, victim, size),
+        "PriceOutsideBand",
+        2010n * WAD + 1n,
+        P,
+        TAKER_BAND,
+      );
+      await matchExactly({ ...f, keeper: mallory }, edge, victim, size, P);
+      const pos = await positionOf(f.clearinghouse, f.ethId, alice.address);
+      expect(await f.lens.equity(f.ethId, alice.address)).to.equal(pos.margin - 100n * WAD);
+
+      // An order that names its sender cannot be submitted by anyone else at all.
+      const guarded = await signed(f.clearinghouse, alice, {
+        marketId: f.ethId,
+        size,
+        limitPrice: 2100n * WAD,
+        makerAllowed: false,
+        sender: f.keeper.address,
+      });
+      const guardedHash = await f.clearinghouse.hashOrder(guarded.order);
+      const bait2 = await signed(f.clearinghouse, mallory, { marketId: f.ethId, size: -size, limitPrice: 2000n * WAD });
+      await expectRejected(
+        f,
+        scopeOf(f, [guardedHash, await f.clearinghouse.hashOrder(bait2.order)], [mallory.address]),
+        () => submit(f.clearinghouse, mallory, bait2, guarded, size),
+        "OrderSenderNotAllowed",
+        guardedHash,
+        f.keeper.address,
+        mallory.address,
+      );
+    });
+
+    it("lets anyone submit an order whose sender is the zero address", async function () {
+      const f = await loadFixture(systemFixture);
+      const { m, t } = await pair(f);
+      expect([m.order.sender, t.order.sender]).to.deep.equal([ethers.ZeroAddress, ethers.ZeroAddress]);
+      await matchExactly({ ...f, keeper: f.traders[9] }, m, t, WAD, P);
+    });
+
+    it("lets only the named sender submit an order, whether it is the maker or the taker", async function () {
+      const f = await loadFixture(systemFixture);
+      const [alice, bob, carol] = f.traders;
+      for (const side of ["maker", "taker"] as const) {
+        const named = { sender: carol.address };
+        const { m, t, hashes } = await pair(f, side === "maker" ? named : {}, side === "taker" ? named : {});
+        const namedHash = side === "maker" ? hashes[0] : hashes[1];
+        for (const stranger of [f.keeper, alice, bob]) {
+          await expectRejected(
+            f,
+            scopeOf(f, hashes, [carol.address]),
+            () => submit(f.clearinghouse, stranger, m, t, WAD),
+            "OrderSenderNotAllowed",
+            namedHash,
+            carol.address,
+            stranger.address,
+          );
+        }
+        await matchExactly({ ...f, keeper: carol }, m, t, WAD, P);
+      }
+    });
+
+    it("checks the sender of every match of a batch", async function () {
+      const f = await loadFixture(systemFixture);
+      const [, , carol, dave] = f.traders;
+      const first = await pair(f);
+      const second = await signed(f.clearinghouse, carol, { marketId: f.ethId, size: WAD, limitPrice: P });
+      const named = await signed(f.clearinghouse, dave, {
+        marketId: f.ethId,
+        size: -WAD,
+        limitPrice: P,
+        sender: f.keeper.address,
+      });
+      const matches = [
+        {
+          maker: first.m.order,
+          makerSignature: first.m.sig,
+          taker: first.t.order,
+          takerSignature: first.t.sig,
+          fillSize: WAD,
+        },
+        {
+          maker: second.order,
+          makerSignature: second.sig,
+          taker: named.order,
+          takerSignature: named.sig,
+          fillSize: WAD,
+        },
+      ];
+      const hashes = [
+        ...first.hashes,
+        await f.clearinghouse.hashOrder(second.order),
+        await f.clearinghouse.hashOrder(named.order),
+      ];
+      const stranger = f.traders[9];
+      await expectRejected(
+        f,
+        scopeOf(f, hashes, [carol.address, dave.address]),
+        () => f.clearinghouse.connect(stranger).matchOrderBatch(matches),
+        "OrderSenderNotAllowed",
+        hashes[3],
+        f.keeper.address,
+        stranger.address,
+      );
+      await f.clearinghouse.connect(f.keeper).matchOrderBatch(matches);
+      expect(await Promise.all(hashes.map((h) => f.clearinghouse.filled(h)))).to.deep.equal([WAD, WAD, WAD, WAD]);
+    });
+
+    it("holds a taker-only order to the taker band on both sides of the index, and a maker-allowed taker to the order band", async function () {
+      const f = await loadFixture(systemFixture);
+      // Taker-only: 2,010 and 1,990 are the edges of 0.5% around 2,000.
+      for (const [makerBuys, edge, outside] of [
+        [false, 2010n * WAD, 2010n * WAD + 1n],
+        [true, 1990n * WAD, 1990n * WAD - 1n],
+      ] as const) {
+        const sign = makerBuys ? 1n : -1n;
+        const taker = { size: -sign * WAD, limitPrice: makerBuys ? 1n : 3000n * WAD, makerAllowed: false };
+        const bad = await pair(f, { size: sign * WAD, limitPrice: outside }, taker);
+        await expectRejected(
+          f,
+          scopeOf(f, bad.hashes),
+          () => submit(f.clearinghouse, f.keeper, bad.m, bad.t, WAD),
+          "PriceOutsideBand",
+          outside,
+          P,
+          TAKER_BAND,
+        );
+        const ok = await pair(f, { size: sign * WAD, limitPrice: edge }, taker);
+        await matchExactly(f, ok.m, ok.t, WAD, P);
+      }
+      // The same maker price, 2,011, fills a taker that may also make: only the 5% band applies.
+      const wide = await pair(f, { size: -WAD, limitPrice: 2011n * WAD }, { size: WAD, limitPrice: 2011n * WAD });
+      await matchExactly(f, wide.m, wide.t, WAD, P);
+    });
+  });
+
   it("rejects an order with zero leverage with OrderInvalidLeverage", async function () {
     const f = await loadFixture(systemFixture);
     const { m, t, hashes } = await pair(f, {}, { leverage: 0n });
