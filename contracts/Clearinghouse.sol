@@ -231,7 +231,6 @@ contract Clearinghouse is MarketRegistry, Trading, IClearinghouse {
         _pullExact(tokenAmount);
     }
 
-
     /// @dev Pulls `tokenAmount` from the caller, last, and checks that it all arrived: a token
     /// that delivers less than asked (fee on transfer) reverts the whole call.
     function _pullExact(uint256 tokenAmount) private {
