@@ -11,11 +11,12 @@ import {IOracleAdapter} from "../interfaces/IOracleAdapter.sol";
 import {PositionBook} from "./PositionBook.sol";
 import {OrderLib} from "../libraries/OrderLib.sol";
 
-/// @dev Flags and bookkeeping per market, apart from the hot MarketState.
+/// @dev Flags and bookkeeping per market, apart from the hot MarketState. `paramsEta` is when the
+/// pending parameter change (`ClearinghouseLayout.pendingParams`) may be applied; zero: none pending.
 struct MarketStatus {
     bool listed;
     bool paused;
-    uint64 lastMmrRaise;
+    uint64 paramsEta;
 }
 
 /// @dev Every state variable of the clearinghouse, in one struct, so the libraries that act on it
@@ -26,6 +27,8 @@ struct ClearinghouseLayout {
     mapping(bytes32 marketId => IClearinghouseTypes.MarketParams) params;
     mapping(bytes32 marketId => IClearinghouseTypes.MarketState) state;
     mapping(bytes32 marketId => MarketStatus) status;
+    /// The proposed parameters of a market, pending until `MarketStatus.paramsEta` (MarketParamsLib).
+    mapping(bytes32 marketId => IClearinghouseTypes.MarketParams) pendingParams;
     // ---------------------------------------------------------------- money outside positions
     /// Fees owed to the insurance fund and not yet transferred (18-decimal quote). With the
     /// treasury balance in one slot, since every trade credits both (2^128 wei is 3.4e20 quote).
