@@ -222,6 +222,15 @@ export async function checkDeployment(
         `funding period ${p.fundingPeriod} s / window ${p.fundingWindow} s, liquidation fee ${p.liquidationFee} ` +
         `(liquidator ${p.liquidatorShare})`,
     );
+    const [next, eta] = await ch.pendingMarketParams(id);
+    if (eta !== 0n) {
+      warn(
+        `market ${name}: a parameter change is pending, applicable from ${new Date(Number(eta) * 1000).toISOString()} ` +
+          `(imr ${next.imr}, mmr ${next.mmr}, fees ${next.makerFee}/${next.takerFee}, band ${next.priceBand} ` +
+          `(taker-only ${next.takerBand}), max premium ${next.maxPremium}, funding period ${next.fundingPeriod} s / ` +
+          `window ${next.fundingWindow} s)`,
+      );
+    }
     const feed = await oracle.feedConfig(id);
     if (BigInt(feed.aggregator) === 0n) {
       problem(`market ${name} has no oracle feed`);

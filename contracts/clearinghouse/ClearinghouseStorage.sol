@@ -11,12 +11,13 @@ import {IOracleAdapter} from "../interfaces/IOracleAdapter.sol";
 import {PositionBook} from "./PositionBook.sol";
 import {OrderLib} from "../libraries/OrderLib.sol";
 
-/// @dev Flags and bookkeeping per market, apart from the hot MarketState. One slot, which every
-/// trade reads (listed, paused) and writes (the keeper reserve's fee share).
+/// @dev Flags and bookkeeping per market, apart from the hot MarketState, in one slot, which every
+/// trade reads (listed, paused) and writes (the keeper reserve's fee share). `paramsEta` is when the
+/// pending parameter change (`ClearinghouseLayout.pendingParams`) may be applied; zero: none pending.
 struct MarketStatus {
     bool listed;
     bool paused;
-    uint64 lastMmrRaise;
+    uint64 paramsEta;
     /// The keeper reserve (18-decimal quote): its fee share of every trade, paid out only to keepers
     /// (docs/mechanism.md section 7.2). Part of the clearinghouse's money, never withdrawn.
     uint128 keeperReserve;
@@ -30,6 +31,8 @@ struct ClearinghouseLayout {
     mapping(bytes32 marketId => IClearinghouseTypes.MarketParams) params;
     mapping(bytes32 marketId => IClearinghouseTypes.MarketState) state;
     mapping(bytes32 marketId => MarketStatus) status;
+    /// The proposed parameters of a market, pending until `MarketStatus.paramsEta` (MarketParamsLib).
+    mapping(bytes32 marketId => IClearinghouseTypes.MarketParams) pendingParams;
     // ---------------------------------------------------------------- money outside positions
     /// Fees owed to the insurance fund and not yet transferred (18-decimal quote). With the
     /// treasury balance in one slot, since every trade credits both (2^128 wei is 3.4e20 quote).

@@ -6,50 +6,43 @@ import {PositionBook} from "./PositionBook.sol";
 import {MarketParamsLib} from "../libraries/MarketParamsLib.sol";
 
 /// @title MarketRegistry
-/// @notice Market listing, parameter bounds and pausing for the clearinghouse.
-/// @dev No parameter change can make an open position liquidatable by more than one step:
-/// `mmr` may rise by at most MAX_MMR_STEP per update and at most once per MMR_STEP_DELAY.
-/// `imr` only gates increases and margin removal, fees are charged to free collateral, and the
-/// remaining parameters do not enter the liquidation test.
+/// @notice Market listing, timelocked parameter changes and pausing for the clearinghouse.
+/// @dev A listing sets a market's parameters at once. After it, every change is proposed by
+/// MARKET_ADMIN_ROLE, stays pending and visible (`pendingMarketParams`, `MarketParamsProposed`)
+/// for PARAMS_DELAY, moves each field by at most one bounded step, and is applied by anyone once
+/// due; the admin may cancel it until then. The rules live in the linked `MarketParamsLib`.
 abstract contract MarketRegistry is ClearinghouseStorage {
-    /// @notice Lists markets and tunes their parameters.
+    /// @notice Lists markets and proposes and cancels changes of their parameters.
     bytes32 public constant MARKET_ADMIN_ROLE = keccak256("MARKET_ADMIN_ROLE");
     /// @notice Pauses and unpauses markets.
     bytes32 public constant PAUSER_ROLE = keccak256("PAUSER_ROLE");
     /// @notice Withdraws treasury collateral.
     bytes32 public constant TREASURER_ROLE = keccak256("TREASURER_ROLE");
 
-    /// @notice The largest rise of `mmr` in one update (0.5 percentage points).
-    uint256 public constant MAX_MMR_STEP = MarketParamsLib.MAX_MMR_STEP;
-    /// @notice The least time between two rises of `mmr`.
-    uint256 public constant MMR_STEP_DELAY = MarketParamsLib.MMR_STEP_DELAY;
+    /// @notice How long a proposed parameter change stays pending before it may be applied.
+    uint256 public constant PARAMS_DELAY = MarketParamsLib.PARAMS_DELAY;
 
-    /// @notice Lists `marketId` with `params`; its oracle feed is the adapter's feed of the same id.
+    /// @notice Lists `marketId` with `params`, in force at once; its oracle feed is the adapter's
+    /// feed of the same id.
     function listMarket(bytes32 marketId, MarketParams calldata params) external onlyRole(MARKET_ADMIN_ROLE) {
-        if (_s.status[marketId].listed) revert MarketAlreadyListed(marketId);
-        MarketParamsLib.validate(params);
-        _s.status[marketId].listed = true;
-        _s.params[marketId] = params;
-        MarketState storage s = _s.state[marketId];
-        s.lastFundingTime = uint64(block.timestamp);
-        s.windowStart = uint64(block.timestamp);
-        emit MarketListed(marketId, params);
+        MarketParamsLib.list(_s, marketId, params);
     }
 
-    /// @notice Replaces the parameters of a listed market, within bounds and the mmr step rule.
-    /// @dev Funding is accrued first so the old window parameters apply to elapsed time.
-    function setMarketParams(bytes32 marketId, MarketParams calldata params) external onlyRole(MARKET_ADMIN_ROLE) {
-        MarketStatus storage st = PositionBook.requireListed(_s, marketId);
-        MarketParamsLib.validate(params);
-        uint256 current = _s.params[marketId].mmr;
-        if (params.mmr > current) {
-            MarketParamsLib.checkMmrRaise(current, params.mmr, st.lastMmrRaise);
-            st.lastMmrRaise = uint64(block.timestamp);
-        }
-        // Funding accrues under the old parameters before they change.
-        PositionBook.accrue(_s, marketId, PositionBook.indexPrice(oracle, marketId, false));
-        _s.params[marketId] = params;
-        emit MarketParamsUpdated(marketId, params);
+    /// @notice Proposes `params` for the listed `marketId`: within the bounds, each field within one
+    /// step of the parameters in force; applicable PARAMS_DELAY from now. Replaces a pending change.
+    function proposeMarketParams(bytes32 marketId, MarketParams calldata params) external onlyRole(MARKET_ADMIN_ROLE) {
+        MarketParamsLib.propose(_s, marketId, params);
+    }
+
+    /// @notice Drops the pending parameter change of `marketId`.
+    function cancelMarketParams(bytes32 marketId) external onlyRole(MARKET_ADMIN_ROLE) {
+        MarketParamsLib.cancel(_s, marketId);
+    }
+
+    /// @notice Puts the pending parameter change of `marketId` in force, once due. Callable by anyone.
+    /// @dev Funding is accrued first so the old parameters apply to elapsed time.
+    function applyMarketParams(bytes32 marketId) external nonReentrant {
+        MarketParamsLib.applyPending(_s, oracle, marketId);
     }
 
     /// @notice Pauses or unpauses trading, margin removal and liquidation in `marketId`.
@@ -59,9 +52,15 @@ abstract contract MarketRegistry is ClearinghouseStorage {
         emit MarketPaused(marketId, paused);
     }
 
-    /// @notice The parameters of `marketId`.
+    /// @notice The parameters of `marketId` in force.
     function marketParams(bytes32 marketId) external view returns (MarketParams memory) {
         return _s.params[marketId];
+    }
+
+    /// @notice The pending parameter change of `marketId` and when it may be applied (`eta`; zero
+    /// and all-zero parameters when none is pending).
+    function pendingMarketParams(bytes32 marketId) external view returns (MarketParams memory params, uint256 eta) {
+        return (_s.pendingParams[marketId], _s.status[marketId].paramsEta);
     }
 
     /// @notice The funding and open-interest state of `marketId` as last written.

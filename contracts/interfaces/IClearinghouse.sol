@@ -11,7 +11,8 @@ import {IClearinghouseTypes} from "./IClearinghouseTypes.sol";
 ///
 /// Trust assumptions:
 /// - the oracle adapter reports an honest index price within its freshness windows;
-/// - holders of MARKET_ADMIN_ROLE list and tune markets only within the hard-coded bounds;
+/// - holders of MARKET_ADMIN_ROLE list markets within the hard-coded bounds, and change their
+///   parameters only within those bounds, by one bounded step per field, after a public delay;
 /// - the collateral token is a plain ERC-20 (no fee on transfer, no rebasing, no callbacks);
 /// - keepers are untrusted: every fill is checked against signed orders and the index price.
 interface IClearinghouse is IClearinghouseTypes {

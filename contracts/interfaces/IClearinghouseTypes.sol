@@ -10,7 +10,8 @@ pragma solidity 0.8.30;
 ///
 /// Trust assumptions:
 /// - the oracle adapter reports an honest index price within its freshness windows;
-/// - holders of MARKET_ADMIN_ROLE list and tune markets only within the hard-coded bounds;
+/// - holders of MARKET_ADMIN_ROLE list markets within the hard-coded bounds, and change their
+///   parameters only within those bounds, by one bounded step per field, after a public delay;
 /// - the collateral token is a plain ERC-20 (no fee on transfer, no rebasing, no callbacks);
 /// - keepers are untrusted: every fill is checked against signed orders and the index price.
 interface IClearinghouseTypes {
@@ -204,7 +205,11 @@ interface IClearinghouseTypes {
     event FundingAccrued(bytes32 indexed marketId, int256 cumulativeFunding, int256 fundingRate, uint256 indexPrice);
     /// @notice A new market was listed.
     event MarketListed(bytes32 indexed marketId, MarketParams params);
-    /// @notice A market's parameters changed.
+    /// @notice A change of a market's parameters was proposed; anyone may apply it from `eta` on.
+    event MarketParamsProposed(bytes32 indexed marketId, MarketParams params, uint256 eta);
+    /// @notice The pending change of a market's parameters (applicable from `eta`) was dropped.
+    event MarketParamsCancelled(bytes32 indexed marketId, uint256 eta);
+    /// @notice A market's parameters changed: a pending change was applied.
     event MarketParamsUpdated(bytes32 indexed marketId, MarketParams params);
     /// @notice A market was paused or unpaused.
     event MarketPaused(bytes32 indexed marketId, bool paused);
@@ -278,10 +283,13 @@ interface IClearinghouseTypes {
     error MarketIsPaused(bytes32 marketId);
     /// @notice A market parameter `field` has `value` outside [`min`, `max`].
     error MarketParamOutOfBounds(ParamField field, uint256 value, uint256 min, uint256 max);
-    /// @notice `mmr` would rise from `current` to `proposed`, more than `maxStep` in one update.
-    error MaintenanceStepTooLarge(uint256 current, uint256 proposed, uint256 maxStep);
-    /// @notice `mmr` rose less than MMR_STEP_DELAY ago; the next rise is allowed at `nextAllowed`.
-    error MaintenanceStepTooSoon(uint256 nextAllowed);
+    /// @notice A parameter `field` would move from `current` to `proposed`, outside the one step
+    /// [`min`, `max`] a change may make.
+    error MarketParamStepTooLarge(ParamField field, uint256 current, uint256 proposed, uint256 min, uint256 max);
+    /// @notice `marketId` has no pending parameter change.
+    error MarketParamsNotPending(bytes32 marketId);
+    /// @notice The pending parameter change of `marketId` may be applied only from `eta` on.
+    error MarketParamsNotDue(bytes32 marketId, uint256 eta);
     /// @notice `account` has no position in `marketId`.
     error PositionNotFound(bytes32 marketId, address account);
     /// @notice A position would reach `size`, above `max` (2^120 - 1).

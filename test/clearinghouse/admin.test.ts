@@ -1,39 +1,15 @@
 import { expect } from "chai";
 import { ethers } from "hardhat";
-import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
-import { systemFixture, ETH, ETH_PRICE, type Fixture } from "../helpers/fixture";
-import { expectRejected, open, signed, submit } from "../helpers/clearinghouse";
-import { defaultMarketParams, type MarketParams } from "../../lib/local";
+import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
+import { systemFixture, ETH_PRICE, type Fixture } from "../helpers/fixture";
+import { expectRejected, fieldIs, isParams, open, paramsArray, type ParamFieldName } from "../helpers/clearinghouse";
+import { defaultMarketParams } from "../../lib/local";
 import { WAD } from "../../lib/math";
 
-/** MarketParams fields in declaration order. */
-const FIELDS = [
-  "imr",
-  "mmr",
-  "makerFee",
-  "takerFee",
-  "priceBand",
-  "fundFeeShare",
-  "maxPremium",
-  "keeperFeeShare",
-  "minNotional",
-  "fundingPeriod",
-  "fundingWindow",
-  "liquidationFee",
-  "liquidatorShare",
-  "takerBand",
-  "keeperPay",
-] as const;
-type Field = (typeof FIELDS)[number];
-
-/** The error's field argument names `field`, whether it is carried as its name or its declaration index. */
-const fieldIs = (field: Field) => (v: unknown) => v === field || v === BigInt(FIELDS.indexOf(field));
-
-const MAX_MMR_STEP = 5n * 10n ** 15n;
 const DAY = 24n * 3600n;
 
 /** [field, value out of bounds, min, max], against the defaults (imr 10%). */
-const OUT_OF_BOUNDS: [Field, bigint, bigint, bigint][] = [
+const OUT_OF_BOUNDS: [ParamFieldName, bigint, bigint, bigint][] = [
   ["imr", 10n ** 16n - 1n, 10n ** 16n, 5n * 10n ** 17n],
   ["imr", 5n * 10n ** 17n + 1n, 10n ** 16n, 5n * 10n ** 17n],
   ["mmr", 5n * 10n ** 15n - 1n, 5n * 10n ** 15n, WAD / 10n - 1n],
@@ -62,17 +38,19 @@ const OUT_OF_BOUNDS: [Field, bigint, bigint, bigint][] = [
 
 describe("Clearinghouse market administration", function () {
   const SOL = ethers.encodeBytes32String("SOL-USD");
-  const paramsArray = (p: MarketParams) => FIELDS.map((k) => BigInt(p[k] as bigint));
 
   describe("listMarket", function () {
     it("lists a market with its parameters, emits MarketListed and starts its funding clock", async function () {
       const f = await loadFixture(systemFixture);
       const params = defaultMarketParams({ imr: WAD / 5n, mmr: WAD / 10n });
       const tx = await f.clearinghouse.listMarket(SOL, params);
-      await expect(tx).to.emit(f.clearinghouse, "MarketListed");
+      await expect(tx).to.emit(f.clearinghouse, "MarketListed").withArgs(SOL, isParams(params));
       const ts = BigInt((await tx.getBlock())!.timestamp);
       expect(Array.from(await f.clearinghouse.marketParams(SOL))).to.deep.equal(paramsArray(params));
       expect(Array.from(await f.clearinghouse.marketStatus(SOL))).to.deep.equal([true, false]);
+      // A listing is in force at once: nothing is pending.
+      const [pending, eta] = await f.clearinghouse.pendingMarketParams(SOL);
+      expect([Array.from(pending), eta]).to.deep.equal([paramsArray(defaultMarketParams()).map(() => 0n), 0n]);
       const s = await f.clearinghouse.marketState(SOL);
       expect([s.lastFundingTime, s.windowStart, s.cumulativeFunding]).to.deep.equal([ts, ts, 0n]);
     });
@@ -141,115 +119,6 @@ describe("Clearinghouse market administration", function () {
       const AVAX = ethers.encodeBytes32String("AVAX-USD");
       await f.clearinghouse.listMarket(AVAX, defaultMarketParams({ priceBand: 10n ** 15n, takerBand: 1n }));
       expect((await f.clearinghouse.marketParams(AVAX)).takerBand).to.equal(1n);
-    });
-  });
-
-  describe("setMarketParams", function () {
-    it("replaces the parameters within bounds, accruing funding first, and emits MarketParamsUpdated", async function () {
-      const f = await loadFixture(systemFixture);
-      const params = defaultMarketParams({ takerFee: 10n ** 15n, fundFeeShare: WAD / 3n });
-      const tx = f.clearinghouse.setMarketParams(f.ethId, params);
-      await expect(tx).to.emit(f.clearinghouse, "FundingAccrued");
-      await expect(tx).to.emit(f.clearinghouse, "MarketParamsUpdated");
-      expect(Array.from(await f.clearinghouse.marketParams(f.ethId))).to.deep.equal(paramsArray(params));
-    });
-
-    it("validates the same bounds as listing", async function () {
-      const f = await loadFixture(systemFixture);
-      await expectRejected(
-        f,
-        { ids: [f.ethId], accounts: [] },
-        () => f.clearinghouse.setMarketParams(f.ethId, defaultMarketParams({ priceBand: 10n ** 17n + 1n })),
-        "MarketParamOutOfBounds",
-        fieldIs("priceBand"),
-        10n ** 17n + 1n,
-        10n ** 15n,
-        10n ** 17n,
-      );
-    });
-
-    it("rejects an unknown market and callers without MARKET_ADMIN_ROLE", async function () {
-      const f = await loadFixture(systemFixture);
-      const [alice] = f.traders;
-      await expectRejected(
-        f,
-        { ids: [SOL], accounts: [] },
-        () => f.clearinghouse.setMarketParams(SOL, defaultMarketParams()),
-        "MarketUnknown",
-        SOL,
-      );
-      await expectRejected(
-        f,
-        { ids: [f.ethId], accounts: [] },
-        () => f.clearinghouse.connect(alice).setMarketParams(f.ethId, defaultMarketParams()),
-        "AccessControlUnauthorizedAccount",
-        alice.address,
-        await f.clearinghouse.MARKET_ADMIN_ROLE(),
-      );
-    });
-
-    it("limits a rise of mmr to MAX_MMR_STEP per update", async function () {
-      const f = await loadFixture(systemFixture);
-      const current = WAD / 20n;
-      await expectRejected(
-        f,
-        { ids: [f.ethId], accounts: [] },
-        () => f.clearinghouse.setMarketParams(f.ethId, defaultMarketParams({ mmr: current + MAX_MMR_STEP + 1n })),
-        "MaintenanceStepTooLarge",
-        current,
-        current + MAX_MMR_STEP + 1n,
-        MAX_MMR_STEP,
-      );
-      await f.clearinghouse.setMarketParams(f.ethId, defaultMarketParams({ mmr: current + MAX_MMR_STEP }));
-      expect((await f.clearinghouse.marketParams(f.ethId)).mmr).to.equal(current + MAX_MMR_STEP);
-    });
-
-    it("spaces rises of mmr by MMR_STEP_DELAY, while decreases are free and do not reset the clock", async function () {
-      const f = await loadFixture(systemFixture);
-      const mmr = WAD / 20n;
-      const raise = await f.clearinghouse.setMarketParams(f.ethId, defaultMarketParams({ mmr: mmr + MAX_MMR_STEP }));
-      const next = BigInt((await raise.getBlock())!.timestamp) + DAY;
-      await expectRejected(
-        f,
-        { ids: [f.ethId], accounts: [] },
-        () => f.clearinghouse.setMarketParams(f.ethId, defaultMarketParams({ mmr: mmr + 2n * MAX_MMR_STEP })),
-        "MaintenanceStepTooSoon",
-        next,
-      );
-      // A decrease of any size is allowed at once ...
-      await f.clearinghouse.setMarketParams(f.ethId, defaultMarketParams({ mmr: mmr - 4n * MAX_MMR_STEP }));
-      expect((await f.clearinghouse.marketParams(f.ethId)).mmr).to.equal(mmr - 4n * MAX_MMR_STEP);
-      // ... but the next rise, even back below the earlier level, still waits for the delay.
-      await expectRejected(
-        f,
-        { ids: [f.ethId], accounts: [] },
-        () => f.clearinghouse.setMarketParams(f.ethId, defaultMarketParams({ mmr: mmr - 3n * MAX_MMR_STEP })),
-        "MaintenanceStepTooSoon",
-        next,
-      );
-      await time.increaseTo(next - 10n);
-      await f.setPrice(ETH, ETH_PRICE); // keep the feed fresh across the day
-      await time.setNextBlockTimestamp(next);
-      await f.clearinghouse.setMarketParams(f.ethId, defaultMarketParams({ mmr: mmr - 3n * MAX_MMR_STEP }));
-      expect((await f.clearinghouse.marketParams(f.ethId)).mmr).to.equal(mmr - 3n * MAX_MMR_STEP);
-    });
-
-    it("keeps the market usable after the funding window is shortened mid-window", async function () {
-      const f = await loadFixture(systemFixture);
-      const [alice, bob] = f.traders;
-      await open(f, f.ethId, alice, bob, WAD, ETH_PRICE);
-      const s = await f.clearinghouse.marketState(f.ethId);
-      // 50 minutes into a 1-hour window, the window becomes 1 minute long.
-      await time.increaseTo(s.windowStart + 3000n);
-      await f.clearinghouse.setMarketParams(f.ethId, defaultMarketParams({ fundingWindow: 60n }));
-      await time.increase(60);
-      // Funding, trading and margin moves must keep working; accrual must not underflow.
-      await expect(f.clearinghouse.accrueFunding(f.ethId)).to.not.be.reverted;
-      await expect(f.clearinghouse.connect(alice).addMargin(f.ethId, WAD)).to.not.be.reverted;
-      const m = await signed(f.clearinghouse, alice, { marketId: f.ethId, size: WAD, limitPrice: ETH_PRICE });
-      const t = await signed(f.clearinghouse, bob, { marketId: f.ethId, size: -WAD, limitPrice: ETH_PRICE });
-      await submit(f.clearinghouse, f.keeper, m, t, WAD);
-      expect(await f.lens.equity(f.ethId, alice.address)).to.be.greaterThan(0n);
     });
   });
 

@@ -98,6 +98,19 @@ describe("check-deployment", function () {
     expect(report.warnings).to.deep.equal([`market ${id} has an empty rounding reserve`]);
   });
 
+  it("warns of a pending parameter change, naming when it becomes applicable", async function () {
+    const { addresses, clearinghouse } = await loadFixture(deployed);
+    const tx = await clearinghouse.proposeMarketParams(marketId("ETH-USD"), defaultMarketParams({ takerFee: 0n }));
+    const eta = (await tx.getBlock())!.timestamp + 24 * 3600;
+    const report = await checkDeployment(ethers.provider, addresses);
+    expect(report.problems).to.deep.equal([]);
+    expect(report.warnings).to.have.lengthOf(1);
+    expect(report.warnings[0]).to.contain(
+      `market ETH-USD: a parameter change is pending, applicable from ${new Date(eta * 1000).toISOString()}`,
+    );
+    expect(report.warnings[0]).to.contain("fees 200000000000000/0");
+  });
+
   it("fails naming a recorded library that has no code or is not the one the deleverager links", async function () {
     const { addresses } = await loadFixture(deployed);
     const [, stranger] = await ethers.getSigners();

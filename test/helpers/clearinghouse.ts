@@ -1,6 +1,7 @@
 /** Shared helpers for the clearinghouse unit tests: signed orders, state snapshots, exact predictions. */
 import { expect } from "chai";
 import { ethers } from "hardhat";
+import { time } from "@nomicfoundation/hardhat-network-helpers";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
 import type { Signer } from "ethers";
 import type { Clearinghouse } from "../../typechain-types";
@@ -9,7 +10,69 @@ import type { Order } from "../../lib/orders";
 import { applyFill, type FillResult, type PositionRecord } from "../../lib/position";
 import type { FundingAccrual } from "../../lib/funding";
 import { WAD, mulDivDown, mulDivUp } from "../../lib/math";
+import type { MarketParams } from "../../lib/market-params";
 import type { Fixture } from "./fixture";
+
+/** MarketParams fields in declaration order (the order of the ParamField enum). */
+export const PARAM_FIELDS = [
+  "imr",
+  "mmr",
+  "makerFee",
+  "takerFee",
+  "priceBand",
+  "fundFeeShare",
+  "maxPremium",
+  "keeperFeeShare",
+  "minNotional",
+  "fundingPeriod",
+  "fundingWindow",
+  "liquidationFee",
+  "liquidatorShare",
+  "takerBand",
+  "keeperPay",
+] as const;
+export type ParamFieldName = (typeof PARAM_FIELDS)[number];
+
+/** The parameters as the array of their values in declaration order (how the getters return them). */
+export const paramsArray = (p: MarketParams): bigint[] => PARAM_FIELDS.map((k) => BigInt(p[k] as bigint));
+
+/** A predicate for an event argument that carries exactly `params`. */
+export const isParams =
+  (params: MarketParams) =>
+  (v: unknown): boolean => {
+    const got = Array.from(v as Iterable<unknown>);
+    const want = paramsArray(params);
+    return got.length === want.length && got.every((x, i) => x === want[i]);
+  };
+
+/** A predicate for an error or event argument naming `field` (carried as its declaration index). */
+export const fieldIs =
+  (field: ParamFieldName) =>
+  (v: unknown): boolean =>
+    v === field || v === BigInt(PARAM_FIELDS.indexOf(field));
+
+/** MarketRegistry.PARAMS_DELAY: how long a proposed parameter change waits. */
+export const PARAMS_DELAY = 24n * 3600n;
+
+/** Sets every mock feed of `f` again at its current answer, so its price is fresh now. */
+export async function refreshFeeds(f: Fixture): Promise<void> {
+  for (const market of f.markets.values()) {
+    const [, answer] = await market.aggregator.latestRoundData();
+    await (await market.aggregator.setAnswer(answer)).wait();
+  }
+}
+
+/**
+ * Changes the parameters of market `id` through the timelock, as its admin: proposes `params`, lets
+ * PARAMS_DELAY pass, refreshes every feed (a day is longer than the feeds' windows) and applies.
+ * Each field of `params` must lie within one step of the parameters in force.
+ */
+export async function changeMarketParams(f: Fixture, id: string, params: MarketParams): Promise<void> {
+  await (await f.clearinghouse.proposeMarketParams(id, params)).wait();
+  await time.increase(PARAMS_DELAY);
+  await refreshFeeds(f);
+  await (await f.clearinghouse.applyMarketParams(id)).wait();
+}
 
 /** A signed order together with its signer and signature. */
 export interface SignedOrder {
@@ -80,6 +143,12 @@ export async function snapshot(
     ),
     markets: await Promise.all(ids.map(async (id) => Array.from(await ch.marketState(id)))),
     params: await Promise.all(ids.map(async (id) => Array.from(await ch.marketParams(id)))),
+    pendingParams: await Promise.all(
+      ids.map(async (id) => {
+        const [params, eta] = await ch.pendingMarketParams(id);
+        return [Array.from(params), eta];
+      }),
+    ),
     status: await Promise.all(ids.map(async (id) => Array.from(await ch.marketStatus(id)))),
     free: await Promise.all(accounts.map((a) => ch.freeCollateral(a))),
     filled: await Promise.all(hashes.map((h) => ch.filled(h))),

@@ -1,7 +1,7 @@
 /** The shared local deployment used by the clearinghouse tests. */
 import { ethers } from "hardhat";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
-import { deployLocalSystem, type LocalSystem } from "../../lib/local";
+import { deployLocalSystem, type LocalSystem, type MarketParams } from "../../lib/local";
 import { WAD } from "../../lib/math";
 
 export const ETH = "ETH-USD";
@@ -22,11 +22,23 @@ export interface Fixture extends LocalSystem {
 
 /** Two markets (ETH-USD at 2,000, BTC-USD at 60,000) and ten traders with 100,000 deposited each. */
 export async function systemFixture(): Promise<Fixture> {
+  return systemWith({});
+}
+
+/**
+ * The system of `systemFixture` with ETH-USD and BTC-USD listed with the given overrides of the
+ * default parameters (a listing sets parameters at once; a later change waits PARAMS_DELAY).
+ * Call it from a named fixture function, so that loadFixture can cache it.
+ */
+export async function systemWith(params: {
+  eth?: Partial<MarketParams>;
+  btc?: Partial<MarketParams>;
+}): Promise<Fixture> {
   const [admin, keeper, ...rest] = await ethers.getSigners();
   const traders = rest.slice(0, 10);
   const system = await deployLocalSystem(admin, [
-    { symbol: ETH, price: ETH_PRICE },
-    { symbol: BTC, price: BTC_PRICE },
+    { symbol: ETH, price: ETH_PRICE, params: params.eth },
+    { symbol: BTC, price: BTC_PRICE, params: params.btc },
   ]);
   const chAddress = await system.clearinghouse.getAddress();
   for (const t of traders) {

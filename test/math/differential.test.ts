@@ -41,8 +41,7 @@ import {
 } from "../../lib/position";
 import { premiumOf, projectFunding, type FundingAccrual } from "../../lib/funding";
 import { buildOrder, signAndMatch } from "../../lib/matching";
-import { defaultMarketParams } from "../../lib/local";
-import { systemFixture, ETH, BTC, type Fixture } from "../helpers/fixture";
+import { systemWith, ETH, BTC, type Fixture } from "../helpers/fixture";
 import { fundingStateOf as accrualOf } from "../helpers/clearinghouse";
 
 // ---------------------------------------------------------------------------------------------
@@ -408,7 +407,7 @@ describe("Math differential: TypeScript mirror vs Solidity libraries", function 
     /**
      * Accrual states the contract can hold: windowStart <= lastFundingTime <= now, with
      * lastFundingTime inside the current window, or (a quarter of the cases) beyond its end, as
-     * after setMarketParams shortened the window; |rate| and the window's average premium up to
+     * after a parameter change shortened the window; |rate| and the window's average premium up to
      * 2^60 per second (far beyond the 10% / 1 hour the parameter bounds allow), F up to 2^200
      * either way, and gaps from 0 seconds to 2^34 seconds (many empty windows).
      */
@@ -618,15 +617,18 @@ async function positionOf(ch: Clearinghouse, id: string, account: string): Promi
   return { isLong: p.isLong, size: p.size, entry: p.entry, margin: p.margin, leverage: p.leverage };
 }
 
+/** ETH-USD listed at up to 100x (imr 1%, mmr 0.5%); BTC-USD keeps the defaults (10x, 5%). */
+async function leveragedFixture(): Promise<Fixture> {
+  return systemWith({ eth: { imr: 10n ** 16n, mmr: 5n * 10n ** 15n } });
+}
+
 describe("Clearinghouse differential: applyFill and the position views", function () {
   this.timeout(600_000);
 
   it(`${ROUNDS * TRADES_PER_ROUND} random matched fills equal applyFill to the wei; equity, isLiquidatable, isBankrupt, marginRatio and currentFunding equal lib after price moves and funding`, async function () {
-    const f: Fixture = await loadFixture(systemFixture);
+    const f: Fixture = await loadFixture(leveragedFixture);
     const ch = f.clearinghouse;
     const lens = f.lens;
-    // ETH at up to 100x (imr 1%, mmr 0.5%); BTC keeps the defaults (10x, 5%).
-    await (await ch.setMarketParams(f.ethId, defaultMarketParams({ imr: 10n ** 16n, mmr: 5n * 10n ** 15n }))).wait();
     const symbols = [ETH, BTC];
     const ids = [f.ethId, f.btcId];
     const params = await Promise.all(ids.map((id) => ch.marketParams(id)));
