@@ -1,10 +1,10 @@
 /**
  * The post-deploy check: reads a deployed system from the chain, describes its configuration
- * (addresses, roles, markets and their parameters, oracle feeds and staleness windows, fund wiring,
- * rank-index wiring, band references) and lists every mis-wiring it finds. `problems` make the
- * deployment unusable or unsafe (the `check-deployment` task exits non-zero); `warnings` deserve a
- * look but do not block (a paused market, an empty rounding reserve, a testnet without a
- * sequencer-uptime feed).
+ * (addresses, roles, markets and their parameters, oracle feeds and staleness windows, fund wiring
+ * and the fund's two fixed drawers, rank-index wiring, band references) and lists every mis-wiring
+ * it finds. `problems` make the deployment unusable or unsafe (the `check-deployment` task exits
+ * non-zero); `warnings` deserve a look but do not block (a paused market, an empty rounding
+ * reserve, a testnet without a sequencer-uptime feed).
  */
 import { getAddress, type ContractRunner, type Provider } from "ethers";
 import {
@@ -103,6 +103,9 @@ export async function checkDeployment(
     ["Clearinghouse.rankIndex (rank index wiring)", await ch.rankIndex(), addresses.deleverager],
     ["InsuranceFund.asset", await fund.asset(), addresses.collateral],
     ["InsuranceFund.feeSource", await fund.feeSource(), addresses.clearinghouse],
+    // The fund's only drawers, fixed in its constructor: a wrong one can never be corrected.
+    ["InsuranceFund.clearinghouse (drawer)", await fund.clearinghouse(), addresses.clearinghouse],
+    ["InsuranceFund.deleverager (drawer)", await fund.deleverager(), addresses.deleverager],
     ["AutoDeleverager.clearinghouse", await adl.clearinghouse(), addresses.clearinghouse],
     ["AutoDeleverager.lens", await adl.lens(), addresses.lens],
     ["ClearinghouseLens.clearinghouse", await lens.clearinghouse(), addresses.clearinghouse],
@@ -137,7 +140,8 @@ export async function checkDeployment(
   const roleTable: [string, Clearinghouse | OracleAdapter | InsuranceFund | AutoDeleverager, string[]][] = [
     ["Clearinghouse", ch, ["DEFAULT_ADMIN_ROLE", "MARKET_ADMIN_ROLE", "PAUSER_ROLE", "TREASURER_ROLE"]],
     ["OracleAdapter", oracle, ["DEFAULT_ADMIN_ROLE", "ORACLE_ADMIN_ROLE"]],
-    ["InsuranceFund", fund, ["DEFAULT_ADMIN_ROLE", "COVER_ROLE"]],
+    // The fund's admin role is its only role (its drawers are not roles: see the references above).
+    ["InsuranceFund", fund, ["DEFAULT_ADMIN_ROLE"]],
     ["AutoDeleverager", adl, ["DEFAULT_ADMIN_ROLE", "ADL_ADMIN_ROLE"]],
   ];
   // Without a holder, nobody can list or tune markets, set feeds, or grant roles again.
@@ -148,31 +152,15 @@ export async function checkDeployment(
       const current = await holders(contract, role);
       line(`${contractName}.${name}: ${current.length === 0 ? "(nobody)" : current.join(", ")}`);
       if (current.length === 0 && required.has(name)) problem(`${contractName}.${name} has no holder`);
-      if (current.length === 0 && !required.has(name) && name !== "COVER_ROLE") {
-        warn(`${contractName}.${name} has no holder`);
-      }
-      if (name === "COVER_ROLE") {
-        if (!(await fund.hasRole(role.id, addresses.clearinghouse))) {
-          problem(`InsuranceFund.COVER_ROLE is not held by the clearinghouse ${addresses.clearinghouse}`);
-        }
-        // ADL sessions reserve and release the fund's money through the deleverager.
-        if (!(await fund.hasRole(role.id, addresses.deleverager))) {
-          problem(`InsuranceFund.COVER_ROLE is not held by the deleverager ${addresses.deleverager}`);
-        }
-        // The fund pays out only to the clearinghouse and the deleverager.
-        for (const a of current) {
-          if (!same(a, addresses.clearinghouse) && !same(a, addresses.deleverager)) {
-            problem(`InsuranceFund.COVER_ROLE is held by ${a}, which is neither the clearinghouse nor the deleverager`);
-          }
-        }
-      }
+      if (current.length === 0 && !required.has(name)) warn(`${contractName}.${name} has no holder`);
     }
   }
 
   // ---------------------------------------------------------------- fund
   const scale = await ch.collateralScale();
   line(
-    `InsuranceFund: balance ${await fund.balance()}, available ${await fund.available()} (token units), ` +
+    `InsuranceFund: balance ${await fund.balance()}, available ${await fund.available()}, ` +
+      `reserved ${await fund.totalReserved()} (token units), ` +
       `cooldown ${await fund.cooldown()} s; clearinghouse pending fund fees ${await ch.pendingFundFees()}, ` +
       `treasury ${await ch.treasuryBalance()} (18 decimals, scale ${scale})`,
   );

@@ -3,12 +3,13 @@ pragma solidity 0.8.30;
 
 /// @title IFundReserves
 /// @notice The insurance fund's per-key reserves (InsuranceFund): money set aside for one bankrupt
-/// position while an ADL session settles it, excluded from `available()` until released.
+/// position while an ADL session settles it, excluded from `available()` and from the share price
+/// until released.
 interface IFundReserves {
-    /// @notice Sets `tokenAmount` of the available balance aside under `key` (COVER_ROLE).
+    /// @notice Sets `tokenAmount` of the available balance aside under `key` (the fund's drawers only).
     function reserve(bytes32 key, uint256 tokenAmount) external;
 
-    /// @notice Returns the whole reserve under `key` to the available balance (COVER_ROLE).
+    /// @notice Returns the whole reserve under `key` to the available balance (the fund's drawers only).
     function release(bytes32 key) external;
 
     /// @notice The reserve under `key`, in token units.

@@ -57,7 +57,6 @@ export function addCore(
     libraries: addClearinghouseLibraries(m),
   });
   const lens = m.contract("ClearinghouseLens", [clearinghouse], { id: FUTURE_IDS.lens });
-  const insuranceFund = m.contract("InsuranceFund", [collateral, admin], { id: FUTURE_IDS.insuranceFund });
   // The deleverager's linked libraries: the proof verifier, and the session library that calls it.
   const adlProofLib = m.library("AdlProofLib", { id: FUTURE_IDS.adlProofLib });
   const adlSessionLib = m.library("AdlSessionLib", {
@@ -68,14 +67,15 @@ export function addCore(
     id: FUTURE_IDS.deleverager,
     libraries: { AdlProofLib: adlProofLib, AdlSessionLib: adlSessionLib },
   });
+  // The fund's drawers are fixed in its constructor: the clearinghouse (bad-debt cover) and the
+  // deleverager (ADL session reserves). Nobody can add or replace one later, so both exist first.
+  const insuranceFund = m.contract("InsuranceFund", [collateral, admin, clearinghouse, deleverager], {
+    id: FUTURE_IDS.insuranceFund,
+  });
   // Before any trade, so that every position is indexed.
   const setIndex = m.call(clearinghouse, "setRankIndex", [deleverager]);
 
   const setFund = m.call(clearinghouse, "setInsuranceFund", [insuranceFund]);
-  const coverRole = m.staticCall(insuranceFund, "COVER_ROLE", []);
-  m.call(insuranceFund, "grantRole", [coverRole, clearinghouse], { id: "grantCover" });
-  // ADL sessions set the bankrupt position's share of the fund aside (reserve / release).
-  m.call(insuranceFund, "grantRole", [coverRole, deleverager], { id: "grantCoverDeleverager" });
   // The fee source must already pay this fund, or the fund rejects it.
   m.call(insuranceFund, "setFeeSource", [clearinghouse], { after: [setFund] });
 

@@ -49,32 +49,41 @@ describe("check-deployment", function () {
     expect(report.problems, formatReport(report)).to.deep.equal([]);
     const text = report.lines.join("\n");
     for (const symbol of ["ETH-USD", "BTC-USD"]) expect(text).to.contain(`market ${symbol}: listed`);
-    expect(text).to.contain(`InsuranceFund.COVER_ROLE: ${addresses.clearinghouse}, ${addresses.deleverager}`);
+    expect(text).to.contain(`InsuranceFund.clearinghouse (drawer) = ${addresses.clearinghouse}`);
+    expect(text).to.contain(`InsuranceFund.deleverager (drawer) = ${addresses.deleverager}`);
     expect(text).to.contain(`Clearinghouse.rankIndex (rank index wiring) = ${addresses.deleverager}`);
     expect(text).to.contain("strict max age 3600 s");
     expect(text).to.contain(`AdlProofLib    ${addresses.adlLibraries!.AdlProofLib}`);
     expect(formatReport(report)).to.match(/deployment OK/);
   });
 
-  it("fails naming the fund's cover role once the clearinghouse no longer holds it", async function () {
-    const { addresses, insuranceFund } = await loadFixture(deployed);
-    await (await insuranceFund.revokeRole(await insuranceFund.COVER_ROLE(), addresses.clearinghouse)).wait();
-    const report = await checkDeployment(ethers.provider, addresses);
+  it("fails naming a fund whose fixed drawers are not the deployment's clearinghouse and deleverager", async function () {
+    const { addresses, clearinghouse } = await loadFixture(deployed);
+    const [admin, stranger] = await ethers.getSigners();
+    // A fund deployed with a stranger in the deleverager's place, then wired like the real one.
+    const wrong = await ethers.deployContract("InsuranceFund", [
+      addresses.collateral,
+      admin.address,
+      addresses.clearinghouse,
+      stranger.address,
+    ]);
+    const wrongAddress = await wrong.getAddress();
+    await (await clearinghouse.setInsuranceFund(wrongAddress)).wait();
+    await (await wrong.setFeeSource(addresses.clearinghouse)).wait();
+    const report = await checkDeployment(ethers.provider, { ...addresses, insuranceFund: wrongAddress });
     expect(report.problems).to.deep.equal([
-      `InsuranceFund.COVER_ROLE is not held by the clearinghouse ${addresses.clearinghouse}`,
+      `InsuranceFund.deleverager (drawer) is ${stranger.address}, expected ${addresses.deleverager}`,
     ]);
     expect(formatReport(report)).to.match(/deployment MIS-WIRED: 1 problem$/);
   });
 
-  it("fails naming a stranger that holds the cover role, and a rank index pointing elsewhere", async function () {
-    const { addresses, insuranceFund, clearinghouse } = await loadFixture(deployed);
+  it("fails naming a rank index pointing elsewhere", async function () {
+    const { addresses, clearinghouse } = await loadFixture(deployed);
     const [, stranger] = await ethers.getSigners();
-    await (await insuranceFund.grantRole(await insuranceFund.COVER_ROLE(), stranger.address)).wait();
     // setRankIndex is one-shot, so a wrong index can only come from the deployment itself: write it in place.
     await pointRankIndexAt(await clearinghouse.getAddress(), addresses.deleverager, stranger.address);
     const report = await checkDeployment(ethers.provider, addresses);
-    expect(report.problems).to.have.members([
-      `InsuranceFund.COVER_ROLE is held by ${stranger.address}, which is neither the clearinghouse nor the deleverager`,
+    expect(report.problems).to.deep.equal([
       `Clearinghouse.rankIndex (rank index wiring) is ${stranger.address}, expected ${addresses.deleverager}`,
     ]);
   });

@@ -10,9 +10,10 @@ describe("Ignition LocalSystem module", function () {
     const [admin] = await ethers.getSigners();
     const chAddress = await clearinghouse.getAddress();
     expect(await clearinghouse.insuranceFund()).to.equal(await insuranceFund.getAddress());
-    expect(await insuranceFund.hasRole(await insuranceFund.COVER_ROLE(), chAddress)).to.equal(true);
+    // The fund's drawers are fixed in its constructor: the clearinghouse and the deleverager.
     const adlAddress = await deleverager.getAddress();
-    expect(await insuranceFund.hasRole(await insuranceFund.COVER_ROLE(), adlAddress)).to.equal(true);
+    expect(await insuranceFund.clearinghouse()).to.equal(chAddress);
+    expect(await insuranceFund.deleverager()).to.equal(adlAddress);
     expect(await insuranceFund.feeSource()).to.equal(chAddress);
     expect(await clearinghouse.rankIndex()).to.equal(await deleverager.getAddress());
     expect(await clearinghouse.hasRole(await clearinghouse.MARKET_ADMIN_ROLE(), admin.address)).to.equal(true);

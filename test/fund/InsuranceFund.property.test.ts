@@ -10,12 +10,17 @@ import { USDC, VIRTUAL_SHARES, fundFixture } from "./fixture";
  *  - the fund never pays out more than it holds: every payout is at most its balance (and at most
  *    what is not reserved), so the balance never goes negative, and it moves only by the documented
  *    paths (stakes, donations, covers, reserve payouts, unstake payouts);
+ *  - the assets that price the shares are the balance minus every reserve: reserved money counts as
+ *    spent until it is released, so no stake and no payout is ever priced with it;
+ *  - while any reserve is out, stakes and mints are refused;
  *  - the value of all shares outstanding at the current price (holders' and those in custody
- *    under a request) never exceeds the assets held; rounding only ever favours the fund, so
+ *    under a request) never exceeds those assets; rounding only ever favours the fund, so
  *    totalSupply x price rounded up exceeds the assets by at most 1 wei;
  *  - shares in custody equal the sum of the open requests' shares (counted once);
- *  - a completion pays exactly min(value at request, value now) and a cancellation never hands
- *    back shares worth more than the value at request;
+ *  - a request records its value counting the reserves out at that time (as if they came back); a
+ *    completion pays exactly min(value at request, value now), never more than is available, and a
+ *    cancellation never hands back shares worth more than the value at request;
+ *  - a reserve untouched for STALE_RESERVE_AGE can be released by anyone, and not before;
  *  - at the end, after reserves are released, every staker can leave and the fund can pay them all.
  */
 
@@ -32,7 +37,8 @@ type Cmd =
   | { k: "wait"; seconds: number }
   | { k: "reserve"; key: number; pct: number }
   | { k: "useReserve"; key: number; pct: number }
-  | { k: "release"; key: number };
+  | { k: "release"; key: number }
+  | { k: "releaseStale"; key: number };
 
 const amountArb = fc.oneof(fc.bigInt({ min: 1n, max: 1_000n }), fc.bigInt({ min: 1n, max: 1_000_000n * USDC }));
 const who = fc.integer({ min: 0, max: 2 });
@@ -65,6 +71,10 @@ const cmdArb: fc.Arbitrary<Cmd> = fc.oneof(
     weight: 1,
   },
   { arbitrary: fc.record({ k: fc.constant("release" as const), key: fc.integer({ min: 0, max: 1 }) }), weight: 1 },
+  {
+    arbitrary: fc.record({ k: fc.constant("releaseStale" as const), key: fc.integer({ min: 0, max: 1 }) }),
+    weight: 1,
+  },
 );
 
 interface OpenRequest {
@@ -79,7 +89,7 @@ describe("InsuranceFund property", function () {
   it("never pays out more than it holds; shares x price never exceed assets beyond rounding", async function () {
     await fc.assert(
       fc.asyncProperty(fc.array(cmdArb, { minLength: 1, maxLength: 25 }), async (cmds) => {
-        const { fund, token, coverer, stakers } = await loadFixture(fundFixture);
+        const { fund, token, coverer, stakers, outsider } = await loadFixture(fundFixture);
         const actors = stakers.slice(0, 3);
         const fundAddress = await fund.getAddress();
         let modelBalance = 0n;
@@ -100,10 +110,11 @@ describe("InsuranceFund property", function () {
           expect(bal).to.equal(modelBalance);
           expect(bal).to.be.gte(0n);
           const assets = await fund.totalAssets();
-          expect(assets).to.equal(bal);
           const reserved = await fund.totalReserved();
           expect(reserved).to.be.lte(bal);
+          expect(assets).to.equal(bal - reserved);
           expect(await fund.available()).to.equal(bal - reserved);
+          expect(await fund.maxDeposit(actors[0].address)).to.equal(reserved === 0n ? ethers.MaxUint256 : 0n);
           const supply = await fund.totalSupply();
           const custody = await fund.balanceOf(fundAddress);
           expect(custody).to.equal(await fund.totalPendingShares());
@@ -125,11 +136,25 @@ describe("InsuranceFund property", function () {
         for (const c of cmds) {
           switch (c.k) {
             case "stake": {
+              const reserved = await fund.totalReserved();
+              if (reserved > 0n) {
+                await expect(fund.connect(actors[c.who]).deposit(c.amount, actors[c.who].address))
+                  .to.be.revertedWithCustomError(fund, "FundDepositDuringReserve")
+                  .withArgs(reserved);
+                break;
+              }
               await fund.connect(actors[c.who]).deposit(c.amount, actors[c.who].address);
               modelBalance += c.amount;
               break;
             }
             case "mint": {
+              const reserved = await fund.totalReserved();
+              if (reserved > 0n) {
+                await expect(fund.connect(actors[c.who]).mint(c.shares, actors[c.who].address))
+                  .to.be.revertedWithCustomError(fund, "FundDepositDuringReserve")
+                  .withArgs(reserved);
+                break;
+              }
               const cost = await fund.previewMint(c.shares);
               if (cost > (await token.balanceOf(actors[c.who].address))) break;
               await fund.connect(actors[c.who]).mint(c.shares, actors[c.who].address);
@@ -157,7 +182,10 @@ describe("InsuranceFund property", function () {
               const signer = actors[c.who];
               const shares = ((await fund.balanceOf(signer.address)) * BigInt(c.pct)) / 100n;
               if (shares === 0n) break;
-              const expected = await fund.previewRedeem(shares);
+              // Counting the reserves out now as if they came back; previewRedeem when none is out.
+              const supply = await fund.totalSupply();
+              const expected = (shares * ((await fund.balance()) + 1n)) / (supply + VIRTUAL_SHARES);
+              if ((await fund.totalReserved()) === 0n) expect(expected).to.equal(await fund.previewRedeem(shares));
               const id = await fund.nextRequestId();
               await fund.connect(signer).requestUnstake(shares);
               const r = await fund.getUnstakeRequest(id);
@@ -188,6 +216,8 @@ describe("InsuranceFund property", function () {
               const now = await fund.convertToAssets(r.shares);
               const expected = now < r.assetsAtRequest ? now : r.assetsAtRequest;
               const avail = await fund.available();
+              // The value now is priced without the reserves, so it always fits in what is available.
+              expect(expected).to.be.lte(avail);
               if (expected > avail) {
                 await expect(fund.connect(signer).completeUnstake(r.id, signer.address))
                   .to.be.revertedWithCustomError(fund, "FundInsufficient")
@@ -234,6 +264,26 @@ describe("InsuranceFund property", function () {
             }
             case "release": {
               await cover.release(KEYS[c.key]);
+              break;
+            }
+            case "releaseStale": {
+              const key = KEYS[c.key];
+              const reserved = await fund.reserveOf(key);
+              const next = BigInt(await time.latest()) + 1n;
+              const staleAt = (await fund.reservedAt(key)) + (await fund.STALE_RESERVE_AGE());
+              if (reserved === 0n) {
+                await expect(fund.connect(outsider).releaseStale(key))
+                  .to.be.revertedWithCustomError(fund, "FundReserveEmpty")
+                  .withArgs(key);
+              } else if (next < staleAt) {
+                await expect(fund.connect(outsider).releaseStale(key))
+                  .to.be.revertedWithCustomError(fund, "FundReserveNotStale")
+                  .withArgs(key, staleAt, next);
+              } else {
+                await expect(fund.connect(outsider).releaseStale(key))
+                  .to.emit(fund, "Released")
+                  .withArgs(key, reserved);
+              }
               break;
             }
           }

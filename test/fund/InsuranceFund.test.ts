@@ -30,7 +30,7 @@ async function request(f: Awaited<ReturnType<typeof stakedFixture>>, signerIndex
 describe("InsuranceFund", function () {
   describe("deployment and parameters", function () {
     it("is an ERC-4626 vault over the collateral with 6 extra share decimals", async function () {
-      const { fund, token, admin, coverer } = await loadFixture(fundFixture);
+      const { fund, token, admin, coverer, deleverager } = await loadFixture(fundFixture);
       expect(await fund.asset()).to.equal(await token.getAddress());
       expect(await fund.name()).to.equal("ADL Insurance Fund Share");
       expect(await fund.symbol()).to.equal("adlIF");
@@ -38,19 +38,19 @@ describe("InsuranceFund", function () {
       expect(await fund.cooldown()).to.equal(7n * DAY);
       expect(await fund.feeSource()).to.equal(ethers.ZeroAddress);
       expect(await fund.hasRole(DEFAULT_ADMIN_ROLE, admin.address)).to.equal(true);
-      expect(await fund.hasRole(COVER_ROLE, coverer.address)).to.equal(true);
-      expect(await fund.COVER_ROLE()).to.equal(COVER_ROLE);
+      expect(await fund.clearinghouse()).to.equal(coverer.address);
+      expect(await fund.deleverager()).to.equal(deleverager.address);
       expect(await fund.totalAssets()).to.equal(0n);
     });
 
     it("rejects zero addresses in the constructor", async function () {
-      const { token, admin } = await loadFixture(fundFixture);
+      const { token, admin, coverer, deleverager } = await loadFixture(fundFixture);
       const factory = await ethers.getContractFactory("InsuranceFund");
-      await expect(factory.deploy(await token.getAddress(), ethers.ZeroAddress)).to.be.revertedWithCustomError(
-        factory,
-        "ZeroAddress",
-      );
-      await expect(factory.deploy(ethers.ZeroAddress, admin.address)).to.be.reverted;
+      const drawers = [coverer.address, deleverager.address] as const;
+      await expect(
+        factory.deploy(await token.getAddress(), ethers.ZeroAddress, ...drawers),
+      ).to.be.revertedWithCustomError(factory, "ZeroAddress");
+      await expect(factory.deploy(ethers.ZeroAddress, admin.address, ...drawers)).to.be.reverted;
     });
 
     it("sets the cooldown within [1 hour, 30 days], admin only", async function () {
@@ -146,8 +146,98 @@ describe("InsuranceFund", function () {
     });
   });
 
+  describe("drawers fixed at deployment", function () {
+    it("the constructor fixes the clearinghouse and the deleverager as the only drawers, and says so", async function () {
+      const { fund, coverer, deleverager, outsider, admin } = await loadFixture(fundFixture);
+      const tx = fund.deploymentTransaction()!;
+      await expect(tx).to.emit(fund, "DrawersFixed").withArgs(coverer.address, deleverager.address);
+      expect(await fund.isDrawer(coverer.address)).to.equal(true);
+      expect(await fund.isDrawer(deleverager.address)).to.equal(true);
+      for (const who of [outsider, admin]) expect(await fund.isDrawer(who.address)).to.equal(false);
+    });
+
+    it("the constructor rejects a zero drawer, and one address as both drawers", async function () {
+      const { token, admin, coverer, deleverager } = await loadFixture(fundFixture);
+      const factory = await ethers.getContractFactory("InsuranceFund");
+      const asset = await token.getAddress();
+      for (const [ch, del] of [
+        [ethers.ZeroAddress, deleverager.address],
+        [coverer.address, ethers.ZeroAddress],
+        [coverer.address, coverer.address],
+      ]) {
+        await expect(factory.deploy(asset, admin.address, ch, del))
+          .to.be.revertedWithCustomError(factory, "FundDrawersInvalid")
+          .withArgs(ch, del);
+      }
+    });
+
+    it("no function changes the drawers, and the admin role is the only one that can be granted", async function () {
+      const { fund, admin, outsider } = await loadFixture(fundFixture);
+      const writable = fund.interface.fragments
+        .filter((f) => f.type === "function")
+        .map((f) => f as unknown as { name: string; stateMutability: string })
+        .filter((f) => f.stateMutability !== "view" && f.stateMutability !== "pure")
+        .map((f) => f.name)
+        .sort();
+      expect(writable).to.deep.equal([
+        "approve",
+        "cancelUnstake",
+        "completeUnstake",
+        "cover",
+        "coverFromReserve",
+        "deposit",
+        "donate",
+        "grantRole",
+        "mint",
+        "release",
+        "releaseStale",
+        "renounceRole",
+        "requestUnstake",
+        "reserve",
+        "revokeRole",
+        "setCooldown",
+        "setFeeSource",
+        "transfer",
+        "transferFrom",
+      ]);
+      for (const role of [COVER_ROLE, ethers.id("ANY_ROLE")]) {
+        await expect(fund.connect(admin).grantRole(role, outsider.address))
+          .to.be.revertedWithCustomError(fund, "FundRoleNotGrantable")
+          .withArgs(role);
+      }
+      // Handing the admin role over (e.g. to a multisig) still works, and gives no right to draw.
+      await expect(fund.connect(admin).grantRole(DEFAULT_ADMIN_ROLE, outsider.address))
+        .to.emit(fund, "RoleGranted")
+        .withArgs(DEFAULT_ADMIN_ROLE, outsider.address, admin.address);
+      await expect(fund.connect(outsider).cover(1n))
+        .to.be.revertedWithCustomError(fund, "FundCallerNotDrawer")
+        .withArgs(outsider.address);
+      await fund.connect(admin).revokeRole(DEFAULT_ADMIN_ROLE, outsider.address);
+      expect(await fund.hasRole(DEFAULT_ADMIN_ROLE, outsider.address)).to.equal(false);
+    });
+
+    it("both drawers may cover, reserve, release and pay from a reserve", async function () {
+      const { fund, token, coverer, deleverager, stakers } = await loadFixture(fundFixture);
+      await fund.connect(stakers[0]).deposit(1_000n * USDC, stakers[0].address);
+      for (const drawer of [coverer, deleverager]) {
+        await expect(fund.connect(drawer).cover(10n * USDC)).to.changeTokenBalance(token, drawer, 10n * USDC);
+        await fund.connect(drawer).reserve(KEY_A, 30n * USDC);
+        await expect(fund.connect(drawer).coverFromReserve(KEY_A, 20n * USDC)).to.changeTokenBalance(
+          token,
+          drawer,
+          20n * USDC,
+        );
+        await expect(fund.connect(drawer).release(KEY_A))
+          .to.emit(fund, "Released")
+          .withArgs(KEY_A, 10n * USDC);
+      }
+      expect(await fund.balance()).to.equal(940n * USDC);
+      expect(await fund.totalReserved()).to.equal(0n);
+    });
+  });
+
   describe("cover", function () {
-    it("pays the COVER_ROLE caller and lowers the share price", async function () {
+    it("pays the drawer that calls it and lowers the share price", async function () {
       const { fund, token, coverer, alice, bob } = await loadFixture(stakedFixture);
       const tx = await fund.connect(coverer).cover(400n * USDC);
       await expect(tx)
@@ -159,13 +249,14 @@ describe("InsuranceFund", function () {
       expect(await valueOf(fund, bob.address)).to.be.closeTo(800n * USDC, 1n);
     });
 
-    it("only COVER_ROLE may cover", async function () {
+    it("only the drawers may cover", async function () {
       const { fund, alice, admin } = await loadFixture(stakedFixture);
       for (const who of [alice, admin]) {
         await expect(fund.connect(who).cover(USDC))
-          .to.be.revertedWithCustomError(fund, "AccessControlUnauthorizedAccount")
-          .withArgs(who.address, COVER_ROLE);
+          .to.be.revertedWithCustomError(fund, "FundCallerNotDrawer")
+          .withArgs(who.address);
       }
+      expect(await fund.balance()).to.equal(2_000n * USDC);
     });
 
     it("reverts with the values above available and changes nothing", async function () {
@@ -378,6 +469,14 @@ describe("InsuranceFund", function () {
         (await f.fund.convertToAssets(custody));
       expect(total).to.be.lte(await f.fund.totalAssets());
       expect(await f.fund.totalAssets()).to.equal(await f.fund.balance());
+      // ...and with a reserve out, the custody shares are priced without it like every other share.
+      await f.fund.connect(f.coverer).reserve(KEY_A, 500n * USDC);
+      expect(await f.fund.totalAssets()).to.equal((await f.fund.balance()) - 500n * USDC);
+      const totalDuringSession =
+        (await valueOf(f.fund, f.alice.address)) +
+        (await valueOf(f.fund, f.bob.address)) +
+        (await f.fund.convertToAssets(custody));
+      expect(totalDuringSession).to.be.lte(await f.fund.totalAssets());
     });
   });
 
@@ -396,9 +495,9 @@ describe("InsuranceFund", function () {
       expect(await f.fund.totalReserved()).to.equal(450n * USDC);
       expect(await f.fund.balance()).to.equal(2_000n * USDC);
       expect(await f.fund.available()).to.equal(1_550n * USDC);
-      // reserved money still belongs to the stakers
-      expect(await f.fund.totalAssets()).to.equal(2_000n * USDC);
-      expect(await valueOf(f.fund, f.alice.address)).to.equal(1_000n * USDC);
+      // reserved money counts as spent: it left the assets and the share price
+      expect(await f.fund.totalAssets()).to.equal(1_550n * USDC);
+      expect(await valueOf(f.fund, f.alice.address)).to.equal(775n * USDC);
 
       const tx = await fund.coverFromReserve(KEY_A, 150n * USDC);
       await expect(tx)
@@ -410,6 +509,8 @@ describe("InsuranceFund", function () {
       expect(await f.fund.reserveOf(KEY_A)).to.equal(250n * USDC);
       expect(await f.fund.totalReserved()).to.equal(300n * USDC);
       expect(await f.fund.available()).to.equal(1_550n * USDC);
+      // paying from a reserve does not move the share price: the money had already left it
+      expect(await valueOf(f.fund, f.alice.address)).to.equal(775n * USDC);
 
       await expect(fund.release(KEY_A))
         .to.emit(f.fund, "Released")
@@ -417,6 +518,8 @@ describe("InsuranceFund", function () {
       expect(await f.fund.reserveOf(KEY_A)).to.equal(0n);
       expect(await f.fund.totalReserved()).to.equal(50n * USDC);
       expect(await f.fund.available()).to.equal(1_800n * USDC);
+      expect(await f.fund.totalAssets()).to.equal(1_800n * USDC);
+      expect(await valueOf(f.fund, f.alice.address)).to.equal(900n * USDC);
       await expect(fund.release(KEY_A)).not.to.emit(f.fund, "Released");
     });
 
@@ -444,37 +547,159 @@ describe("InsuranceFund", function () {
       expect(await f.fund.totalReserved()).to.equal(0n);
     });
 
-    it("reserve functions are COVER_ROLE only", async function () {
+    it("reserve functions are for the drawers only", async function () {
       const f = await loadFixture(stakedFixture);
-      const fund = f.fund.connect(f.alice);
-      for (const call of [
-        () => fund.reserve(KEY_A, 1n),
-        () => fund.release(KEY_A),
-        () => fund.coverFromReserve(KEY_A, 1n),
-      ]) {
-        await expect(call())
-          .to.be.revertedWithCustomError(f.fund, "AccessControlUnauthorizedAccount")
-          .withArgs(f.alice.address, COVER_ROLE);
+      await f.fund.connect(f.coverer).reserve(KEY_A, 100n * USDC);
+      for (const who of [f.alice, f.admin]) {
+        const fund = f.fund.connect(who);
+        for (const call of [
+          () => fund.reserve(KEY_A, 1n),
+          () => fund.release(KEY_A),
+          () => fund.coverFromReserve(KEY_A, 1n),
+        ]) {
+          await expect(call()).to.be.revertedWithCustomError(f.fund, "FundCallerNotDrawer").withArgs(who.address);
+        }
       }
+      expect(await f.fund.reserveOf(KEY_A)).to.equal(100n * USDC);
     });
 
-    it("an unstake payout cannot take reserved money; it waits for the release and bears its use", async function () {
+    it("an unstake maturing during a session is paid without the reserve; a later release goes to those who stayed", async function () {
       const f = await loadFixture(stakedFixture);
       const shares = await f.fund.balanceOf(f.alice.address);
-      const { id, readyAt } = await request(f, 0, shares);
+      const { id, readyAt, assetsAtRequest } = await request(f, 0, shares);
+      expect(assetsAtRequest).to.equal(1_000n * USDC);
       await f.fund.connect(f.coverer).reserve(KEY_A, 1_500n * USDC);
       await time.increaseTo(readyAt);
-      await expect(f.fund.connect(f.alice).completeUnstake(id, f.alice.address))
-        .to.be.revertedWithCustomError(f.fund, "FundInsufficient")
-        .withArgs(500n * USDC, 1_000n * USDC);
-      // the session uses 1,000 of its reserve and releases the rest
-      await f.fund.connect(f.coverer).coverFromReserve(KEY_A, 1_000n * USDC);
-      await f.fund.connect(f.coverer).release(KEY_A);
+      // Alice's shares are worth half of the 500 left: she leaves with 250 while the session runs.
       await expect(f.fund.connect(f.alice).completeUnstake(id, f.alice.address)).to.changeTokenBalance(
         f.token,
         f.alice,
-        500n * USDC,
+        250n * USDC,
       );
+      // The session ends without a trade: the 1,500 come back to Bob, the only staker left.
+      await f.fund.connect(f.coverer).release(KEY_A);
+      expect(await valueOf(f.fund, f.bob.address)).to.equal(1_750n * USDC - 1n);
+      expect(await f.fund.balance()).to.equal(1_750n * USDC);
+    });
+
+    it("a request made during a session keeps its part of a reserve that comes back", async function () {
+      const f = await loadFixture(stakedFixture);
+      await f.fund.connect(f.coverer).reserve(KEY_A, 1_200n * USDC);
+      expect(await valueOf(f.fund, f.alice.address)).to.equal(400n * USDC);
+      const shares = await f.fund.balanceOf(f.alice.address);
+      // The value at request counts the reserve as if it came back: it caps the payout, it is not paid.
+      const { id, readyAt, assetsAtRequest } = await request(f, 0, shares);
+      expect(assetsAtRequest).to.equal(1_000n * USDC);
+      await f.fund.connect(f.coverer).release(KEY_A);
+      await time.increaseTo(readyAt);
+      await expect(f.fund.connect(f.alice).completeUnstake(id, f.alice.address)).to.changeTokenBalance(
+        f.token,
+        f.alice,
+        1_000n * USDC,
+      );
+      expect(await valueOf(f.fund, f.bob.address)).to.equal(1_000n * USDC);
+    });
+
+    it("a request made during a session bears its part of a reserve that is spent", async function () {
+      const f = await loadFixture(stakedFixture);
+      await f.fund.connect(f.coverer).reserve(KEY_A, 1_200n * USDC);
+      const shares = await f.fund.balanceOf(f.alice.address);
+      const { id, readyAt } = await request(f, 0, shares);
+      await f.fund.connect(f.coverer).coverFromReserve(KEY_A, 1_200n * USDC);
+      await time.increaseTo(readyAt);
+      await expect(f.fund.connect(f.alice).completeUnstake(id, f.alice.address)).to.changeTokenBalance(
+        f.token,
+        f.alice,
+        400n * USDC,
+      );
+      expect(await valueOf(f.fund, f.bob.address)).to.equal(400n * USDC);
+      expect(await f.fund.balance()).to.equal(400n * USDC);
+    });
+
+    it("a request cancelled during a session gets all its shares back, and with them its part of the release", async function () {
+      const f = await loadFixture(stakedFixture);
+      const shares = await f.fund.balanceOf(f.alice.address);
+      const { id } = await request(f, 0, shares);
+      await f.fund.connect(f.coverer).reserve(KEY_A, 1_000n * USDC);
+      await expect(f.fund.connect(f.alice).cancelUnstake(id))
+        .to.emit(f.fund, "UnstakeCancelled")
+        .withArgs(id, f.alice.address, shares, 0n);
+      await f.fund.connect(f.coverer).release(KEY_A);
+      expect(await valueOf(f.fund, f.alice.address)).to.equal(1_000n * USDC);
+    });
+
+    it("stakes are refused while any reserve is out, and accepted again once every reserve is back", async function () {
+      const f = await loadFixture(stakedFixture);
+      const [, , carol] = f.stakers;
+      await f.fund.connect(f.coverer).reserve(KEY_A, 100n * USDC);
+      await f.fund.connect(f.coverer).reserve(KEY_B, 50n * USDC);
+      for (const stake of [
+        () => f.fund.connect(carol).deposit(USDC, carol.address),
+        () => f.fund.connect(carol).mint(10n ** 12n, carol.address),
+      ]) {
+        await expect(stake())
+          .to.be.revertedWithCustomError(f.fund, "FundDepositDuringReserve")
+          .withArgs(150n * USDC);
+      }
+      expect(await f.fund.maxDeposit(carol.address)).to.equal(0n);
+      expect(await f.fund.maxMint(carol.address)).to.equal(0n);
+      // Donations still raise the price of the shares held during the session.
+      await f.fund.connect(f.outsider).donate(150n * USDC);
+      expect(await valueOf(f.fund, f.alice.address)).to.equal(1_000n * USDC);
+      await f.fund.connect(f.coverer).release(KEY_A);
+      await expect(f.fund.connect(carol).deposit(USDC, carol.address)).to.be.revertedWithCustomError(
+        f.fund,
+        "FundDepositDuringReserve",
+      );
+      await f.fund.connect(f.coverer).coverFromReserve(KEY_B, 50n * USDC);
+      expect(await f.fund.maxDeposit(carol.address)).to.equal(ethers.MaxUint256);
+      expect(await f.fund.maxMint(carol.address)).to.equal(ethers.MaxUint256);
+      await f.fund.connect(carol).deposit(1_050n * USDC, carol.address);
+      // Shares are worth 1.05 tokens per 10^6 now; the stake rounds down by one unit, in the fund's favour.
+      expect(await valueOf(f.fund, carol.address)).to.equal(1_050n * USDC - 1n);
+    });
+
+    it("a reserve whose release was lost is released by anyone once stale, and not a second earlier", async function () {
+      const f = await loadFixture(stakedFixture);
+      const age = await f.fund.STALE_RESERVE_AGE();
+      expect(age).to.equal(7n * DAY);
+      await f.fund.connect(f.coverer).reserve(KEY_A, 300n * USDC);
+      await time.increase(DAY);
+      // A top-up restarts the clock.
+      await f.fund.connect(f.coverer).reserve(KEY_A, 100n * USDC);
+      const reservedAt = await f.fund.reservedAt(KEY_A);
+      expect(reservedAt).to.equal(BigInt(await time.latest()));
+      const staleAt = reservedAt + age;
+      await time.setNextBlockTimestamp(staleAt - 1n);
+      await expect(f.fund.connect(f.outsider).releaseStale(KEY_A))
+        .to.be.revertedWithCustomError(f.fund, "FundReserveNotStale")
+        .withArgs(KEY_A, staleAt, staleAt - 1n);
+      await expect(f.fund.connect(f.outsider).releaseStale(KEY_B))
+        .to.be.revertedWithCustomError(f.fund, "FundReserveEmpty")
+        .withArgs(KEY_B);
+      const tx = f.fund.connect(f.outsider).releaseStale(KEY_A);
+      await expect(tx)
+        .to.emit(f.fund, "StaleReserveReleased")
+        .withArgs(KEY_A, f.outsider.address, 400n * USDC, reservedAt)
+        .and.to.emit(f.fund, "Released")
+        .withArgs(KEY_A, 400n * USDC);
+      expect(await f.fund.reserveOf(KEY_A)).to.equal(0n);
+      expect(await f.fund.reservedAt(KEY_A)).to.equal(0n);
+      expect(await f.fund.totalReserved()).to.equal(0n);
+      expect(await valueOf(f.fund, f.alice.address)).to.equal(1_000n * USDC);
+      // A drawer's later release of the same key finds nothing and does nothing.
+      await expect(f.fund.connect(f.coverer).release(KEY_A)).not.to.emit(f.fund, "Released");
+    });
+
+    it("paying out a whole reserve clears its key", async function () {
+      const f = await loadFixture(stakedFixture);
+      await f.fund.connect(f.coverer).reserve(KEY_A, 300n * USDC);
+      await f.fund.connect(f.coverer).coverFromReserve(KEY_A, 300n * USDC);
+      expect(await f.fund.reserveOf(KEY_A)).to.equal(0n);
+      expect(await f.fund.reservedAt(KEY_A)).to.equal(0n);
+      await expect(f.fund.connect(f.outsider).releaseStale(KEY_A))
+        .to.be.revertedWithCustomError(f.fund, "FundReserveEmpty")
+        .withArgs(KEY_A);
     });
   });
 
@@ -565,13 +790,19 @@ describe("InsuranceFund", function () {
   describe("fee source (real Clearinghouse)", function () {
     async function withClearinghouse() {
       const f = await systemFixture();
-      const [admin, , , , , , , , , , , , alice, bob] = await ethers.getSigners();
-      const fund = await ethers.deployContract("InsuranceFund", [await f.token.getAddress(), admin.address]);
+      const [admin, , , , , , , , , , , , alice, bob, drawer] = await ethers.getSigners();
+      // A second fund over the same clearinghouse; `drawer` stands in for its deleverager.
+      const fund = await ethers.deployContract("InsuranceFund", [
+        await f.token.getAddress(),
+        admin.address,
+        await f.clearinghouse.getAddress(),
+        drawer.address,
+      ]);
       for (const s of [alice, bob]) {
         await f.token.mint(s.address, 1_000_000n * USDC);
         await f.token.connect(s).approve(await fund.getAddress(), ethers.MaxUint256);
       }
-      return { ...f, fund, admin, alice, bob };
+      return { ...f, fund, admin, alice, bob, drawer };
     }
 
     async function trade(f: Awaited<ReturnType<typeof withClearinghouse>>) {
@@ -589,7 +820,12 @@ describe("InsuranceFund", function () {
         .withArgs(ch);
       await f.clearinghouse.connect(f.admin).setInsuranceFund(await f.fund.getAddress());
       const other = await ethers.deployContract("MockERC20", ["Other", "OTH", 6]);
-      const otherFund = await ethers.deployContract("InsuranceFund", [await other.getAddress(), f.admin.address]);
+      const otherFund = await ethers.deployContract("InsuranceFund", [
+        await other.getAddress(),
+        f.admin.address,
+        ch,
+        f.drawer.address,
+      ]);
       await expect(otherFund.connect(f.admin).setFeeSource(ch))
         .to.be.revertedWithCustomError(otherFund, "FeeSourceMismatch")
         .withArgs(ch);
@@ -647,8 +883,7 @@ describe("InsuranceFund", function () {
       await f.setPrice(ETH, ETH_PRICE); // the feed went stale during the cooldown
       await trade(f);
       expect(await f.clearinghouse.pendingFundFees()).to.be.gt(0n);
-      await f.fund.connect(f.admin).grantRole(COVER_ROLE, f.admin.address);
-      await expect(f.fund.connect(f.admin).cover(USDC)).not.to.emit(f.clearinghouse, "FundFeesSwept");
+      await expect(f.fund.connect(f.drawer).cover(USDC)).not.to.emit(f.clearinghouse, "FundFeesSwept");
     });
   });
 });
