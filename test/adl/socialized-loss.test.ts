@@ -7,21 +7,11 @@
 import { expect } from "chai";
 import { ethers } from "hardhat";
 import { loadFixture, takeSnapshot, time } from "@nomicfoundation/hardhat-network-helpers";
-import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
-import { adlDelta, buildNoEligibleProof, fromEvents, planDeleverage } from "../../lib/adl";
 import { WAD, divFloor, mulDivUp } from "../../lib/math";
 import { ETH, ETH_PRICE, systemFixture, type Fixture } from "../helpers/fixture";
-import { fundAvailable, keeperPlan, lev, pos, tradeAt, units, PENDING } from "../helpers/adl";
+import { keeperPlan, lev, pos, tradeAt, units, PENDING } from "../helpers/adl";
 import { conservation } from "../helpers/liquidation";
-
-const LONGS = true;
-const SHORTS = false;
-
-/** Equity c + floor(q * x / W) of a stored position at (P, F of its side). */
-function equityAt(p: { isLong: boolean; size: bigint; entry: bigint; margin: bigint }, price: bigint, f: bigint) {
-  const x = p.isLong ? price - f - p.entry : p.entry - (price - f);
-  return p.margin + divFloor(p.size * x, WAD);
-}
+import { accounts, noEligibleProof, pendingView, socializeExactly } from "../helpers/social";
 
 /**
  * B = t0 short 1 at 2,000 (10x). Its first counterparty sold out at 2,900 to late 10x longs, so at
@@ -35,117 +25,6 @@ async function noEligibleBook(f: Fixture, lateLongs: number) {
   await tradeAt(f, t[2], t[1], units(1), 2900n * WAD, { long: lev(10), short: lev(2) });
   if (lateLongs > 0) await tradeAt(f, t[5], t[4], units(lateLongs), 2900n * WAD, { long: lev(10), short: lev(2) });
   await f.setPrice(ETH, 3100n * WAD);
-}
-
-/** Both sides' F (loss indices folded in) at the pending block, and the index price. */
-async function pendingView(f: Fixture, id: string) {
-  const [price] = await f.oracle.getPrice(id, true, PENDING);
-  return {
-    price,
-    fundingLong: await f.lens.currentSideFunding(id, LONGS, PENDING),
-    fundingShort: await f.lens.currentSideFunding(id, SHORTS, PENDING),
-  };
-}
-
-/** The empty-list proof over the counterparties' tree of `bankrupt`, and the call's D, cover and delta. */
-async function noEligibleProof(f: Fixture, id: string, bankrupt: string) {
-  const book = await fromEvents(f.clearinghouse, f.deleverager, 0, await ethers.provider.getBlockNumber());
-  const v = await pendingView(f, id);
-  const b = await pos(f, id, bankrupt);
-  const side = !b.isLong;
-  const own = b.isLong ? v.fundingLong : v.fundingShort;
-  const theirs = side ? v.fundingLong : v.fundingShort;
-  const d = adlDelta(book, id, bankrupt, v.price, own, await fundAvailable(f));
-  return {
-    ...v,
-    ...d,
-    side,
-    plan: planDeleverage(book, id, bankrupt, v.price, theirs, d.delta),
-    proof: buildNoEligibleProof(book, id, side, v.price, theirs, d.delta),
-  };
-}
-
-/** Everyone whose money the identity must count: the traders and the keeper. */
-const accounts = (f: Fixture) => [...f.traders.map((t) => t.address), f.keeper.address];
-
-/**
- * Sends `socializeLoss` from `caller` and checks the clearinghouse against the section 7.6 rules to
- * the wei: L_side += ceil(D_rem * W / Q), the rounding to the fund, B closed with its free collateral
- * unchanged, the caller holding B's position at P with the initial margin, keeper pay, events,
- * every charged position's equity lowered by its share, and conservation with the loss indices.
- */
-async function socializeExactly(f: Fixture, id: string, bankrupt: string, caller: HardhatEthersSigner, proof = true) {
-  const ch = f.clearinghouse;
-  const call = await noEligibleProof(f, id, bankrupt);
-  const b = await pos(f, id, bankrupt);
-  const st = await ch.marketState(id);
-  const params = await ch.marketParams(id);
-  const charged = call.side;
-  const openInterest = charged ? st.longOpenInterest : st.shortOpenInterest;
-  const remaining = call.deficit - call.covered;
-  const step = mulDivUp(remaining, WAD, openInterest);
-  const toFund = (step * openInterest - remaining * WAD) / WAD;
-  const lossBefore = charged ? st.lossIndexLong : st.lossIndexShort;
-  const reserve = await ch.keeperReserve(id);
-  const pay = params.keeperPay < reserve ? params.keeperPay : reserve;
-  const freeBefore = { bankrupt: await ch.freeCollateral(bankrupt), caller: await ch.freeCollateral(caller.address) };
-  const others = f.traders.map((t) => t.address).filter((a) => a !== bankrupt && a !== caller.address);
-  const equityBefore = new Map<string, bigint>();
-  for (const a of others) equityBefore.set(a, await f.lens.equity(id, a));
-  const dustBefore = await conservation(f, [f.ethId, f.btcId], accounts(f));
-
-  const tx = await f.deleverager.connect(caller).socializeLoss(id, bankrupt, proof ? call.proof : []);
-  const receipt = (await tx.wait())!;
-
-  await expect(tx)
-    .to.emit(ch, "LossSocialized")
-    .withArgs(
-      id,
-      bankrupt,
-      caller.address,
-      charged,
-      b.size,
-      call.price,
-      call.covered,
-      remaining,
-      openInterest,
-      lossBefore + step,
-      toFund,
-    );
-  await expect(tx).to.emit(f.deleverager, "LossSocializationTriggered").withArgs(id, bankrupt, caller.address, !proof);
-  const after = await ch.marketState(id);
-  expect(charged ? after.lossIndexLong : after.lossIndexShort, "loss index of the charged side").to.equal(
-    lossBefore + step,
-  );
-  expect(await pos(f, id, bankrupt), "B closed").to.include({ size: 0n });
-  expect(await ch.freeCollateral(bankrupt), "B's free collateral untouched").to.equal(freeBefore.bankrupt);
-  // The caller holds B's size on B's side at P (K = P - F of that side), with the initial margin.
-  const taken = await pos(f, id, caller.address);
-  const ownF = b.isLong ? call.fundingLong : call.fundingShort;
-  expect(taken).to.include({ isLong: b.isLong, size: b.size, entry: call.price - ownF });
-  const initial = mulDivUp(mulDivUp(b.size, call.price, WAD), params.imr, WAD);
-  expect(taken.margin, "the initial margin of the takeover").to.equal(initial);
-  expect(await ch.freeCollateral(caller.address)).to.equal(freeBefore.caller - initial + pay);
-  // Every charged position is valued at its side's F + step: its equity fell by its share, rounded down.
-  const view = await pendingView(f, id);
-  for (const a of others) {
-    const p = await pos(f, id, a);
-    if (p.size === 0n) continue;
-    const sideF = p.isLong ? view.fundingLong : view.fundingShort;
-    const before = equityBefore.get(a)!;
-    const now = equityAt(p, view.price, sideF);
-    expect(await f.lens.equity(id, a, PENDING), `lens equity of ${a}`).to.equal(now);
-    if (p.isLong === charged) {
-      const chargeReal = p.size * step; // 36 decimals
-      expect(before - now, `charge of ${a}`).to.be.within(chargeReal / WAD, chargeReal / WAD + 1n);
-    } else expect(now, `unchanged ${a}`).to.equal(before);
-  }
-  const dustAfter = await conservation(f, [f.ethId, f.btcId], accounts(f));
-  expect(dustAfter, "conservation with the loss indices: dust never shrinks").to.be.greaterThanOrEqual(dustBefore);
-  expect(dustAfter - dustBefore, "and grows by less than a few wei").to.be.lessThan(10n * WAD);
-  const [unsettled] = await f.deleverager.unsettled(id);
-  expect(unsettled).to.not.include(bankrupt);
-  return { call, step, receipt };
 }
 
 describe("ADL: socialized loss, the final layer", function () {
