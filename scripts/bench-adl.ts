@@ -14,6 +14,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { execSync } from "node:child_process";
 import { ethers } from "hardhat";
+import { time } from "@nomicfoundation/hardhat-network-helpers";
 import type { Wallet } from "ethers";
 import { deployLocalSystem, type LocalSystem } from "../lib/local";
 import { PositionBook, adlDelta, buildDeleverage, type ProofNode } from "../lib/adl";
@@ -201,8 +202,18 @@ async function openBankrupt(sys: LocalSystem, v: Venue, label: string, entry: bi
   return b;
 }
 
-async function measureBook(sys: LocalSystem, v: Venue, keeper: string, N: number, ks: number[]): Promise<Row[]> {
+async function measureBook(
+  sys: LocalSystem,
+  v: Venue,
+  keeper: string,
+  N: number,
+  ks: number[],
+  socialize: { N: number; gas: number }[],
+): Promise<Row[]> {
   const b = await openBankrupt(sys, v, `N${N}`, BANKRUPT_ENTRY);
+  const socialGas = await measureSocialize(sys, v, keeper, b.address);
+  socialize.push({ N, gas: socialGas });
+  log(`N=${N} socializeLoss (deadline trigger) gas=${socialGas}`);
   const ctx = await keeperContext(sys, v.marketId, b.address);
   const rows: Row[] = [];
   const flat = flatProof(ctx.book, v.marketId, false);
@@ -234,6 +245,26 @@ async function measureBook(sys: LocalSystem, v: Venue, keeper: string, N: number
     }
   }
   return rows;
+}
+
+/**
+ * socializeLoss by its deadline trigger on the current book: reports `b`, lets T_social pass,
+ * refreshes the feed, and sends the call from the keeper (funded for the takeover margin). The
+ * chain state is restored after. Returns the receipt's gas.
+ */
+async function measureSocialize(sys: LocalSystem, v: Venue, keeper: string, b: string): Promise<number> {
+  const s = await snapshot();
+  const del = await sys.deleverager.getAddress();
+  const report = sys.deleverager.interface.encodeFunctionData("reportUnsettled", [v.marketId, b]);
+  if ((await send(keeper, del, report, 500_000n)).status !== 1) throw new Error("reportUnsettled failed");
+  await time.increase(await sys.deleverager.socialDelay(v.marketId));
+  await setPrice(v, PRICE);
+  await depositFor(v, keeper, 1_000_000n * WAD);
+  const data = sys.deleverager.interface.encodeFunctionData("socializeLoss", [v.marketId, b, []]);
+  const r = await send(keeper, del, data, TX_GAS_CAP);
+  await revertTo(s);
+  if (r.status !== 1) throw new Error("socializeLoss failed");
+  return Number(r.gasUsed);
 }
 
 // ============================================================== adversarial book
@@ -592,6 +623,7 @@ async function main(): Promise<void> {
   await fundAdmin(v, 10n ** 12n * 10n ** 6n);
   const next = bookGenerator(seed);
   const rows: Row[] = [];
+  const socialize: { N: number; gas: number }[] = [];
   let adversarial: Adversarial | null = null;
   let sessions: SessionBench | null = null;
   let built = 0;
@@ -606,7 +638,7 @@ async function main(): Promise<void> {
     log(`book: N = ${N} built in ${Math.round(seconds(t))} s`);
     const t2 = Date.now();
     const s0 = await snapshot();
-    rows.push(...(await measureBook(sys, v, keeper, N, ks)));
+    rows.push(...(await measureBook(sys, v, keeper, N, ks, socialize)));
     await revertTo(s0);
     phases[`calls N=${N}`] = seconds(t2);
     if (!skip.has("adversarial") && adversarial === null && N === ns[0]) {
@@ -650,6 +682,7 @@ async function main(): Promise<void> {
     indexCost,
     indexCostMature,
     adversarial,
+    socialize,
     targets: evaluateTargets(rows, indexCost, indexCostMature),
     runSeconds: Math.round(seconds(t0)),
     phases: Object.fromEntries(Object.entries(phases).map(([k, x]) => [k, Math.round(x)])),

@@ -104,6 +104,11 @@ const TARGETS: Target[] = [
     what: `deleverage, N = 10,000, k = 5, tree proof (copied from ${ADL_JSON_PATH}, written by npm run bench:adl)`,
     target: 900_000,
   },
+  {
+    id: "socialize_loss",
+    what: `socializeLoss by its deadline trigger, N = 10,000 (copied from ${ADL_JSON_PATH}, with N = 100 beside it: O(1) in N)`,
+    target: 250_000,
+  },
 ];
 
 const measurements: Record<string, number | null> = {};
@@ -683,6 +688,23 @@ async function main(): Promise<void> {
   }
   if (measurements.adl_n10000_k5 === null)
     notes.push(`adl_n10000_k5: no N = 10,000, k = 5 tree row in ${ADL_JSON_PATH}`);
+
+  // ---------------------------------------------------------------- socialized loss (bench:adl)
+  measurements.socialize_loss = null;
+  if (existsSync(ADL_JSON_PATH)) {
+    const adlRun = JSON.parse(readFileSync(ADL_JSON_PATH, "utf8")) as {
+      commit?: string;
+      socialize?: { N: number; gas: number }[];
+    };
+    const byN = Object.fromEntries((adlRun.socialize ?? []).map((x) => [x.N, x.gas]));
+    measurements.socialize_loss = byN[10_000] ?? null;
+    scenarios.socialize_loss = {
+      source: ADL_JSON_PATH,
+      measuredAtCommit: adlRun.commit ?? null,
+      gasByBookSize: byN,
+    };
+  }
+  if (measurements.socialize_loss === null) notes.push(`socialize_loss: no N = 10,000 figure in ${ADL_JSON_PATH}`);
 
   // ---------------------------------------------------------------- report
   const seconds = Math.round((Date.now() - t0) / 1000);

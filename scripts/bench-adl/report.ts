@@ -85,6 +85,8 @@ export interface Results {
   /** The same mix on a market already holding `preloaded` positions. */
   indexCostMature?: IndexCost | null;
   adversarial: Adversarial | null;
+  /** socializeLoss by its deadline trigger (no proof) on each book: O(1) in N. */
+  socialize?: { N: number; gas: number }[];
   targets: Target[];
   runSeconds: number;
   phases: Record<string, number>;
@@ -246,6 +248,20 @@ export function renderSection(r: Results): string {
             `Multi-transaction sessions (docs/mechanism.md section 4) are the answer.`
         : `The call stayed under the cap within the run. ${adv.note ?? ""}`,
     );
+    lines.push("");
+  }
+  if (r.socialize && r.socialize.length > 0) {
+    lines.push("### Socialized loss");
+    lines.push("");
+    lines.push(
+      "`socializeLoss(market, B, [])` by its deadline trigger (B reported, `T_social` elapsed, no proof), " +
+        "the same bankrupt long on each book, its loss charged to all N shorts through the loss index; " +
+        "the caller takes B over. The gas does not depend on N:",
+    );
+    lines.push("");
+    lines.push("| N | gas |");
+    lines.push("| ---: | ---: |");
+    for (const x of r.socialize) lines.push(`| ${fmt(x.N)} | ${fmt(x.gas)} |`);
     lines.push("");
   }
   const phases = Object.entries(r.phases)
