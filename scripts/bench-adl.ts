@@ -13,7 +13,7 @@
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { execSync } from "node:child_process";
-import { ethers } from "hardhat";
+import { ethers, network } from "hardhat";
 import { time } from "@nomicfoundation/hardhat-network-helpers";
 import type { Wallet } from "ethers";
 import { deployLocalSystem, type LocalSystem } from "../lib/local";
@@ -208,12 +208,12 @@ async function measureBook(
   keeper: string,
   N: number,
   ks: number[],
-  socialize: { N: number; gas: number }[],
+  socialize: { N: number; gas: number; gasOppositeHolder: number }[],
 ): Promise<Row[]> {
   const b = await openBankrupt(sys, v, `N${N}`, BANKRUPT_ENTRY);
-  const socialGas = await measureSocialize(sys, v, keeper, b.address);
-  socialize.push({ N, gas: socialGas });
-  log(`N=${N} socializeLoss (deadline trigger) gas=${socialGas}`);
+  const social = await measureSocialize(sys, v, keeper, b.address, N);
+  socialize.push({ N, gas: social.fresh, gasOppositeHolder: social.opposite });
+  log(`N=${N} socializeLoss (deadline trigger) gas=${social.fresh}, caller already short: ${social.opposite}`);
   const ctx = await keeperContext(sys, v.marketId, b.address);
   const rows: Row[] = [];
   const flat = flatProof(ctx.book, v.marketId, false);
@@ -249,22 +249,42 @@ async function measureBook(
 
 /**
  * socializeLoss by its deadline trigger on the current book: reports `b`, lets T_social pass,
- * refreshes the feed, and sends the call from the keeper (funded for the takeover margin). The
- * chain state is restored after. Returns the receipt's gas.
+ * refreshes the feed, and sends the call from a caller funded for the takeover. Two callers: a
+ * fresh account (its new long position enters the long tree) and an account already short 200
+ * units (the takeover reduces its short). The chain state is restored after each. Returns the
+ * receipts' gas.
  */
-async function measureSocialize(sys: LocalSystem, v: Venue, keeper: string, b: string): Promise<number> {
-  const s = await snapshot();
+async function measureSocialize(
+  sys: LocalSystem,
+  v: Venue,
+  keeper: string,
+  b: string,
+  N: number,
+): Promise<{ fresh: number; opposite: number }> {
   const del = await sys.deleverager.getAddress();
-  const report = sys.deleverager.interface.encodeFunctionData("reportUnsettled", [v.marketId, b]);
-  if ((await send(keeper, del, report, 500_000n)).status !== 1) throw new Error("reportUnsettled failed");
-  await time.increase(await sys.deleverager.socialDelay(v.marketId));
-  await setPrice(v, PRICE);
-  await depositFor(v, keeper, 1_000_000n * WAD);
-  const data = sys.deleverager.interface.encodeFunctionData("socializeLoss", [v.marketId, b, []]);
-  const r = await send(keeper, del, data, TX_GAS_CAP);
+  const call = async (from: string): Promise<number> => {
+    const report = sys.deleverager.interface.encodeFunctionData("reportUnsettled", [v.marketId, b]);
+    if ((await send(keeper, del, report, 500_000n)).status !== 1) throw new Error("reportUnsettled failed");
+    await time.increase(await sys.deleverager.socialDelay(v.marketId));
+    await setPrice(v, PRICE);
+    await depositFor(v, from, 1_000_000n * WAD);
+    const data = sys.deleverager.interface.encodeFunctionData("socializeLoss", [v.marketId, b, []]);
+    const r = await send(from, del, data, TX_GAS_CAP);
+    if (r.status !== 1) throw new Error("socializeLoss failed");
+    return Number(r.gasUsed);
+  };
+  let s = await snapshot();
+  const fresh = await call(keeper);
   await revertTo(s);
-  if (r.status !== 1) throw new Error("socializeLoss failed");
-  return Number(r.gasUsed);
+  s = await snapshot();
+  const taker = traderWallet("taker", N);
+  await depositFor(v, v.whale.address, 200n * PRICE + 1000n * WAD); // the whale's 1x long side of it
+  await openAgainstWhale(v, [{ wallet: taker, isLong: false, size: 200n * WAD, price: PRICE, leverage: 5n * WAD }], 0n);
+  await network.provider.request({ method: "hardhat_impersonateAccount", params: [taker.address] });
+  await network.provider.request({ method: "hardhat_setBalance", params: [taker.address, "0x56BC75E2D63100000"] });
+  const opposite = await call(taker.address);
+  await revertTo(s);
+  return { fresh, opposite };
 }
 
 // ============================================================== adversarial book
@@ -623,7 +643,7 @@ async function main(): Promise<void> {
   await fundAdmin(v, 10n ** 12n * 10n ** 6n);
   const next = bookGenerator(seed);
   const rows: Row[] = [];
-  const socialize: { N: number; gas: number }[] = [];
+  const socialize: { N: number; gas: number; gasOppositeHolder: number }[] = [];
   let adversarial: Adversarial | null = null;
   let sessions: SessionBench | null = null;
   let built = 0;

@@ -106,7 +106,7 @@ const TARGETS: Target[] = [
   },
   {
     id: "socialize_loss",
-    what: `socializeLoss by its deadline trigger, N = 10,000 (copied from ${ADL_JSON_PATH}, with N = 100 beside it: O(1) in N)`,
+    what: `socializeLoss by its deadline trigger, fresh caller, N = 10,000 (copied from ${ADL_JSON_PATH}, with every N beside it: O(1) in N)`,
     target: 250_000,
   },
 ];
@@ -694,14 +694,16 @@ async function main(): Promise<void> {
   if (existsSync(ADL_JSON_PATH)) {
     const adlRun = JSON.parse(readFileSync(ADL_JSON_PATH, "utf8")) as {
       commit?: string;
-      socialize?: { N: number; gas: number }[];
+      socialize?: { N: number; gas: number; gasOppositeHolder?: number }[];
     };
     const byN = Object.fromEntries((adlRun.socialize ?? []).map((x) => [x.N, x.gas]));
+    const oppositeByN = Object.fromEntries((adlRun.socialize ?? []).map((x) => [x.N, x.gasOppositeHolder ?? null]));
     measurements.socialize_loss = byN[10_000] ?? null;
     scenarios.socialize_loss = {
       source: ADL_JSON_PATH,
       measuredAtCommit: adlRun.commit ?? null,
       gasByBookSize: byN,
+      gasByBookSizeCallerAlreadyShort: oppositeByN,
     };
   }
   if (measurements.socialize_loss === null) notes.push(`socialize_loss: no N = 10,000 figure in ${ADL_JSON_PATH}`);

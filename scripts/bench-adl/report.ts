@@ -86,7 +86,7 @@ export interface Results {
   indexCostMature?: IndexCost | null;
   adversarial: Adversarial | null;
   /** socializeLoss by its deadline trigger (no proof) on each book: O(1) in N. */
-  socialize?: { N: number; gas: number }[];
+  socialize?: { N: number; gas: number; gasOppositeHolder?: number }[];
   targets: Target[];
   runSeconds: number;
   phases: Record<string, number>;
@@ -256,12 +256,13 @@ export function renderSection(r: Results): string {
     lines.push(
       "`socializeLoss(market, B, [])` by its deadline trigger (B reported, `T_social` elapsed, no proof), " +
         "the same bankrupt long on each book, its loss charged to all N shorts through the loss index; " +
-        "the caller takes B over. The gas does not depend on N:",
+        "the caller takes B over. The gas does not depend on N. A fresh caller opens a long (a new member " +
+        "of the long tree); a caller already short 200 units reduces its short instead:",
     );
     lines.push("");
-    lines.push("| N | gas |");
-    lines.push("| ---: | ---: |");
-    for (const x of r.socialize) lines.push(`| ${fmt(x.N)} | ${fmt(x.gas)} |`);
+    lines.push("| N | gas, fresh caller | gas, caller already short |");
+    lines.push("| ---: | ---: | ---: |");
+    for (const x of r.socialize) lines.push(`| ${fmt(x.N)} | ${fmt(x.gas)} | ${fmt(x.gasOppositeHolder)} |`);
     lines.push("");
   }
   const phases = Object.entries(r.phases)
