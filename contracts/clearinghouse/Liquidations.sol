@@ -74,7 +74,7 @@ library Liquidations {
             PositionBook.Fill(marketId, msg.sender, taken, price, leverage, price, false, 0),
             size == pos.size ? PositionBook.FillKind.TakeoverWhole : PositionBook.FillKind.Takeover
         );
-        _payLiquidationFee(s, marketId, account, size, price, plan);
+        _payLiquidationFee(s, marketId, account, size, pos.size, price, plan);
     }
 
     /// @dev Reverts unless `pos` (at `x`, index `price`) is liquidatable and `size` is within the
@@ -118,9 +118,12 @@ library Liquidations {
         address keeper
     ) external returns (uint256 collected) {
         if (msg.sender != s.rankIndex) revert T.NotRankIndex(msg.sender);
+        // A pause stops every forced settlement, ADL included: a counterparty that cannot exit is not
+        // deleveraged either.
+        PositionBook.requireActive(s, marketId);
         uint256 price = PositionBook.indexPrice(env.oracle, marketId, true);
         PositionBook.accrue(s, marketId, price);
-        bool bLong = s.positions[marketId][bankrupt].isLong;
+        (bool bLong, uint256 bSize) = (s.positions[marketId][bankrupt].isLong, s.positions[marketId][bankrupt].size);
         uint256 closedSize;
         for (uint256 i; i < legs.length; ++i) closedSize += legs[i].take;
         int256 closed = _closeBankruptPart(s, marketId, bankrupt, bLong, closedSize, price);
@@ -130,7 +133,7 @@ library Liquidations {
         int256 gap = -closed - int256(fundPays) - int256(collected);
         if (gap > 0) _drawFromRoundingReserve(s, marketId, uint256(gap));
         else s.pendingFundFees += SafeCast.toUint128(uint256(-gap));
-        _payAdlReward(s, marketId, bankrupt, keeper, closedSize, price);
+        _payAdlReward(s, marketId, bankrupt, keeper, closedSize, bSize, price);
     }
 
     /// @dev Reduces each counterparty by its take at the index price, charging at most its charge
@@ -164,21 +167,23 @@ library Liquidations {
         }
     }
 
-    /// @dev docs/mechanism.md section 3, ADL step 6: the keeper reward, paid only when the call
-    /// closes at least the minimum notional or all of the bankrupt position. The minimum never
-    /// decides validity.
+    /// @dev docs/mechanism.md sections 3 (ADL step 6) and 7.2: the keeper pay, keeperPay pro rata to
+    /// the part of the bankrupt position closed (rounded down, so calls split by counterparty earn no
+    /// more than one call), paid only when the call closes at least the minimum notional or all of
+    /// the position. The minimum never decides validity.
     function _payAdlReward(
         ClearinghouseLayout storage s,
         bytes32 marketId,
         address bankrupt,
         address keeper,
         uint256 total,
+        uint256 sizeBefore,
         uint256 price
     ) private {
         T.MarketParams storage params = s.params[marketId];
         bool closedAll = s.positions[marketId][bankrupt].size == 0;
         if (!closedAll && total.mulDivDown(price, WAD) < params.minNotional) return;
-        _payKeeper(s, marketId, keeper, params.keeperPay);
+        _payKeeper(s, marketId, keeper, uint256(params.keeperPay).mulDivDown(total, sizeBefore));
     }
 
     /// @notice Pays `keeper` up to `amount` from the keeper reserve of `marketId` for session work;
@@ -252,6 +257,7 @@ library Liquidations {
         bytes32 marketId,
         address account,
         uint256 size,
+        uint256 positionSize,
         uint256 price,
         LiquidationMath.Plan memory plan
     ) private {
@@ -263,11 +269,14 @@ library Liquidations {
         s.free[msg.sender] += toLiquidator;
         s.pendingFundFees += SafeCast.toUint128(toFund);
         emit T.PositionLiquidated(marketId, account, msg.sender, size, price, toLiquidator, toFund, plan.fundPays);
-        // The pay is capped at the fund's share of the ordinary fee on the notional taken, so that an
-        // owner liquidating its own healthy-equity position from a second account never gains.
+        // The pay is keeperPay for the whole position, pro rata to the part taken (rounded down), so
+        // splitting a liquidation into pieces earns no more than taking it at once; and it is capped
+        // at the fund's share of the ordinary fee on the notional taken, so that an owner liquidating
+        // its own position from a second account never gains more than the fund earns.
         uint256 ordinary = LiquidationMath.feeUp(size, price, params.liquidationFee);
         uint256 cap = ordinary - ordinary.mulDivDown(params.liquidatorShare, WAD);
-        _payKeeper(s, marketId, msg.sender, cap < params.keeperPay ? cap : params.keeperPay);
+        uint256 share = uint256(params.keeperPay).mulDivDown(size, positionSize);
+        _payKeeper(s, marketId, msg.sender, cap < share ? cap : share);
     }
 
     /// @notice The final layer (docs/mechanism.md section 7.6), after the deleverager checked its
@@ -284,6 +293,7 @@ library Liquidations {
         address taker
     ) external {
         if (msg.sender != s.rankIndex) revert T.NotRankIndex(msg.sender);
+        PositionBook.requireActive(s, marketId);
         uint256 price = PositionBook.indexPrice(env.oracle, marketId, true);
         PositionBook.accrue(s, marketId, price);
         T.Position memory pos = s.positions[marketId][bankrupt];

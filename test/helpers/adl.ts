@@ -236,7 +236,9 @@ export function predictDeleverage(
   // minimum notional or all of B.
   let reward = 0n;
   if (terms && (d === b.size || (d * price) / WAD >= terms.minNotional)) {
-    reward = terms.keeperPay < after.keeperReserve ? terms.keeperPay : after.keeperReserve;
+    // keeperPay pro rata to the part of B closed, rounded down.
+    const pay = (terms.keeperPay * d) / b.size;
+    reward = pay < after.keeperReserve ? pay : after.keeperReserve;
     after.keeperReserve -= reward;
     if (after.free.has(terms.keeper)) after.free.set(terms.keeper, after.free.get(terms.keeper)! + reward);
   }

@@ -229,10 +229,12 @@ export function predict(
     return out;
   }
   // Waiting never pays: the fee share (zero for a bankrupt part) plus the same fixed keeper pay.
-  // keeperPay, capped at the fund's share of the ordinary fee on the notional taken.
+  // keeperPay for the whole position, capped at the fund's share of the ordinary fee on the notional taken.
   const ordinary = feeUp(d, price, p.liquidationFee);
   const cap = ordinary - (ordinary * p.liquidatorShare) / WAD;
-  const pay = p.keeperPay === undefined ? 0n : p.keeperPay < cap ? p.keeperPay : cap;
+  // keeperPay pro rata to the part taken, rounded down.
+  const share = p.keeperPay === undefined ? 0n : (p.keeperPay * d) / s.target.size;
+  const pay = share < cap ? share : cap;
   out.reward = pay < a.keeperReserve ? pay : a.keeperReserve;
   a.keeperReserve -= out.reward;
   a.liquidatorFree = free + pl.toLiquidator + out.reward;

@@ -148,8 +148,8 @@ describe("Liquidation of bankrupt positions: insurance fund cover", function () 
     expect(first.plan.reservePays).to.equal(1n);
     expect(first.plan.fundPays + first.plan.reservePays).to.equal(-first.plan.takenEquity);
     expect(await ch.roundingReserve(f.ethId)).to.equal(10n ** 12n - 1n);
-    // Pay: the fixed keeperPay (1 quote unit), which the keeper reserve can afford here.
-    expect(first.reward).to.equal(WAD);
+    // Pay: keeperPay (1 quote unit) pro rata to the third taken, which the keeper reserve can afford.
+    expect(first.reward).to.equal((WAD * d) / WAD);
     expect(await ch.keeperReserve(f.ethId)).to.be.greaterThan(0n);
     // The remainder keeps its deficit (never paid into margin that stays open), K and a.
     const after = await positionOf(f, f.ethId, alice.address);
