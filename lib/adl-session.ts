@@ -147,7 +147,9 @@ export interface SplitLimits {
  * Splits a proof (tiles in order) into continue transactions, each within the gas budget and the
  * contract's bounds. A leaf whose members do not fit is split into ascending chunks: a chunk is the
  * last node of its transaction and the next transaction resumes the same leaf with the members after
- * it (the contract holds the leaf and its tally in between).
+ * it (the contract holds the leaf and its tally in between). A first chunk that would list fewer than
+ * a quarter of maxOpenedMembers moves to the next transaction, so every chunk that leaves a leaf held
+ * earns its sender the hold.
  */
 export function splitProof(proof: ProofNode[], limits: SplitLimits): ProofNode[][] {
   const model = limits.model ?? DEFAULT_CONTINUE_GAS;
@@ -191,6 +193,13 @@ export function splitProof(proof: ProofNode[], limits: SplitLimits): ProofNode[]
         break;
       }
       if (fit === 0) {
+        close();
+        continue;
+      }
+      // A chunk that leaves its leaf held reserves it for its sender only if it lists at least a
+      // quarter of maxOpenedMembers (the contract's progress rule): a smaller one would leave the
+      // leaf open to anyone's restart, so the leaf starts a transaction of its own instead.
+      if (fit * 4 < limits.maxOpenedMembers && cur.length > 0) {
         close();
         continue;
       }

@@ -160,9 +160,14 @@ library AdlProofLib {
         AdlStorage.requireBeforeDeadline(session);
         // An empty call verifies nothing: it must not be able to take a lapsed hold over.
         if (proof.length == 0) revert IAdlTypes.AdlProofEmpty();
-        (uint256 cursor, bool wasHeld, address holder) = (session.cursor, session.held, session.holder);
-        if (wasHeld && msg.sender != holder && block.timestamp <= session.holdUntil) {
-            revert IAdlTypes.AdlLeafReserved(cursor, holder, session.holdUntil);
+        (uint256 cursor, bool wasHeld, address holder, uint256 until) = (
+            session.cursor,
+            session.held,
+            session.holder,
+            session.holdUntil
+        );
+        if (wasHeld && msg.sender != holder && block.timestamp <= until) {
+            revert IAdlTypes.AdlLeafReserved(cursor, holder, until);
         }
         Progress memory g = Progress(cursor, 0, wasHeld, session.heldLast, session.heldTally, false, 0);
         _verifyTiles(s, ch, AdlCall.sessionCall(marketId, side, session), proof, g, true);
@@ -170,12 +175,13 @@ library AdlProofLib {
         session.held = g.held;
         session.heldLast = g.heldLast;
         session.heldTally = uint64(g.tally);
-        if (!g.held) (session.holder, session.holdUntil) = (address(0), 0);
+        if (!g.held) (holder, until) = (address(0), 0);
         else if (
-            AdlStorage.renewsHold(s, !wasHeld || g.cursor != cursor || msg.sender != holder, g.restarted ? 0 : g.chunk)
-        ) {
-            (session.holder, session.holdUntil) = (msg.sender, uint64(block.timestamp + AdlStorage.HOLD_WINDOW));
-        }
+            // Real progress only, and never the holder's own restart within its window.
+            AdlStorage.grantsHold(s, g.chunk) && !(g.restarted && g.cursor == cursor && block.timestamp <= until)
+        ) (holder, until) = (msg.sender, block.timestamp + AdlStorage.HOLD_WINDOW);
+        else if (g.cursor != cursor) (holder, until) = (address(0), 0); // a new held leaf nobody reserves
+        (session.holder, session.holdUntil) = (holder, uint64(until));
         emit IAdlTypes.AdlSessionContinued(marketId, side, session.id, g.cursor, g.held, g.tally, g.opened);
     }
 

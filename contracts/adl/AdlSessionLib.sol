@@ -225,7 +225,8 @@ library AdlSessionLib {
     /// @dev Starts a split refresh of `leaf`, or checks the caller may go on with the pending one: its
     /// holder, or anyone once the hold lapsed. A first member at or below the last address restarts it
     /// (a chunk that skipped a member could otherwise never complete). Returns whether the chunk, if it
-    /// leaves the refresh pending, gets or renews the hold (see `AdlStorage.renewsHold`).
+    /// leaves the refresh pending, gets or renews the hold: real progress only (`AdlStorage.grantsHold`),
+    /// and never the holder's own restart within its window.
     function _claimRefresh(
         AdlStorage.Layout storage s,
         bytes32 marketId,
@@ -236,21 +237,21 @@ library AdlSessionLib {
     ) private returns (bool) {
         AdlStorage.LeafRefresh storage r = s.leafRefreshes[marketId][isLong][leaf];
         RankTree.Tree storage scratch = s.refreshScratch[marketId][isLong];
+        bool progress = AdlStorage.grantsHold(s, members.length);
         if (!r.active) {
             _startRefresh(s, marketId, isLong, scratch, index);
             r.active = true;
-            return true;
+            return progress;
         }
-        address holder = r.holder;
-        if (msg.sender != holder && block.timestamp <= r.holdUntil) {
-            revert IAdlTypes.AdlLeafReserved(leaf, holder, r.holdUntil);
-        }
+        (address holder, uint256 until) = (r.holder, r.holdUntil);
+        bool holding = block.timestamp <= until;
+        if (msg.sender != holder && holding) revert IAdlTypes.AdlLeafReserved(leaf, holder, until);
         bool restarted = members.length != 0 && members[0] <= r.last;
         if (restarted) {
             _resetScratch(isLong, scratch, index);
             (r.last, r.tally) = (address(0), 0);
         }
-        return AdlStorage.renewsHold(s, msg.sender != holder, restarted ? 0 : members.length);
+        return progress && !(restarted && holding);
     }
 
     /// @dev Merges `members` (ascending, above `last`, each a current member of `leaf`) into the

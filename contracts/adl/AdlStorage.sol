@@ -116,13 +116,16 @@ library AdlStorage {
         if (block.timestamp > session.deadline) revert IAdlTypes.AdlSessionTooOld(session.deadline, block.timestamp);
     }
 
-    /// @dev Whether a chunk left held gets (or renews) the HOLD_WINDOW: always for a new hold (a leaf
-    /// newly held, or another account taking over a lapsed hold); for the holder's own next chunk only
-    /// if it resumes (a restart by the holder never renews) and lists at least a quarter of
-    /// `maxOpenedMembers`. So a holder cannot keep a leaf reserved by listing one member per window,
-    /// nor by restarting it: its renewals are bounded by the leaf's size.
-    function renewsHold(Layout storage s, bool fresh, uint256 listed) internal view returns (bool) {
-        return fresh || listed * 4 >= s.maxOpenedMembers;
+    /// @dev Whether a chunk that leaves its leaf unfinished is real progress, which alone grants or
+    /// renews the HOLD_WINDOW: it lists at least a quarter of `maxOpenedMembers` live members (a chunk
+    /// that completes its leaf needs no hold). The same rule for a new hold, a renewal and a takeover
+    /// of a lapsed hold; the callers add that a restart by the holder within its window never renews.
+    /// A smaller chunk still advances the leaf's state but reserves it against nobody, so accounts
+    /// taking turns with one-member chunks (or one-member restarts) cannot keep a leaf reserved: each
+    /// window costs at least a quarter of a full continue, and the holder's renewals are bounded by
+    /// the leaf's size.
+    function grantsHold(Layout storage s, uint256 listed) internal view returns (bool) {
+        return listed != 0 && listed * 4 >= s.maxOpenedMembers;
     }
 
     /// @dev Largest configurable T_social.

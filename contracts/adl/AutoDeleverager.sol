@@ -43,9 +43,10 @@ contract AutoDeleverager is IAutoDeleverager, AccessControl, ReentrancyGuardTran
     /// @notice How long a leaf split across calls (a session's held leaf or a split refresh) stays
     /// reserved to the account whose chunk holds it. Without it anyone could restart a held leaf and
     /// undo an honest keeper's chunks; with it, a hold that skipped a member (so the leaf can never
-    /// complete) is restarted by anyone once it lapses. A new hold gets the window; the holder's next
-    /// chunk renews it only if it lists at least a quarter of `maxOpenedMembers`, so the window cannot
-    /// be kept alive by listing one member at a time (nor by the holder restarting it).
+    /// complete) is restarted by anyone once it lapses. Only real progress grants or renews the window:
+    /// a chunk of at least a quarter of `maxOpenedMembers` live members, whether it starts a hold,
+    /// takes a lapsed one over or continues the holder's own (a restart by the holder never renews);
+    /// a smaller chunk reserves the leaf against nobody.
     uint32 public constant HOLD_WINDOW = AdlStorage.HOLD_WINDOW;
     uint256 private constant WAD = FixedPointMath.WAD;
     /// @dev Bits of the MarketConfig slot that never need the slow path: kRef (bits 0-7), T

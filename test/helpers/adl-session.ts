@@ -122,8 +122,9 @@ export async function continueAll(
 /**
  * Sends finishAdlSession and checks it to the wei against predictDeleverage at the current (P, F)
  * with the fund paying floor(sigma * d / W) at the session's pinned sigma: positions, free collateral,
- * pending fees, fund tokens, rounding reserve and treasury; the events (each entry's score at the
- * pinned values); the session and its reserve gone.
+ * pending fees, fund tokens, rounding reserve and treasury; the finisher's keeperPay from the keeper
+ * reserve (when the finish closes at least the minimum notional or all of B); the events (each
+ * entry's score at the pinned values); the session and its reserve gone.
  */
 export async function finishExactly(
   f: Fixture,
@@ -138,25 +139,22 @@ export async function finishExactly(
   // At finish the reserve returns to what the fund can pay before the fund pays.
   const available = (await fundAvailable(f)) + s.reserveTokens * SCALE;
   const params = await f.clearinghouse.marketParams(id);
-  const prediction = predictDeleverage(
-    before,
-    s.bankrupt,
-    s.entries,
-    price,
-    funding,
-    available,
-    {
-      keeper: f.keeper.address,
-      liquidationFee: params.liquidationFee,
-      liquidatorShare: params.liquidatorShare,
-      minNotional: params.minNotional,
-    },
-    s.sigma,
-  );
+  const prediction = predictDeleverage(before, s.bankrupt, s.entries, price, funding, available, undefined, s.sigma);
+  // The settlement reward: keeperPay from the keeper reserve, as far as it goes, for a finish that
+  // closes at least the minimum notional or all of B.
+  const keeperReserve = await f.clearinghouse.keeperReserve(id);
+  const b = before.positions.get(s.bankrupt)!;
+  const rewarded = prediction.d === b.size || (prediction.d * price) / WAD >= params.minNotional;
+  const reward = !rewarded ? 0n : params.keeperPay < keeperReserve ? params.keeperPay : keeperReserve;
+  const credit = (account: string, amount: bigint): void => {
+    prediction.after.free.set(account, prediction.after.free.get(account)! + amount);
+  };
+  credit(f.keeper.address, reward);
   const dust = await checkInvariants(f);
   const tx = await f.deleverager.connect(f.keeper).finishAdlSession(id, side);
   const receipt = (await tx.wait())!;
   expect(await readAdlState(f, id, accounts)).to.deep.equal(prediction.after);
+  expect(await f.clearinghouse.keeperReserve(id)).to.equal(keeperReserve - reward);
   const live = s.entries.filter((a) => before.positions.get(a)!.size !== 0n);
   const legs = receipt.logs
     .map((l) => f.deleverager.interface.parseLog(l))
