@@ -30,6 +30,10 @@ export interface SessionState {
   lastScore: bigint;
   lastAccount: string;
   reserveTokens: bigint;
+  /** The account that opened the session and posted its bond (zero address: no bond). */
+  opener: string;
+  /** Collateral tokens posted as the bond: back to the opener at finish or expiry, to a challenger. */
+  bondTokens: bigint;
   entries: string[];
 }
 
@@ -59,6 +63,8 @@ export async function readSession(
     lastScore: s.lastScore,
     lastAccount: s.lastAccount,
     reserveTokens: s.reserveTokens,
+    opener: s.opener,
+    bondTokens: s.bondTokens,
     entries: [...s.listed],
   };
 }

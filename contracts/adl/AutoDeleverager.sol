@@ -2,6 +2,8 @@
 pragma solidity 0.8.30;
 
 import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {IAutoDeleverager} from "../interfaces/IAutoDeleverager.sol";
 import {IRankIndex} from "../interfaces/IRankIndex.sol";
@@ -73,6 +75,8 @@ contract AutoDeleverager is IAutoDeleverager, AccessControl, ReentrancyGuardTran
         _adl.maxOpenedMembers = AdlStorage.DEFAULT_MAX_OPENED_MEMBERS;
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
         _grantRole(ADL_ADMIN_ROLE, admin);
+        // Session bonds go back (or to a challenger) as deposits into the clearinghouse.
+        SafeERC20.forceApprove(clearinghouse_.collateral(), address(clearinghouse_), type(uint256).max);
     }
 
     // ================================================================ admin
@@ -102,6 +106,15 @@ contract AutoDeleverager is IAutoDeleverager, AccessControl, ReentrancyGuardTran
     /// capped at the heartbeat when it opens); see docs/adl.md for how to choose it.
     function setSessionTtl(bytes32 marketId, uint32 ttlSeconds) external onlyRole(ADL_ADMIN_ROLE) {
         AdlSessionLib.setSessionTtl(_adl, clearinghouse, marketId, ttlSeconds);
+    }
+
+    /// @notice Sets what a session of `marketId` costs and pays (ADL admin), both in 18-decimal quote:
+    /// the `bond` an opener posts (in collateral tokens, rounded up; at most MAX_SESSION_BOND),
+    /// returned at finish or expiry and paid to a successful challenger, and `memberPay`, paid from the
+    /// keeper reserve to a continue for each live member it verifies for the first time in the session
+    /// (at most MAX_MEMBER_PAY). Applies to sessions opened, and continues sent, afterwards.
+    function setSessionTerms(bytes32 marketId, uint256 bond, uint256 memberPay) external onlyRole(ADL_ADMIN_ROLE) {
+        AdlSessionLib.setSessionTerms(_adl, marketId, bond, memberPay);
     }
 
     /// @notice Sets the socialization delay `T_social` of `marketId` (ADL admin), at most
@@ -244,7 +257,7 @@ contract AutoDeleverager is IAutoDeleverager, AccessControl, ReentrancyGuardTran
 
     /// @inheritdoc IAutoDeleverager
     function expireAdlSession(bytes32 marketId, bool side) external nonReentrant {
-        AdlSessionLib.expireSession(_adl, marketId, side);
+        AdlSessionLib.expireSession(_adl, clearinghouse, marketId, side);
     }
 
     // ================================================================ socialized loss
@@ -339,6 +352,12 @@ contract AutoDeleverager is IAutoDeleverager, AccessControl, ReentrancyGuardTran
         return _adl.config[marketId].kRef;
     }
 
+    /// @notice The session bond of `marketId` and the pay per member verified (18-decimal quote).
+    function sessionTerms(bytes32 marketId) external view returns (uint256 bond, uint256 memberPay) {
+        AdlStorage.SessionTerms memory t = _adl.sessionTerms[marketId];
+        return (t.bond, t.memberPay);
+    }
+
     /// @notice The session time `T` of `marketId`, in seconds.
     function sessionTtl(bytes32 marketId) external view returns (uint256) {
         return AdlStorage.ttl(_adl.config[marketId]);
@@ -365,6 +384,8 @@ contract AutoDeleverager is IAutoDeleverager, AccessControl, ReentrancyGuardTran
         info.lastScore = s.lastScore;
         info.lastAccount = s.lastAccount;
         info.reserveTokens = s.reserveTokens;
+        info.opener = s.opener;
+        info.bondTokens = s.bondTokens;
         info.listed = s.entries;
     }
 

@@ -6,6 +6,7 @@
 import { expect } from "chai";
 import { ethers } from "hardhat";
 import { loadFixture, takeSnapshot, time } from "@nomicfoundation/hardhat-network-helpers";
+import type { ContractTransactionReceipt } from "ethers";
 import type { ProofNode } from "../../lib/adl";
 import { fromEvents } from "../../lib/adl";
 import {
@@ -78,10 +79,24 @@ async function grieferHolds() {
   const [a, b] = tie(f);
   const leaf = Number((await pos(f, id, a.address)).leaf);
   const griefer = f.traders[7];
-  await (
-    await f.deleverager.connect(griefer).continueAdlSession(id, SHORTS, await proofTo(f, id, leaf, [b.address]))
-  ).wait();
-  return { f, id, B, s0: s, a, b, leaf, griefer };
+  const proof = await proofTo(f, id, leaf, [b.address]);
+  const tx = await f.deleverager.connect(griefer).continueAdlSession(id, SHORTS, proof);
+  return { f, id, B, s0: s, a, b, leaf, griefer, tx, listed: listedIn(proof) };
+}
+
+/** How many members the opened leaves of `proof` list. */
+const listedIn = (proof: ProofNode[]): bigint => BigInt(proof.reduce((n, x) => n + (x.open ? x.members.length : 0), 0));
+
+/** Sum of the `paidMembers` of the AdlSessionContinued events of `receipts`. */
+function paidMembers(f: Fixture, receipts: ContractTransactionReceipt[]): bigint {
+  let paid = 0n;
+  for (const r of receipts) {
+    for (const l of r.logs) {
+      const e = f.deleverager.interface.parseLog(l);
+      if (e?.name === "AdlSessionContinued") paid += e.args.paidMembers as bigint;
+    }
+  }
+  return paid;
 }
 
 /** Moves the chain past `timestamp` and posts a fresh price round (the strict window). */
@@ -115,7 +130,7 @@ describe("ADL sessions: review findings (attacks fail, the honest keeper finishe
     });
 
     it("a hold that skips a lower member is reserved to its holder for HOLD_WINDOW, then anyone restarts it and finishes within T", async function () {
-      const { f, id, s0, a, b, leaf, griefer } = await grieferHolds();
+      const { f, id, s0, a, b, leaf, griefer, tx, listed } = await grieferHolds();
       const del = f.deleverager;
       let s = await readSession(del, id, SHORTS);
       const window = await del.HOLD_WINDOW();
@@ -141,7 +156,11 @@ describe("ADL sessions: review findings (attacks fail, the honest keeper finishe
       const book = await fromEvents(f.clearinghouse, del, 0, await ethers.provider.getBlockNumber());
       const proof = buildProofFrom(book, id, SHORTS, s, s.cursor, RESTART_HELD);
       expect(proof[0]).to.deep.include({ level: 0, position: leaf, open: true, members: [a.address, b.address] });
-      await (await del.connect(f.keeper).continueAdlSession(id, SHORTS, [proof[0]])).wait();
+      const restarted = (await (await del.connect(f.keeper).continueAdlSession(id, SHORTS, [proof[0]])).wait())!;
+      // Paid once per member: the griefer for every live member it listed (b the last), the restart
+      // of {a, b} only for one more (the tally beyond the one already paid for).
+      expect(paidMembers(f, [(await tx.wait())!])).to.equal(listed);
+      expect(paidMembers(f, [restarted])).to.equal(1n);
       await continueAll(f, id, SHORTS, { ...WIDE, maxOpenedMembers: QUARTER_IS_ONE });
       s = await readSession(del, id, SHORTS);
       expect([s.cursor, s.held, s.holder]).to.deep.equal([LEAVES, false, ethers.ZeroAddress]);
@@ -538,7 +557,8 @@ describe("ADL sessions: review findings (attacks fail, the honest keeper finishe
         g1.address,
         held.holdUntil,
       ]);
-      await restart.wait();
+      // Listed again, j earns nothing: the restart pays only beyond the tally already paid for.
+      await expect(restart).to.emit(del, "AdlSessionContinued").withArgs(id, SHORTS, held.id, leaf, true, 1, 1, 0);
       // So the keeper goes on at once: it restarts the leaf and settles within T.
       const book = await fromEvents(f.clearinghouse, del, 0, await ethers.provider.getBlockNumber());
       await (
@@ -550,6 +570,145 @@ describe("ADL sessions: review findings (attacks fail, the honest keeper finishe
       expect([s.cursor, s.held]).to.deep.equal([LEAVES, false]);
       await finishExactly(f, id, SHORTS);
       expect(BigInt(await time.latest())).to.be.lessThanOrEqual(s0.deadline);
+    });
+  });
+
+  describe("session bond (false session)", function () {
+    it("false session: a list that skips the head costs its opener the bond, which the challenger earns", async function () {
+      const f = await loadFixture(sessionBook);
+      const t = f.traders;
+      const id = f.ethId;
+      const [del, ch] = [f.deleverager, f.clearinghouse];
+      const B = t[0].address;
+      const [a] = tie(f);
+      const [attacker, watcher] = [t[7], t[8]];
+      const [bond] = await del.sessionTerms(id);
+      const tokens = bond / SCALE;
+      expect(tokens).to.equal(100n * USDC);
+      const wallet = await f.token.balanceOf(attacker.address);
+      // The list skips the head t3: the walk checks order and eligibility, not completeness.
+      const open = await del.connect(attacker).openAdlSession(id, B, [t[2].address, a.address]);
+      const s = await readSession(del, id, SHORTS);
+      await expect(open).to.emit(del, "AdlSessionBondPosted").withArgs(id, SHORTS, s.id, attacker.address, tokens);
+      expect([s.opener, s.bondTokens]).to.deep.equal([attacker.address, tokens]);
+      expect(await f.token.balanceOf(attacker.address)).to.equal(wallet - tokens);
+      expect(await f.token.balanceOf(await del.getAddress())).to.equal(tokens);
+      // While it is open, single-transaction ADL on the side is refused.
+      const v = await keeperPlan(f, id, B);
+      await expect(del.connect(f.keeper).deleverage(id, B, v.plan.counterparties, v.plan.proof))
+        .to.be.revertedWithCustomError(del, "AdlSessionActive")
+        .withArgs(id, SHORTS);
+      // A watcher names the skipped head and earns the bond, as free collateral in the clearinghouse.
+      const free = await ch.freeCollateral(watcher.address);
+      const dust = await checkInvariants(f);
+      const challenge = await del.connect(watcher).challengeAdlSession(id, SHORTS, t[3].address);
+      await expect(challenge)
+        .to.emit(del, "AdlSessionChallenged")
+        .withArgs(id, SHORTS, s.id, t[3].address, watcher.address);
+      await expect(challenge).to.emit(del, "AdlSessionBondPaid").withArgs(id, SHORTS, s.id, watcher.address, tokens);
+      expect(await ch.freeCollateral(watcher.address)).to.equal(free + tokens * SCALE);
+      expect(await f.token.balanceOf(await del.getAddress())).to.equal(0n);
+      expect(await f.token.balanceOf(attacker.address)).to.equal(wallet - tokens);
+      await checkInvariants(f, dust);
+      // What a delay costs: each false session is challenged in the next block, so it holds the side
+      // for about one 12-second block and an hour of delay takes 300 of them: 300 bonds (30,000 quote
+      // units at the default 100 each) plus 300 opens, all paid to the watchers.
+      const [openGas, challengeGas] = [(await open.wait())!.gasUsed, (await challenge.wait())!.gasUsed];
+      console.log(
+        `      false session: open ${openGas} gas + ${tokens / USDC} quote units of bond, challenge ${challengeGas} gas; ` +
+          `an hour of one-block delays: 300 bonds = ${(300n * tokens) / USDC} quote units + ${300n * openGas} gas`,
+      );
+      // The honest keeper then settles B, and gets its own bond back at the finish.
+      await (await del.connect(f.keeper).openAdlSession(id, B, v.plan.counterparties)).wait();
+      await continueAll(f, id, SHORTS);
+      const { receipt } = await finishExactly(f, id, SHORTS);
+      const paid = receipt.logs.map((l) => del.interface.parseLog(l)).find((e) => e?.name === "AdlSessionBondPaid");
+      expect([paid!.args.to, paid!.args.tokens]).to.deep.equal([f.keeper.address, tokens]);
+      expect((await pos(f, id, B)).size).to.equal(0n);
+    });
+  });
+
+  describe("paid session work (whoever finishes takes all the pay)", function () {
+    /** The session book with 1,000 quote units in the ETH keeper reserve and a session open. */
+    async function fundedOpened() {
+      const f = await loadFixture(sessionBook);
+      const admin = await f.admin.getAddress();
+      await (await f.token.mint(admin, 1000n * USDC)).wait();
+      await (await f.token.connect(f.admin).approve(await f.clearinghouse.getAddress(), 1000n * USDC)).wait();
+      await (await f.clearinghouse.connect(f.admin).fundKeeperReserve(f.ethId, 1000n * USDC)).wait();
+      const v = await keeperPlan(f, f.ethId, f.traders[0].address);
+      await (
+        await f.deleverager.connect(f.keeper).openAdlSession(f.ethId, f.traders[0].address, v.plan.counterparties)
+      ).wait();
+      const [, memberPay] = await f.deleverager.sessionTerms(f.ethId);
+      return { f, id: f.ethId, B: f.traders[0].address, memberPay };
+    }
+
+    it("whoever finishes takes all the pay: the prover earns memberPay per member verified, the finisher keeperPay", async function () {
+      const { f, id, B, memberPay } = await fundedOpened();
+      const [del, ch] = [f.deleverager, f.clearinghouse];
+      const [prover, finisher] = [f.traders[7], f.traders[8]];
+      expect(memberPay).to.equal(5n * 10n ** 16n);
+      const { txs } = await sessionProofTxs(f, id, SHORTS, WIDE);
+      const members = listedIn(txs.flat());
+      expect(members).to.equal(4n);
+      const [proverFree, finisherFree, reserve] = [
+        await ch.freeCollateral(prover.address),
+        await ch.freeCollateral(finisher.address),
+        await ch.keeperReserve(id),
+      ];
+      const receipts: ContractTransactionReceipt[] = [];
+      for (const tx of txs)
+        receipts.push((await (await del.connect(prover).continueAdlSession(id, SHORTS, tx)).wait())!);
+      expect(paidMembers(f, receipts)).to.equal(members);
+      expect(await ch.freeCollateral(prover.address)).to.equal(proverFree + members * memberPay);
+      expect(await ch.keeperReserve(id)).to.equal(reserve - members * memberPay);
+      const keeperPay = (await ch.marketParams(id)).keeperPay;
+      await expect(del.connect(finisher).finishAdlSession(id, SHORTS))
+        .to.emit(ch, "KeeperRewardPaid")
+        .withArgs(id, finisher.address, keeperPay);
+      expect((await pos(f, id, B)).size).to.equal(0n);
+      expect(await ch.freeCollateral(finisher.address)).to.equal(finisherFree + keeperPay);
+      expect(await ch.freeCollateral(prover.address)).to.equal(proverFree + members * memberPay);
+      await checkInvariants(f);
+    });
+
+    it("restarts and resumes of a held leaf pay each member once", async function () {
+      const { f, id, memberPay } = await fundedOpened();
+      const [del, ch] = [f.deleverager, f.clearinghouse];
+      await (await del.setBounds(64, 512, QUARTER_IS_ONE)).wait();
+      const [a, b] = tie(f);
+      const leaf = Number((await pos(f, id, a.address)).leaf);
+      const { txs } = await sessionProofTxs(f, id, SHORTS, WIDE);
+      const members = listedIn(txs.flat());
+      const keeper = f.keeper;
+      const free = await ch.freeCollateral(keeper.address);
+      const chunk = (m: string[]): ProofNode[] => [{ level: 0, position: leaf, open: true, members: m }];
+      const proof = await proofTo(f, id, leaf, [a.address]);
+      const receipts = [(await (await del.connect(keeper).continueAdlSession(id, SHORTS, proof)).wait())!];
+      // The holder lists a again (a restart): verified again, paid nothing, and no pay event.
+      const again = del.connect(keeper).continueAdlSession(id, SHORTS, chunk([a.address]));
+      const held = await readSession(del, id, SHORTS);
+      await expect(again).to.emit(del, "AdlSessionContinued").withArgs(id, SHORTS, held.id, leaf, true, 1, 1, 0);
+      await expect(again).to.not.emit(ch, "KeeperRewardPaid");
+      receipts.push((await (await again).wait())!);
+      // Resuming with b pays for b only.
+      const resume = del.connect(keeper).continueAdlSession(id, SHORTS, chunk([b.address]));
+      await expect(resume)
+        .to.emit(del, "AdlSessionContinued")
+        .withArgs(id, SHORTS, held.id, leaf + 1, false, 0, 1, 1);
+      receipts.push((await (await resume).wait())!);
+      for (;;) {
+        const { session, txs: rest } = await sessionProofTxs(f, id, SHORTS, {
+          ...WIDE,
+          maxOpenedMembers: QUARTER_IS_ONE,
+        });
+        if (session.cursor >= LEAVES && !session.held) break;
+        receipts.push((await (await del.connect(keeper).continueAdlSession(id, SHORTS, rest[0])).wait())!);
+      }
+      // Over the whole session: each live member of the proof paid exactly once.
+      expect(paidMembers(f, receipts)).to.equal(members);
+      expect(await ch.freeCollateral(keeper.address)).to.equal(free + members * memberPay);
     });
   });
 

@@ -123,8 +123,9 @@ export async function continueAll(
  * Sends finishAdlSession and checks it to the wei against predictDeleverage at the current (P, F)
  * with the fund paying floor(sigma * d / W) at the session's pinned sigma: positions, free collateral,
  * pending fees, fund tokens, rounding reserve and treasury; the finisher's keeperPay from the keeper
- * reserve (when the finish closes at least the minimum notional or all of B); the events (each
- * entry's score at the pinned values); the session and its reserve gone.
+ * reserve (when the finish closes at least the minimum notional or all of B) and the bond back to
+ * the opener's free collateral; the events (each entry's score at the pinned values); the session
+ * and its reserve gone.
  */
 export async function finishExactly(
   f: Fixture,
@@ -150,6 +151,7 @@ export async function finishExactly(
     prediction.after.free.set(account, prediction.after.free.get(account)! + amount);
   };
   credit(f.keeper.address, reward);
+  if (s.bondTokens !== 0n) credit(s.opener, s.bondTokens * SCALE);
   const dust = await checkInvariants(f);
   const tx = await f.deleverager.connect(f.keeper).finishAdlSession(id, side);
   const receipt = (await tx.wait())!;
