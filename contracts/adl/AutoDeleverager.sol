@@ -358,6 +358,13 @@ contract AutoDeleverager is IAutoDeleverager, AccessControl, ReentrancyGuardTran
         return (t.bond, t.memberPay);
     }
 
+    /// @inheritdoc IRankIndex
+    function sessionReserve(bytes32 marketId, address account) external view returns (address fund, bytes32 key) {
+        bool side = !clearinghouse.getPosition(marketId, account).isLong;
+        AdlStorage.Session storage s = _adl.sessions[marketId][side];
+        if (s.id != 0 && s.bankrupt == account) return (s.reserveFund, AdlStorage.reserveKey(marketId, side, s.id));
+    }
+
     /// @notice The session time `T` of `marketId`, in seconds.
     function sessionTtl(bytes32 marketId) external view returns (uint256) {
         return AdlStorage.ttl(_adl.config[marketId]);

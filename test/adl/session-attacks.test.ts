@@ -402,31 +402,6 @@ describe("ADL sessions: review findings (attacks fail, the honest keeper finishe
       await checkInvariants(f);
     });
 
-    it("documented deviation: B's own reserve does not count for its liquidation; the session ends within T and then it does", async function () {
-      const { f, id, B, s } = await opened();
-      const ch = f.clearinghouse;
-      const deficit = -(await f.lens.equity(id, B));
-      const need = deficit / SCALE + 1n - (await f.insuranceFund.available()) - s.reserveTokens + 10n;
-      await (await f.token.mint(await f.admin.getAddress(), need)).wait();
-      await (await f.token.connect(f.admin).approve(await f.insuranceFund.getAddress(), need)).wait();
-      await (await f.insuranceFund.connect(f.admin).donate(need)).wait();
-      const avail = (await f.insuranceFund.available()) * SCALE + (await ch.pendingFundFees());
-      expect(avail).to.be.lessThan(deficit);
-      expect(avail + s.reserveTokens * SCALE).to.be.greaterThanOrEqual(deficit);
-      const size = (await pos(f, id, B)).size;
-      await expect(ch.connect(f.traders[8]).liquidate(id, B, size, WAD)).to.be.revertedWithCustomError(ch, "AdlOnly");
-      // The honest keeper completes the proof; the finish sees the fund (reserve back) covering B and
-      // trades nothing; the liquidation then goes through, all within T.
-      await continueAll(f, id, SHORTS);
-      await expect(f.deleverager.finishAdlSession(id, SHORTS))
-        .to.emit(f.deleverager, "AdlSessionFinished")
-        .withArgs(id, SHORTS, s.id, 0);
-      await (await ch.connect(f.traders[8]).liquidate(id, B, size, WAD)).wait();
-      expect((await pos(f, id, B)).size).to.equal(0n);
-      expect(BigInt(await time.latest())).to.be.lessThanOrEqual(s.deadline);
-      await checkInvariants(f);
-    });
-
     it("a fund that refuses the release does not stop the session from ending; its admin releases the key", async function () {
       const { f, id, s } = await opened();
       const [del, fund] = [f.deleverager, f.insuranceFund];
@@ -709,6 +684,97 @@ describe("ADL sessions: review findings (attacks fail, the honest keeper finishe
       // Over the whole session: each live member of the proof paid exactly once.
       expect(paidMembers(f, receipts)).to.equal(members);
       expect(await ch.freeCollateral(keeper.address)).to.equal(free + members * memberPay);
+    });
+  });
+
+  describe("S-4: B's own reserve during its session", function () {
+    /**
+     * A session open on the shorts against B, and a donation that leaves what the fund can pay just
+     * short of B's deficit while the fund plus B's reserve cover it.
+     */
+    async function reserveCoversB() {
+      const { f, id, B, s } = await opened();
+      const ch = f.clearinghouse;
+      const deficit = -(await f.lens.equity(id, B));
+      const need = deficit / SCALE + 1n - (await f.insuranceFund.available()) - s.reserveTokens + 10n;
+      await (await f.token.mint(await f.admin.getAddress(), need)).wait();
+      await (await f.token.connect(f.admin).approve(await f.insuranceFund.getAddress(), need)).wait();
+      await (await f.insuranceFund.connect(f.admin).donate(need)).wait();
+      const avail = (await f.insuranceFund.available()) * SCALE + (await ch.pendingFundFees());
+      expect(avail).to.be.lessThan(deficit);
+      expect(avail + s.reserveTokens * SCALE).to.be.greaterThanOrEqual(deficit);
+      return { f, id, B, s, size: (await pos(f, id, B)).size };
+    }
+
+    /** Liquidates `size` of B from t8: it goes through, B's reserve paying first. Returns the tokens it used. */
+    async function liquidateB(f: Fixture, id: string, B: string, s: SessionState, size: bigint): Promise<bigint> {
+      const [ch, fund] = [f.clearinghouse, f.insuranceFund];
+      const key = reserveKey(id, SHORTS, s.id);
+      const before = (await pos(f, id, B)).size;
+      const dust = await checkInvariants(f);
+      const tx = await ch.connect(f.traders[8]).liquidate(id, B, size, WAD);
+      const receipt = (await tx.wait())!;
+      // Nobody else's liquidation would count it: the view names the bankrupt position of a session only.
+      expect(await f.deleverager.sessionReserve(id, f.traders[3].address)).to.deep.equal([
+        ethers.ZeroAddress,
+        ethers.ZeroHash,
+      ]);
+      const covered = receipt.logs.map((l) => ch.interface.parseLog(l)).find((e) => e?.name === "BadDebtCovered")!;
+      const used =
+        mulDivUp(covered.args.fundPaid, 1n, SCALE) < s.reserveTokens
+          ? mulDivUp(covered.args.fundPaid, 1n, SCALE)
+          : s.reserveTokens;
+      expect(used).to.be.greaterThan(0n);
+      await expect(tx)
+        .to.emit(fund, "ReserveUsed")
+        .withArgs(key, await ch.getAddress(), used, s.reserveTokens - used);
+      expect(await fund.reserveOf(key)).to.equal(s.reserveTokens - used);
+      expect((await pos(f, id, B)).size).to.equal(before - size);
+      await checkInvariants(f, dust);
+      return used;
+    }
+
+    it("S-4: liquidating B during its own session counts its reserve (it reverted AdlOnly), and the session then finishes with no trade", async function () {
+      const { f, id, B, s, size } = await reserveCoversB();
+      const del = f.deleverager;
+      await liquidateB(f, id, B, s, size);
+      // The proof completes and the finish trades nothing (B is closed): the reserve's rest goes back
+      // to the fund, the bond to the opener, and B leaves the unsettled list.
+      await continueAll(f, id, SHORTS);
+      const finish = del.finishAdlSession(id, SHORTS);
+      await expect(finish).to.emit(del, "AdlSessionFinished").withArgs(id, SHORTS, s.id, 0);
+      await expect(finish)
+        .to.emit(del, "AdlSessionBondPaid")
+        .withArgs(id, SHORTS, s.id, f.keeper.address, s.bondTokens);
+      expect(await f.insuranceFund.reserveOf(reserveKey(id, SHORTS, s.id))).to.equal(0n);
+      expect(await f.insuranceFund.totalReserved()).to.equal(0n);
+      expect((await del.unsettled(id))[0]).to.deep.equal([]);
+      expect(BigInt(await time.latest())).to.be.lessThanOrEqual(s.deadline);
+      await checkInvariants(f);
+    });
+
+    it("S-4: after a partial liquidation of B the session expires cleanly, and the rest of B is liquidated", async function () {
+      const { f, id, B, s, size } = await reserveCoversB();
+      const [del, ch, fund] = [f.deleverager, f.clearinghouse, f.insuranceFund];
+      const key = reserveKey(id, SHORTS, s.id);
+      await liquidateB(f, id, B, s, size / 2n);
+      // B is still the session's bankrupt position: its liquidation would still count what is left.
+      expect(await del.sessionReserve(id, B)).to.deep.equal([await fund.getAddress(), key]);
+      await after(f, s.deadline);
+      const expire = del.expireAdlSession(id, SHORTS);
+      await expect(expire).to.emit(del, "AdlSessionExpired").withArgs(id, SHORTS, s.id);
+      await expect(expire)
+        .to.emit(del, "AdlSessionBondPaid")
+        .withArgs(id, SHORTS, s.id, f.keeper.address, s.bondTokens);
+      expect(await fund.reserveOf(key)).to.equal(0n);
+      expect(await fund.totalReserved()).to.equal(0n);
+      expect((await readSession(del, id, SHORTS)).id).to.equal(0n);
+      expect(await del.sessionReserve(id, B)).to.deep.equal([ethers.ZeroAddress, ethers.ZeroHash]);
+      await checkInvariants(f);
+      // With the reserve's rest back, the fund alone covers what is left of B.
+      await (await ch.connect(f.traders[8]).liquidate(id, B, size - size / 2n, WAD)).wait();
+      expect((await pos(f, id, B)).size).to.equal(0n);
+      await checkInvariants(f);
     });
   });
 
