@@ -457,8 +457,8 @@ describe("ADL sessions: review findings (attacks fail, the honest keeper finishe
 
     it("hold taking turns: one-member chunks by two accounts reserve the leaf against nobody, so the keeper completes it at once", async function () {
       // Before, every chunk that left a leaf held bought its sender a HOLD_WINDOW: two accounts
-      // listing one member each in turn kept the honest keeper out for the whole T at about 54,000 gas
-      // per window (one-member restarts did the same at about 77,000). Now only a chunk of at least a
+      // listing one member each in turn kept the honest keeper out for the whole T, at 80,725 gas per
+      // window for a one-member resume on this book (83,763 for a one-member restart). Now only a chunk of at least a
       // quarter of maxOpenedMembers live members holds the leaf: at the default 2,000, 500 members,
       // about 177,000 + 500 x 13,200 = 6.8M gas per one-minute window (sessions figures of docs/gas.md),
       // so an hour of delay costs an attacker about 408M gas, and it needs 500 live members in the leaf.
