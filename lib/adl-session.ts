@@ -154,8 +154,8 @@ export interface SplitLimits {
  * contract's bounds. A leaf whose members do not fit is split into ascending chunks: a chunk is the
  * last node of its transaction and the next transaction resumes the same leaf with the members after
  * it (the contract holds the leaf and its tally in between). A first chunk that would list fewer than
- * a quarter of maxOpenedMembers moves to the next transaction, so every chunk that leaves a leaf held
- * earns its sender the hold.
+ * a quarter of maxOpenedMembers moves to the next transaction when a transaction of its own can list
+ * that many, so the keeper's chunks that leave a leaf held earn it the hold whenever the bounds allow.
  */
 export function splitProof(proof: ProofNode[], limits: SplitLimits): ProofNode[][] {
   const model = limits.model ?? DEFAULT_CONTINUE_GAS;
@@ -181,6 +181,11 @@ export function splitProof(proof: ProofNode[], limits: SplitLimits): ProofNode[]
   if (model.base + model.perNode + model.perMember > limits.gasBudget) {
     throw new RangeError(`gas budget ${limits.gasBudget} below one node with one member`);
   }
+  /** Members one node opened alone in a transaction may list. */
+  const freshFit = Math.min(
+    limits.maxOpenedMembers,
+    Math.floor((limits.gasBudget - model.base - model.perNode) / model.perMember),
+  );
   for (const node of proof) {
     if (!node.open) {
       if (!roomNodes()) close();
@@ -203,9 +208,9 @@ export function splitProof(proof: ProofNode[], limits: SplitLimits): ProofNode[]
         continue;
       }
       // A chunk that leaves its leaf held reserves it for its sender only if it lists at least a
-      // quarter of maxOpenedMembers (the contract's progress rule): a smaller one would leave the
-      // leaf open to anyone's restart, so the leaf starts a transaction of its own instead.
-      if (fit * 4 < limits.maxOpenedMembers && cur.length > 0) {
+      // quarter of maxOpenedMembers (the contract's progress rule): when a transaction of its own
+      // would reach that and this one does not, the leaf starts the next transaction instead.
+      if (fit * 4 < limits.maxOpenedMembers && freshFit * 4 >= limits.maxOpenedMembers && cur.length > 0) {
         close();
         continue;
       }

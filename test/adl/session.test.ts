@@ -579,6 +579,27 @@ describe("ADL: sessions", function () {
     expect(() => splitProof(proof, { gasBudget: 120, maxProofNodes: 3, maxOpenedMembers: 3, model })).to.throw(
       RangeError,
     );
+    // A first chunk below a quarter of maxOpenedMembers (it would hold its leaf against nobody) moves
+    // to a transaction of its own when that one can list a quarter. Room for 8 members a transaction
+    // (gas 280): 7 members, then 1 of the next leaf's 10, become 7, then 8 and 2 at maxOpenedMembers 8
+    // (a quarter is 2); at 64 no transaction reaches a quarter (16), so the 1 stays.
+    const big = [
+      { level: 0, position: 1, open: true, members: members(7, 1) },
+      { level: 0, position: 2, open: true, members: members(10, 100) },
+    ];
+    const shape = (max: number) =>
+      splitProof(big, { gasBudget: 280, maxProofNodes: 8, maxOpenedMembers: max, model }).map((tx) =>
+        tx.map((n) => [n.position, n.members.length]),
+      );
+    expect(shape(8)).to.deep.equal([[[1, 7]], [[2, 8]], [[2, 2]]]);
+    expect(shape(64)).to.deep.equal([
+      [
+        [1, 7],
+        [2, 1],
+      ],
+      [[2, 8]],
+      [[2, 1]],
+    ]);
     // nextSessionStep: a pure decision from the session and the clock.
     const none = { id: 0n } as SessionState;
     expect(nextSessionStep(none, ethers.ZeroAddress, 0n).kind).to.equal("open");
