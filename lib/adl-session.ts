@@ -134,12 +134,12 @@ export interface ContinueGasModel {
 }
 
 /**
- * From `npm run bench:adl` (sessions block of docs/gas.md: gas = 174,426 + 13,033 per opened member
- * over three continue transactions of 648 to 1,221 members), rounded up: intrinsic cost and session
- * bookkeeping, one cold node read and check, one opened member (calldata, a cold position read, the
- * score and a mark lookup).
+ * From `npm run bench:adl` (sessions block of docs/gas.md: gas = 210,129 + 13,190 per opened member
+ * over three continue transactions of 667 to 1,202 members, each paying its members from the keeper
+ * reserve), rounded up: intrinsic cost, session bookkeeping and the pay, one cold node read and
+ * check, one opened member (calldata, a cold position read, the score and a mark lookup).
  */
-export const DEFAULT_CONTINUE_GAS: ContinueGasModel = { base: 180_000, perNode: 10_000, perMember: 13_500 };
+export const DEFAULT_CONTINUE_GAS: ContinueGasModel = { base: 215_000, perNode: 10_000, perMember: 13_500 };
 
 /** What one continue transaction may hold: a gas budget and the contract's work bounds. */
 export interface SplitLimits {

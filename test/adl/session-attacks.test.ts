@@ -460,7 +460,7 @@ describe("ADL sessions: review findings (attacks fail, the honest keeper finishe
       // listing one member each in turn kept the honest keeper out for the whole T, at 80,725 gas per
       // window for a one-member resume on this book (83,763 for a one-member restart). Now only a chunk of at least a
       // quarter of maxOpenedMembers live members holds the leaf: at the default 2,000, 500 members,
-      // about 177,000 + 500 x 13,200 = 6.8M gas per one-minute window (sessions figures of docs/gas.md),
+      // about 210,000 + 500 x 13,190 = 6.8M gas per one-minute window (sessions figures of docs/gas.md),
       // so an hour of delay costs an attacker about 408M gas, and it needs 500 live members in the leaf.
       const { f, id, leaf, j, a, b, s0 } = await tripleTieOpened();
       const del = f.deleverager;
