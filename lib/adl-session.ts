@@ -30,6 +30,10 @@ export interface SessionState {
   lastScore: bigint;
   lastAccount: string;
   reserveTokens: bigint;
+  /** The account that opened the session and posted its bond (zero address: no bond). */
+  opener: string;
+  /** Collateral tokens posted as the bond: back to the opener at finish or expiry, to a challenger. */
+  bondTokens: bigint;
   entries: string[];
 }
 
@@ -59,6 +63,8 @@ export async function readSession(
     lastScore: s.lastScore,
     lastAccount: s.lastAccount,
     reserveTokens: s.reserveTokens,
+    opener: s.opener,
+    bondTokens: s.bondTokens,
     entries: [...s.listed],
   };
 }
@@ -128,12 +134,12 @@ export interface ContinueGasModel {
 }
 
 /**
- * From `npm run bench:adl` (sessions block of docs/gas.md: gas = 174,426 + 13,033 per opened member
- * over three continue transactions of 648 to 1,221 members), rounded up: intrinsic cost and session
- * bookkeeping, one cold node read and check, one opened member (calldata, a cold position read, the
- * score and a mark lookup).
+ * From `npm run bench:adl` (sessions block of docs/gas.md: gas = 210,129 + 13,190 per opened member
+ * over three continue transactions of 667 to 1,202 members, each paying its members from the keeper
+ * reserve), rounded up: intrinsic cost, session bookkeeping and the pay, one cold node read and
+ * check, one opened member (calldata, a cold position read, the score and a mark lookup).
  */
-export const DEFAULT_CONTINUE_GAS: ContinueGasModel = { base: 180_000, perNode: 10_000, perMember: 13_500 };
+export const DEFAULT_CONTINUE_GAS: ContinueGasModel = { base: 215_000, perNode: 10_000, perMember: 13_500 };
 
 /** What one continue transaction may hold: a gas budget and the contract's work bounds. */
 export interface SplitLimits {
@@ -147,7 +153,9 @@ export interface SplitLimits {
  * Splits a proof (tiles in order) into continue transactions, each within the gas budget and the
  * contract's bounds. A leaf whose members do not fit is split into ascending chunks: a chunk is the
  * last node of its transaction and the next transaction resumes the same leaf with the members after
- * it (the contract holds the leaf and its tally in between).
+ * it (the contract holds the leaf and its tally in between). A first chunk that would list fewer than
+ * a quarter of maxOpenedMembers moves to the next transaction when a transaction of its own can list
+ * that many, so the keeper's chunks that leave a leaf held earn it the hold whenever the bounds allow.
  */
 export function splitProof(proof: ProofNode[], limits: SplitLimits): ProofNode[][] {
   const model = limits.model ?? DEFAULT_CONTINUE_GAS;
@@ -173,6 +181,11 @@ export function splitProof(proof: ProofNode[], limits: SplitLimits): ProofNode[]
   if (model.base + model.perNode + model.perMember > limits.gasBudget) {
     throw new RangeError(`gas budget ${limits.gasBudget} below one node with one member`);
   }
+  /** Members one node opened alone in a transaction may list. */
+  const freshFit = Math.min(
+    limits.maxOpenedMembers,
+    Math.floor((limits.gasBudget - model.base - model.perNode) / model.perMember),
+  );
   for (const node of proof) {
     if (!node.open) {
       if (!roomNodes()) close();
@@ -191,6 +204,13 @@ export function splitProof(proof: ProofNode[], limits: SplitLimits): ProofNode[]
         break;
       }
       if (fit === 0) {
+        close();
+        continue;
+      }
+      // A chunk that leaves its leaf held reserves it for its sender only if it lists at least a
+      // quarter of maxOpenedMembers (the contract's progress rule): when a transaction of its own
+      // would reach that and this one does not, the leaf starts the next transaction instead.
+      if (fit * 4 < limits.maxOpenedMembers && freshFit * 4 >= limits.maxOpenedMembers && cur.length > 0) {
         close();
         continue;
       }

@@ -28,6 +28,8 @@ library AdlProofLib {
         uint256 tally;
         bool restarted; // the held leaf was listed again from its first member
         uint256 chunk; // live members listed in the chunk left held
+        uint256 heldPaid; // the held leaf's highest tally paid for so far in the session
+        uint256 paid; // live members verified for the first time in the session, in this call
     }
 
     // ================================================================ the list
@@ -147,8 +149,9 @@ library AdlProofLib {
     }
 
     /// @notice See IAutoDeleverager.continueAdlSession: verifies further tiles of an open session's
-    /// proof and stores its progress and the held leaf's hold. It lives here, next to the verifier,
-    /// so the proof is copied into one library call only.
+    /// proof, stores its progress and the held leaf's hold, and pays the caller the market's
+    /// `memberPay` from the keeper reserve for each live member verified for the first time in the
+    /// session. It lives here, next to the verifier, so the proof is copied into one library call only.
     function continueSession(
         AdlStorage.Layout storage s,
         Clearinghouse ch,
@@ -160,23 +163,34 @@ library AdlProofLib {
         AdlStorage.requireBeforeDeadline(session);
         // An empty call verifies nothing: it must not be able to take a lapsed hold over.
         if (proof.length == 0) revert IAdlTypes.AdlProofEmpty();
-        (uint256 cursor, bool wasHeld, address holder) = (session.cursor, session.held, session.holder);
-        if (wasHeld && msg.sender != holder && block.timestamp <= session.holdUntil) {
-            revert IAdlTypes.AdlLeafReserved(cursor, holder, session.holdUntil);
+        (uint256 cursor, bool wasHeld, address holder, uint256 until) = (
+            session.cursor,
+            session.held,
+            session.holder,
+            session.holdUntil
+        );
+        if (wasHeld && msg.sender != holder && block.timestamp <= until) {
+            revert IAdlTypes.AdlLeafReserved(cursor, holder, until);
         }
-        Progress memory g = Progress(cursor, 0, wasHeld, session.heldLast, session.heldTally, false, 0);
+        Progress memory g = Progress(cursor, 0, wasHeld, session.heldLast, session.heldTally, false, 0, 0, 0);
+        if (wasHeld) g.heldPaid = session.heldPaid;
         _verifyTiles(s, ch, AdlCall.sessionCall(marketId, side, session), proof, g, true);
         session.cursor = uint32(g.cursor);
         session.held = g.held;
         session.heldLast = g.heldLast;
         session.heldTally = uint64(g.tally);
-        if (!g.held) (session.holder, session.holdUntil) = (address(0), 0);
+        // At most the leaf's count, which no leaf anyone could verify within T comes near.
+        session.heldPaid = g.heldPaid > type(uint32).max ? type(uint32).max : uint32(g.heldPaid);
+        if (!g.held) (holder, until) = (address(0), 0);
         else if (
-            AdlStorage.renewsHold(s, !wasHeld || g.cursor != cursor || msg.sender != holder, g.restarted ? 0 : g.chunk)
-        ) {
-            (session.holder, session.holdUntil) = (msg.sender, uint64(block.timestamp + AdlStorage.HOLD_WINDOW));
-        }
-        emit IAdlTypes.AdlSessionContinued(marketId, side, session.id, g.cursor, g.held, g.tally, g.opened);
+            // Real progress only, and never the holder's own restart within its window.
+            AdlStorage.grantsHold(s, g.chunk) && !(g.restarted && g.cursor == cursor && block.timestamp <= until)
+        ) (holder, until) = (msg.sender, block.timestamp + AdlStorage.HOLD_WINDOW);
+        else if (g.cursor != cursor) (holder, until) = (address(0), 0); // a new held leaf nobody reserves
+        (session.holder, session.holdUntil) = (holder, uint64(until));
+        emit IAdlTypes.AdlSessionContinued(marketId, side, session.id, g.cursor, g.held, g.tally, g.opened, g.paid);
+        uint256 memberPay = s.sessionTerms[marketId].memberPay;
+        if (g.paid != 0 && memberPay != 0) ch.payKeeper(marketId, msg.sender, g.paid * memberPay);
     }
 
     /// @dev Verifies `proof`'s tiles from `g.cursor` (docs/mechanism.md section 4), advancing `g` in place
@@ -245,11 +259,14 @@ library AdlProofLib {
         g.opened += listed;
         uint256 maxOpened = s.maxOpenedMembers;
         if (g.opened > maxOpened) revert IAdlTypes.AdlOpenedMembersTooMany(g.opened, maxOpened);
-        if (!g.held) (g.heldLast, g.tally) = (address(0), 0);
+        if (!g.held) (g.heldLast, g.tally, g.heldPaid) = (address(0), 0, 0);
         else if (listed != 0 && n.members[0] <= g.heldLast) (g.heldLast, g.tally, g.restarted) = (address(0), 0, true);
         (uint256 tally, address last) = _checkLeaf(ch, c, n.position, n.members, g.heldLast, g.tally);
+        // Paid: the tally beyond the highest one paid for in this leaf, so a restart (tally back to
+        // zero) pays nothing until it passes what was verified before.
+        if (tally > g.heldPaid) (g.paid, g.heldPaid) = (g.paid + tally - g.heldPaid, tally);
         if (tally == count) {
-            (g.held, g.cursor) = (false, g.cursor + 1);
+            (g.held, g.cursor, g.heldLast, g.tally, g.heldPaid) = (false, g.cursor + 1, address(0), 0, 0);
         } else if (mayHold && tally < count) {
             // A partial chunk lists live members only, at least one: a non-member would move the
             // last address past members nobody listed.

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {IAdlTypes} from "../interfaces/IAdlTypes.sol";
 import {IClearinghouseTypes} from "../interfaces/IClearinghouseTypes.sol";
 import {IFundReserves} from "../interfaces/IFundReserves.sol";
@@ -24,6 +26,7 @@ import {AdlStorage} from "./AdlStorage.sol";
 /// its state-changing functions revert (the compiler's library call protection).
 library AdlSessionLib {
     using FixedPointMath for uint256;
+    using SafeERC20 for IERC20;
 
     uint256 private constant WAD = FixedPointMath.WAD;
 
@@ -50,6 +53,29 @@ library AdlSessionLib {
         else cfg.sessionShort = true;
         _record(s, ch, c, bankrupt, b, covered.mulDivDown(WAD, b.size), legs);
         AdlSettlement.addUnsettled(s, marketId, bankrupt, deficit);
+        _postBond(s, ch, marketId, c.side, sessionId);
+    }
+
+    /// @dev The opener posts the market's bond in collateral tokens (rounded up), pulled last; the
+    /// deleverager holds them until the session ends (see `_end`).
+    function _postBond(
+        AdlStorage.Layout storage s,
+        Clearinghouse ch,
+        bytes32 marketId,
+        bool side,
+        uint256 sessionId
+    ) private {
+        uint256 bond = s.sessionTerms[marketId].bond;
+        if (bond == 0) return;
+        uint256 tokens = bond.mulDivUp(1, ch.collateralScale());
+        AdlStorage.Session storage session = s.sessions[marketId][side];
+        (session.opener, session.bondTokens) = (msg.sender, uint96(tokens));
+        emit IAdlTypes.AdlSessionBondPosted(marketId, side, sessionId, msg.sender, tokens);
+        IERC20 token = ch.collateral();
+        uint256 before = token.balanceOf(address(this));
+        token.safeTransferFrom(msg.sender, address(this), tokens);
+        uint256 received = token.balanceOf(address(this)) - before;
+        if (received != tokens) revert IAdlTypes.AdlBondShort(tokens, received);
     }
 
     /// @dev AdlProofLib.walkList in a frame of its own (the opening has too many locals around it).
@@ -80,8 +106,9 @@ library AdlSessionLib {
         );
         bool pinned = _isPinnedPosition(session, ch.getPosition(marketId, bankrupt));
         uint256 id = session.id;
-        // End first (flags, storage, reserve back into what the fund can pay), then settle.
-        _end(s, marketId, side, session);
+        // End first (flags, storage, reserve back into what the fund can pay, bond back to the
+        // opener), then settle.
+        _end(s, ch, marketId, side, session, session.opener);
         emit IAdlTypes.AdlSessionFinished(marketId, side, id, pinned ? _settle(s, ch, c, bankrupt, sigma, entries) : 0);
     }
 
@@ -102,19 +129,30 @@ library AdlSessionLib {
             !AdlCall.outranksLast(AdlCall.sessionCall(marketId, side, session), account, p)
         ) revert IAdlTypes.AdlChallengeRejected(account);
         uint256 id = session.id;
-        _end(s, marketId, side, session);
         emit IAdlTypes.AdlSessionChallenged(marketId, side, id, account, msg.sender);
+        // The list was never the head: the opener's bond goes to the challenger.
+        _end(s, ch, marketId, side, session, msg.sender);
     }
 
     /// @notice See IAutoDeleverager.expireAdlSession.
-    function expireSession(AdlStorage.Layout storage s, bytes32 marketId, bool side) external {
+    function expireSession(AdlStorage.Layout storage s, Clearinghouse ch, bytes32 marketId, bool side) external {
         AdlStorage.Session storage session = AdlStorage.openSession(s, marketId, side);
         if (block.timestamp <= session.deadline) {
             revert IAdlTypes.AdlSessionNotExpired(session.deadline, block.timestamp);
         }
         uint256 id = session.id;
-        _end(s, marketId, side, session);
         emit IAdlTypes.AdlSessionExpired(marketId, side, id);
+        // Never challenged (a challenge would have ended it): the bond goes back to the opener.
+        _end(s, ch, marketId, side, session, session.opener);
+    }
+
+    /// @notice See AutoDeleverager.setSessionTerms.
+    function setSessionTerms(AdlStorage.Layout storage s, bytes32 marketId, uint256 bond, uint256 memberPay) external {
+        if (bond > AdlStorage.MAX_SESSION_BOND || memberPay > AdlStorage.MAX_MEMBER_PAY) {
+            revert IAdlTypes.AdlSessionTermsOutOfRange(bond, memberPay);
+        }
+        s.sessionTerms[marketId] = AdlStorage.SessionTerms(uint128(bond), uint128(memberPay));
+        emit IAdlTypes.SessionTermsSet(marketId, bond, memberPay);
     }
 
     /// @notice See IAutoDeleverager.socializeLoss.
@@ -225,7 +263,8 @@ library AdlSessionLib {
     /// @dev Starts a split refresh of `leaf`, or checks the caller may go on with the pending one: its
     /// holder, or anyone once the hold lapsed. A first member at or below the last address restarts it
     /// (a chunk that skipped a member could otherwise never complete). Returns whether the chunk, if it
-    /// leaves the refresh pending, gets or renews the hold (see `AdlStorage.renewsHold`).
+    /// leaves the refresh pending, gets or renews the hold: real progress only (`AdlStorage.grantsHold`),
+    /// and never the holder's own restart within its window.
     function _claimRefresh(
         AdlStorage.Layout storage s,
         bytes32 marketId,
@@ -236,21 +275,21 @@ library AdlSessionLib {
     ) private returns (bool) {
         AdlStorage.LeafRefresh storage r = s.leafRefreshes[marketId][isLong][leaf];
         RankTree.Tree storage scratch = s.refreshScratch[marketId][isLong];
+        bool progress = AdlStorage.grantsHold(s, members.length);
         if (!r.active) {
             _startRefresh(s, marketId, isLong, scratch, index);
             r.active = true;
-            return true;
+            return progress;
         }
-        address holder = r.holder;
-        if (msg.sender != holder && block.timestamp <= r.holdUntil) {
-            revert IAdlTypes.AdlLeafReserved(leaf, holder, r.holdUntil);
-        }
+        (address holder, uint256 until) = (r.holder, r.holdUntil);
+        bool holding = block.timestamp <= until;
+        if (msg.sender != holder && holding) revert IAdlTypes.AdlLeafReserved(leaf, holder, until);
         bool restarted = members.length != 0 && members[0] <= r.last;
         if (restarted) {
             _resetScratch(isLong, scratch, index);
             (r.last, r.tally) = (address(0), 0);
         }
-        return AdlStorage.renewsHold(s, msg.sender != holder, restarted ? 0 : members.length);
+        return progress && !(restarted && holding);
     }
 
     /// @dev Merges `members` (ascending, above `last`, each a current member of `leaf`) into the
@@ -324,7 +363,7 @@ library AdlSessionLib {
         for (uint256 i; i < legs.length; ++i) session.entries.push(legs[i].account);
         (session.reserveFund, session.reserveTokens) = _reserve(
             ch,
-            _reserveKey(c.marketId, c.side, c.sessionId),
+            AdlStorage.reserveKey(c.marketId, c.side, c.sessionId),
             sigma.mulDivDown(b.size, WAD)
         );
         _emitOpened(c, bankrupt, sigma);
@@ -354,22 +393,36 @@ library AdlSessionLib {
         }
     }
 
-    /// @dev Clears the session and its flag and releases the session's reserve in the fund that holds
-    /// it (the one of the opening, even if the clearinghouse's fund changed since). A release the fund
-    /// refuses does not stop the session from ending: finish, challenge and expiry never fail on it.
+    /// @dev Clears the session and its flag, releases the session's reserve in the fund that holds it
+    /// (the one of the opening, even if the clearinghouse's fund changed since), and pays the bond to
+    /// `bondTo` (the opener at finish or expiry, the challenger after a successful challenge) as free
+    /// collateral in the clearinghouse: a deposit for that account, which no recipient can refuse. A
+    /// release the fund refuses does not stop the session from ending: finish, challenge and expiry
+    /// never fail on it.
     function _end(
         AdlStorage.Layout storage s,
+        Clearinghouse ch,
         bytes32 marketId,
         bool side,
-        AdlStorage.Session storage session
+        AdlStorage.Session storage session,
+        address bondTo
     ) private {
-        (uint256 id, address fund, uint256 reserved) = (session.id, session.reserveFund, session.reserveTokens);
+        (uint256 id, address fund, uint256 reserved, uint256 bond) = (
+            session.id,
+            session.reserveFund,
+            session.reserveTokens,
+            session.bondTokens
+        );
         delete s.sessions[marketId][side];
         AdlStorage.MarketConfig storage cfg = s.config[marketId];
         if (side) cfg.sessionLong = false;
         else cfg.sessionShort = false;
+        if (bond != 0) {
+            emit IAdlTypes.AdlSessionBondPaid(marketId, side, id, bondTo, bond);
+            ch.deposit(bondTo, bond);
+        }
         if (reserved == 0) return;
-        try IFundReserves(fund).release(_reserveKey(marketId, side, id)) {} catch {
+        try IFundReserves(fund).release(AdlStorage.reserveKey(marketId, side, id)) {} catch {
             emit IAdlTypes.AdlReserveReleaseFailed(marketId, side, id, fund);
         }
     }
@@ -474,11 +527,5 @@ library AdlSessionLib {
         uint256 avail = IFundReserves(fund).available();
         if (tokens > avail) tokens = avail;
         IFundReserves(fund).reserve(key, tokens);
-    }
-
-    /// @dev The fund reserve key of one session: (market, counterparty side, session id), so two
-    /// sessions of the same account (one per side) never share a reserve.
-    function _reserveKey(bytes32 marketId, bool side, uint256 sessionId) private pure returns (bytes32) {
-        return keccak256(abi.encode(marketId, side, sessionId));
     }
 }

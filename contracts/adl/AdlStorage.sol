@@ -23,6 +23,10 @@ library AdlStorage {
     uint256 internal constant DEFAULT_MAX_LIST_LENGTH = 64;
     uint256 internal constant DEFAULT_MAX_PROOF_NODES = 512;
     uint256 internal constant DEFAULT_MAX_OPENED_MEMBERS = 2000;
+    /// @dev Largest session bond a market may ask (18-decimal quote): one million quote units.
+    uint256 internal constant MAX_SESSION_BOND = 1_000_000e18;
+    /// @dev Largest pay per verified member a market may offer (18-decimal quote): ten quote units.
+    uint256 internal constant MAX_MEMBER_PAY = 10e18;
 
     /// @dev Per-market settings and session flags in ONE slot, so `reindex` (inside every trade)
     /// reads the band reference and learns whether a session guards either side with one SLOAD.
@@ -58,9 +62,12 @@ library AdlStorage {
         address lastAccount;
         address heldLast;
         uint64 heldTally;
+        uint32 heldPaid; // the held leaf's highest tally paid for: a restart never pays a member twice
         address holder; // the held leaf's holder, alone allowed to continue it until holdUntil
         uint64 holdUntil;
         address bankrupt;
+        uint96 bondTokens; // collateral tokens the opener posted, held by the deleverager
+        address opener; // gets the bond back at finish or expiry (a successful challenger gets it instead)
         address reserveFund; // the fund holding the reserve (the clearinghouse's fund at opening)
         int256 lastScore;
         uint256 price;
@@ -99,6 +106,17 @@ library AdlStorage {
         /// When each unsettled position joined its market's unsettled list (the deadline trigger
         /// of socialized loss counts from it).
         mapping(bytes32 marketId => mapping(address account => uint256)) unsettledSince;
+        /// What opening a session posts and what proving pays, per market (ADL admin).
+        mapping(bytes32 marketId => SessionTerms) sessionTerms;
+    }
+
+    /// @dev A market's session economics (docs/mechanism.md section 4.3), both 18-decimal quote:
+    /// `bond` is posted by the opener (in collateral tokens, rounded up) and returned at finish or
+    /// expiry, or paid to a successful challenger; `memberPay` is paid from the keeper reserve to a
+    /// continue for each live member it verifies for the first time in the session.
+    struct SessionTerms {
+        uint128 bond;
+        uint128 memberPay;
     }
 
     /// @dev The open session on (`marketId`, `side`); reverts if there is none.
@@ -116,13 +134,22 @@ library AdlStorage {
         if (block.timestamp > session.deadline) revert IAdlTypes.AdlSessionTooOld(session.deadline, block.timestamp);
     }
 
-    /// @dev Whether a chunk left held gets (or renews) the HOLD_WINDOW: always for a new hold (a leaf
-    /// newly held, or another account taking over a lapsed hold); for the holder's own next chunk only
-    /// if it resumes (a restart by the holder never renews) and lists at least a quarter of
-    /// `maxOpenedMembers`. So a holder cannot keep a leaf reserved by listing one member per window,
-    /// nor by restarting it: its renewals are bounded by the leaf's size.
-    function renewsHold(Layout storage s, bool fresh, uint256 listed) internal view returns (bool) {
-        return fresh || listed * 4 >= s.maxOpenedMembers;
+    /// @dev Whether a chunk that leaves its leaf unfinished is real progress, which alone grants or
+    /// renews the HOLD_WINDOW: it lists at least a quarter of `maxOpenedMembers` live members (a chunk
+    /// that completes its leaf needs no hold). The same rule for a new hold, a renewal and a takeover
+    /// of a lapsed hold; the callers add that a restart by the holder within its window never renews.
+    /// A smaller chunk still advances the leaf's state but reserves it against nobody, so accounts
+    /// taking turns with one-member chunks (or one-member restarts) cannot keep a leaf reserved: each
+    /// window costs at least a quarter of a full continue, and the holder's renewals are bounded by
+    /// the leaf's size.
+    function grantsHold(Layout storage s, uint256 listed) internal view returns (bool) {
+        return listed != 0 && listed * 4 >= s.maxOpenedMembers;
+    }
+
+    /// @dev The fund reserve key of one session: (market, counterparty side, session id), so two
+    /// sessions of the same account (one per side) never share a reserve.
+    function reserveKey(bytes32 marketId, bool side, uint256 sessionId) internal pure returns (bytes32) {
+        return keccak256(abi.encode(marketId, side, sessionId));
     }
 
     /// @dev Largest configurable T_social.

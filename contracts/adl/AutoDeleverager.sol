@@ -2,6 +2,7 @@
 pragma solidity 0.8.30;
 
 import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {IAutoDeleverager} from "../interfaces/IAutoDeleverager.sol";
 import {IRankIndex} from "../interfaces/IRankIndex.sol";
@@ -43,9 +44,10 @@ contract AutoDeleverager is IAutoDeleverager, AccessControl, ReentrancyGuardTran
     /// @notice How long a leaf split across calls (a session's held leaf or a split refresh) stays
     /// reserved to the account whose chunk holds it. Without it anyone could restart a held leaf and
     /// undo an honest keeper's chunks; with it, a hold that skipped a member (so the leaf can never
-    /// complete) is restarted by anyone once it lapses. A new hold gets the window; the holder's next
-    /// chunk renews it only if it lists at least a quarter of `maxOpenedMembers`, so the window cannot
-    /// be kept alive by listing one member at a time (nor by the holder restarting it).
+    /// complete) is restarted by anyone once it lapses. Only real progress grants or renews the window:
+    /// a chunk of at least a quarter of `maxOpenedMembers` live members, whether it starts a hold,
+    /// takes a lapsed one over or continues the holder's own (a restart by the holder never renews);
+    /// a smaller chunk reserves the leaf against nobody.
     uint32 public constant HOLD_WINDOW = AdlStorage.HOLD_WINDOW;
     uint256 private constant WAD = FixedPointMath.WAD;
     /// @dev Bits of the MarketConfig slot that never need the slow path: kRef (bits 0-7), T
@@ -72,6 +74,8 @@ contract AutoDeleverager is IAutoDeleverager, AccessControl, ReentrancyGuardTran
         _adl.maxOpenedMembers = AdlStorage.DEFAULT_MAX_OPENED_MEMBERS;
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
         _grantRole(ADL_ADMIN_ROLE, admin);
+        // Session bonds go back (or to a challenger) as deposits into the clearinghouse.
+        SafeERC20.forceApprove(clearinghouse_.collateral(), address(clearinghouse_), type(uint256).max);
     }
 
     // ================================================================ admin
@@ -101,6 +105,15 @@ contract AutoDeleverager is IAutoDeleverager, AccessControl, ReentrancyGuardTran
     /// capped at the heartbeat when it opens); see docs/adl.md for how to choose it.
     function setSessionTtl(bytes32 marketId, uint32 ttlSeconds) external onlyRole(ADL_ADMIN_ROLE) {
         AdlSessionLib.setSessionTtl(_adl, clearinghouse, marketId, ttlSeconds);
+    }
+
+    /// @notice Sets what a session of `marketId` costs and pays (ADL admin), both in 18-decimal quote:
+    /// the `bond` an opener posts (in collateral tokens, rounded up; at most MAX_SESSION_BOND),
+    /// returned at finish or expiry and paid to a successful challenger, and `memberPay`, paid from the
+    /// keeper reserve to a continue for each live member it verifies for the first time in the session
+    /// (at most MAX_MEMBER_PAY). Applies to sessions opened, and continues sent, afterwards.
+    function setSessionTerms(bytes32 marketId, uint256 bond, uint256 memberPay) external onlyRole(ADL_ADMIN_ROLE) {
+        AdlSessionLib.setSessionTerms(_adl, marketId, bond, memberPay);
     }
 
     /// @notice Sets the socialization delay `T_social` of `marketId` (ADL admin), at most
@@ -243,7 +256,7 @@ contract AutoDeleverager is IAutoDeleverager, AccessControl, ReentrancyGuardTran
 
     /// @inheritdoc IAutoDeleverager
     function expireAdlSession(bytes32 marketId, bool side) external nonReentrant {
-        AdlSessionLib.expireSession(_adl, marketId, side);
+        AdlSessionLib.expireSession(_adl, clearinghouse, marketId, side);
     }
 
     // ================================================================ socialized loss
@@ -338,6 +351,19 @@ contract AutoDeleverager is IAutoDeleverager, AccessControl, ReentrancyGuardTran
         return _adl.config[marketId].kRef;
     }
 
+    /// @notice The session bond of `marketId` and the pay per member verified (18-decimal quote).
+    function sessionTerms(bytes32 marketId) external view returns (uint256 bond, uint256 memberPay) {
+        AdlStorage.SessionTerms memory t = _adl.sessionTerms[marketId];
+        return (t.bond, t.memberPay);
+    }
+
+    /// @inheritdoc IRankIndex
+    function sessionReserve(bytes32 marketId, address account) external view returns (address fund, bytes32 key) {
+        bool side = !clearinghouse.getPosition(marketId, account).isLong;
+        AdlStorage.Session storage s = _adl.sessions[marketId][side];
+        if (s.id != 0 && s.bankrupt == account) return (s.reserveFund, AdlStorage.reserveKey(marketId, side, s.id));
+    }
+
     /// @notice The session time `T` of `marketId`, in seconds.
     function sessionTtl(bytes32 marketId) external view returns (uint256) {
         return AdlStorage.ttl(_adl.config[marketId]);
@@ -364,6 +390,8 @@ contract AutoDeleverager is IAutoDeleverager, AccessControl, ReentrancyGuardTran
         info.lastScore = s.lastScore;
         info.lastAccount = s.lastAccount;
         info.reserveTokens = s.reserveTokens;
+        info.opener = s.opener;
+        info.bondTokens = s.bondTokens;
         info.listed = s.entries;
     }
 

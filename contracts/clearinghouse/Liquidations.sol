@@ -5,6 +5,8 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {IClearinghouseTypes as T} from "../interfaces/IClearinghouseTypes.sol";
 import {IInsuranceFund} from "../interfaces/IInsuranceFund.sol";
+import {IFundReserves} from "../interfaces/IFundReserves.sol";
+import {IRankIndex} from "../interfaces/IRankIndex.sol";
 import {ClearinghouseEnv, ClearinghouseLayout, MarketStatus} from "./ClearinghouseStorage.sol";
 import {PositionBook} from "./PositionBook.sol";
 import {FixedPointMath} from "../libraries/FixedPointMath.sol";
@@ -236,7 +238,9 @@ library Liquidations {
     }
 
     /// @dev The fund pays D - D' (only if it covers the whole deficit D), the rounding reserve the
-    /// rest of -V. Returns the amount credited to the taken part, exactly -V.
+    /// rest of -V. While `account`'s position is the bankrupt one of an open ADL session, the reserve
+    /// that session set aside for it counts as available and pays first (docs/mechanism.md section
+    /// 3.3). Returns the amount credited to the taken part, exactly -V.
     function _coverBadDebt(
         ClearinghouseLayout storage s,
         ClearinghouseEnv memory env,
@@ -244,12 +248,53 @@ library Liquidations {
         address account,
         LiquidationMath.Plan memory plan
     ) private returns (uint256 credited) {
-        uint256 availableNow = fundAvailable(s, env.collateralScale);
+        (address fund, bytes32 key, uint256 reserved) = _sessionReserve(s, marketId, account);
+        uint256 availableNow = fundAvailable(s, env.collateralScale) + reserved * env.collateralScale;
         if (availableNow < plan.deficit) revert T.AdlOnly(marketId, account, plan.deficit, availableNow);
-        _drawFromFund(s, env, plan.fundPays);
+        uint256 fromReserve = _drawFromSessionReserve(s, env, fund, key, reserved, plan.fundPays);
+        _drawFromFund(s, env, plan.fundPays - fromReserve);
         _drawFromRoundingReserve(s, marketId, plan.reservePays);
         emit T.BadDebtCovered(marketId, account, plan.fundPays, plan.reservePays);
         return plan.fundPays + plan.reservePays;
+    }
+
+    /// @dev The reserve an open ADL session holds for `account` as its bankrupt position: the fund,
+    /// the key and the tokens left under it (none without a rank index or such a session).
+    function _sessionReserve(
+        ClearinghouseLayout storage s,
+        bytes32 marketId,
+        address account
+    ) private view returns (address fund, bytes32 key, uint256 tokens) {
+        address index = s.rankIndex;
+        if (index == address(0)) return (address(0), bytes32(0), 0);
+        (fund, key) = IRankIndex(index).sessionReserve(marketId, account);
+        if (fund != address(0)) tokens = IFundReserves(fund).reserveOf(key);
+    }
+
+    /// @dev Takes up to `amount` from a session's reserve of `reserved` tokens under `key`, in whole
+    /// tokens rounded up (the sub-token surplus goes to pending fund fees, as in `_drawFromFund`).
+    /// Returns the part of `amount` it paid.
+    function _drawFromSessionReserve(
+        ClearinghouseLayout storage s,
+        ClearinghouseEnv memory env,
+        address fund,
+        bytes32 key,
+        uint256 reserved,
+        uint256 amount
+    ) private returns (uint256 paid) {
+        uint256 tokens = amount.mulDivUp(1, env.collateralScale);
+        if (tokens > reserved) tokens = reserved;
+        if (tokens == 0) return 0;
+        paid = tokens * env.collateralScale;
+        if (paid > amount) {
+            s.pendingFundFees += SafeCast.toUint128(paid - amount);
+            paid = amount;
+        }
+        IERC20 token = env.collateral;
+        uint256 before = token.balanceOf(address(this));
+        IFundReserves(fund).coverFromReserve(key, tokens);
+        uint256 received = token.balanceOf(address(this)) - before;
+        if (received != tokens) revert T.CollateralTransferShort(tokens, received);
     }
 
     function _payLiquidationFee(

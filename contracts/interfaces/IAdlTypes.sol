@@ -137,6 +137,9 @@ interface IAdlTypes {
     /// @param sigma Pinned fund subsidy per unit. @param delta Pinned loss per unit.
     /// @param lastScore Score of the last live entry. @param lastAccount Its address.
     /// @param reserveTokens Fund tokens set aside for `bankrupt`.
+    /// @param opener The account that opened the session and posted its bond (zero if no bond).
+    /// @param bondTokens Collateral tokens the opener posted: returned at finish or expiry, paid to a
+    /// successful challenger.
     /// @param listed The live entries, in queue order.
     struct SessionInfo {
         uint256 id;
@@ -156,6 +159,8 @@ interface IAdlTypes {
         int256 lastScore;
         address lastAccount;
         uint256 reserveTokens;
+        address opener;
+        uint256 bondTokens;
         address[] listed;
     }
 
@@ -176,7 +181,10 @@ interface IAdlTypes {
         address lastAccount
     );
     /// @notice A continue call verified tiles up to leaf `cursor`; `heldLeafTally` members of the
-    /// leaf at `cursor` are verified so far when `held` (a leaf split across calls).
+    /// leaf at `cursor` are verified so far when `held` (a leaf split across calls). Of the
+    /// `openedMembers` it listed, `paidMembers` live ones were verified for the first time in the
+    /// session: the caller was paid the market's `memberPay` for each (the clearinghouse's
+    /// `KeeperRewardPaid` says what the keeper reserve paid).
     event AdlSessionContinued(
         bytes32 indexed marketId,
         bool indexed side,
@@ -184,8 +192,29 @@ interface IAdlTypes {
         uint256 cursor,
         bool held,
         uint256 heldLeafTally,
-        uint256 openedMembers
+        uint256 openedMembers,
+        uint256 paidMembers
     );
+    /// @notice `opener` posted `tokens` of collateral as the session's bond.
+    event AdlSessionBondPosted(
+        bytes32 indexed marketId,
+        bool indexed side,
+        uint256 indexed sessionId,
+        address opener,
+        uint256 tokens
+    );
+    /// @notice The session's bond of `tokens` went to `to`'s free collateral in the clearinghouse: the
+    /// opener's at finish or expiry, the challenger's after a successful challenge.
+    event AdlSessionBondPaid(
+        bytes32 indexed marketId,
+        bool indexed side,
+        uint256 indexed sessionId,
+        address to,
+        uint256 tokens
+    );
+    /// @notice The session terms of `marketId` were set: the opener's `bond` and the pay per member
+    /// verified, `memberPay` (both 18-decimal quote).
+    event SessionTermsSet(bytes32 indexed marketId, uint256 bond, uint256 memberPay);
     /// @notice The session ended by finishing: `closedSize` of the bankrupt position was settled
     /// (0 when it had recovered or the fund now covers it; the reserve was released).
     event AdlSessionFinished(
@@ -235,6 +264,10 @@ interface IAdlTypes {
     error AdlProofEmpty();
     /// @notice The named position does not show that the session's list was not the head.
     error AdlChallengeRejected(address account);
+    /// @notice A session `bond` above MAX_SESSION_BOND or a `memberPay` above MAX_MEMBER_PAY.
+    error AdlSessionTermsOutOfRange(uint256 bond, uint256 memberPay);
+    /// @notice The bond transfer delivered `received` collateral tokens instead of `expected`.
+    error AdlBondShort(uint256 expected, uint256 received);
     /// @notice `T` outside [MIN_SESSION_TTL, MAX_SESSION_TTL].
     error AdlSessionTtlOutOfRange(uint256 ttlSeconds);
     /// @notice `account` is not a member of the leaf being refreshed (closed, other side or leaf).

@@ -69,9 +69,10 @@ interface IClearinghouse is IClearinghouseTypes {
     /// insurance fund; the taken part's remaining equity stays in the remaining position's
     /// margin. At most `ClearinghouseLens.maxLiquidationSize` may be taken. If the taken part is bankrupt, the fund
     /// pays the drop in the whole position's deficit, only when it covers the whole deficit
-    /// (else `AdlOnly`), and no fee is charged. Either way the caller also receives the market's
-    /// fixed `keeperPay` from the keeper reserve (as far as it goes), so waiting for bankruptcy
-    /// never pays more than liquidating in time.
+    /// (else `AdlOnly`), and no fee is charged; while the position is the bankrupt one of an
+    /// open ADL session, the reserve that session set aside for it counts and pays first. Either
+    /// way the caller also receives the market's fixed `keeperPay` from the keeper reserve (as far
+    /// as it goes), so waiting for bankruptcy never pays more than liquidating in time.
     function liquidate(bytes32 marketId, address account, uint256 size, uint256 leverage) external;
 
     /// @notice Executes a verified ADL call; only the rank index (AutoDeleverager) may call.

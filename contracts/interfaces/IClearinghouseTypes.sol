@@ -346,7 +346,8 @@ interface IClearinghouseTypes {
     error LiquidationTooLarge(uint256 size, uint256 maxSize);
     /// @notice `equity` is at or above the `maintenance` requirement.
     error PositionNotLiquidatable(address account, int256 equity, uint256 maintenance);
-    /// @notice The fund cannot cover the position's `deficit` (`fundAvailable`): only ADL may settle it.
+    /// @notice The fund cannot cover the position's `deficit` (`fundAvailable`, with the reserve of the
+    /// position's own ADL session if one is open): only ADL may settle it.
     error AdlOnly(bytes32 marketId, address account, uint256 deficit, uint256 fundAvailable);
     /// @notice Neither the rounding reserve nor the treasury can pay the `needed` rounding.
     error RoundingReserveEmpty(bytes32 marketId, uint256 needed);

@@ -12,6 +12,9 @@ interface IFundReserves {
     /// @notice Returns the whole reserve under `key` to the available balance (the fund's drawers only).
     function release(bytes32 key) external;
 
+    /// @notice Pays `tokenAmount` of bad debt to the caller out of the reserve under `key` (COVER_ROLE).
+    function coverFromReserve(bytes32 key, uint256 tokenAmount) external;
+
     /// @notice The reserve under `key`, in token units.
     function reserveOf(bytes32 key) external view returns (uint256);
 

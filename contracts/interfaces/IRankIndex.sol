@@ -21,4 +21,10 @@ interface IRankIndex {
         uint256 a,
         int256 k
     ) external returns (uint16 leaf);
+
+    /// @notice Where the reserve of `account`'s own open ADL session sits: the fund holding it and its
+    /// key (both zero when `account`'s position is not the bankrupt one of an open session). The
+    /// clearinghouse counts that reserve as available when it liquidates the position's bankrupt part,
+    /// and draws it first (`coverFromReserve`).
+    function sessionReserve(bytes32 marketId, address account) external view returns (address fund, bytes32 key);
 }

@@ -10,7 +10,7 @@
  *   sequencerGracePeriod       seconds after the sequencer comes back during which prices are refused
  *   <KEY>_feed                 the market's Chainlink aggregator proxy (KEY e.g. ETH_USD)
  *   <KEY>_heartbeat, <KEY>_strictMaxAge, <KEY>_minPrice, <KEY>_maxPrice, <KEY>_bandReference,
- *   <KEY>_roundingReserveSeed, <KEY>_params
+ *   <KEY>_roundingReserveSeed, <KEY>_params, <KEY>_sessionBond, <KEY>_sessionMemberPay
  */
 import { buildModule } from "@nomicfoundation/hardhat-ignition/modules";
 import type { ContractFuture } from "@nomicfoundation/ignition-core";

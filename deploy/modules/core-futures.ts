@@ -97,6 +97,13 @@ const DEFAULT_MIN_PRICE = 10n ** 18n;
 const DEFAULT_MAX_PRICE = 10n ** 30n;
 /** One token unit per market seeds the rounding reserve. */
 const DEFAULT_RESERVE_SEED = 1n;
+/**
+ * ADL session terms (18-decimal quote): the bond an opener posts (100 quote units, lost to whoever
+ * challenges a false session) and the pay per member a continue verifies for the first time
+ * (0.05 quote units: a twentieth of the default keeperPay of one settling action).
+ */
+const DEFAULT_SESSION_BOND = 100n * 10n ** 18n;
+const DEFAULT_SESSION_MEMBER_PAY = 5n * 10n ** 16n;
 const DEFAULT_SEQUENCER_GRACE_S = 3_600;
 
 /** A market to list: its symbol (the id is its bytes32) and the prefix of its parameters and future ids. */
@@ -129,8 +136,8 @@ export interface SystemOptions {
 /**
  * The whole system around `collateral` (a token contract future) with one price feed future per
  * market: the core and its roles, the sequencer-uptime feed (zero address: no check), and for each
- * market (deploy/markets.ts unless given) its feed configuration, listing, band reference in the
- * deleverager and rounding-reserve seed. Market settings are module parameters prefixed with the
+ * market (deploy/markets.ts unless given) its feed configuration, listing, band reference and
+ * session terms in the deleverager, and rounding-reserve seed. Market settings are module parameters prefixed with the
  * market's key.
  */
 export function addSystem(
@@ -188,6 +195,16 @@ function addMarket(
   m.call(deleverager, "configureMarket", [id, bandReference], {
     id: `configure_${k}`,
   });
+  m.call(
+    deleverager,
+    "setSessionTerms",
+    [
+      id,
+      m.getParameter<bigint>(`${k}_sessionBond`, DEFAULT_SESSION_BOND),
+      m.getParameter<bigint>(`${k}_sessionMemberPay`, DEFAULT_SESSION_MEMBER_PAY),
+    ],
+    { id: `sessionTerms_${k}` },
+  );
   const params = m.getParameter<SolidityParameterType>(
     `${k}_params`,
     (defaults?.params ?? defaultMarketParams()) as unknown as SolidityParameterType,

@@ -15,6 +15,7 @@ import type { PipelineResult, TxPipeline } from "./pipeline";
 import { continueLimits, type SessionMemory } from "./sessions";
 import { deleverageEvents, liquidationEvent } from "./receipts";
 import type { KeeperContracts } from "./chain/contracts";
+import { IERC20__factory } from "../../typechain-types";
 import type {
   Action,
   ClearUnsettledAction,
@@ -30,6 +31,8 @@ import type {
 } from "./types";
 
 export interface ExecutionContext {
+  /** The keeper's sending account (it posts session bonds). */
+  keeper: string;
   contracts: KeeperContracts;
   addresses: { clearinghouse: string; deleverager: string };
   positions: PositionSource;
@@ -211,7 +214,8 @@ export class ActionExecutor {
   /**
    * Opens a session for a bankrupt position whose proof no single call can carry: its list is the
    * plan's (the queue head at the next block's (P, F)); the proof follows in continue transactions on
-   * later ticks. Simulated first (a stale list is rebuilt) and journaled as `session-open`.
+   * later ticks. The market's session bond is approved first if the keeper's allowance falls short.
+   * Simulated first (a stale list is rebuilt) and journaled as `session-open`.
    */
   private async openSession(first: ProofTooLargeAction): Promise<void> {
     const { contracts, pipeline, log, options } = this.ctx;
@@ -231,6 +235,7 @@ export class ActionExecutor {
       if (fresh.kind === "deleverage") return this.deleverage(fresh);
       a = fresh;
     }
+    if (!(await this.approveBond(a))) return;
     for (;;) {
       const data = contracts.deleverager.interface.encodeFunctionData("openAdlSession", [
         a.marketId,
@@ -278,6 +283,29 @@ export class ActionExecutor {
       }
       return;
     }
+  }
+
+  /**
+   * Opening a session pulls the market's bond (AutoDeleverager.sessionTerms, 18-decimal quote, in
+   * collateral tokens rounded up) from the keeper: approves the deleverager for it when the keeper's
+   * allowance is short (journaled as `session-bond-approve`). False if that approval failed.
+   */
+  private async approveBond(a: ProofTooLargeAction): Promise<boolean> {
+    const { contracts, pipeline, addresses, keeper } = this.ctx;
+    const [bond] = await contracts.deleverager.sessionTerms(a.marketId);
+    if (bond === 0n) return true;
+    const scale = await contracts.clearinghouse.collateralScale();
+    const tokens = (bond + scale - 1n) / scale;
+    const token = IERC20__factory.connect(await contracts.clearinghouse.collateral(), contracts.clearinghouse.runner);
+    if ((await token.allowance(keeper, addresses.deleverager)) >= tokens) return true;
+    const data = token.interface.encodeFunctionData("approve", [addresses.deleverager, tokens]);
+    const r = await pipeline.run("session-bond-approve", a.marketId, a.bankrupt, {
+      to: await token.getAddress(),
+      data,
+    });
+    if (r.status === "mined") return true;
+    this.failed(a, a.bankrupt, r);
+    return false;
   }
 
   /** The next step of an open session: continue with one slice, finish, expire (and re-open), or wait. */

@@ -216,6 +216,7 @@ export class Keeper {
       const actions = await this.decideNow(report);
       const executor = new ActionExecutor(
         {
+          keeper: this.address,
           contracts: this.contracts,
           addresses: this.addresses,
           positions: this.positions,

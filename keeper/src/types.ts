@@ -107,8 +107,17 @@ export type Action =
 
 export type ActionKind = Action["kind"];
 
-/** Journal kinds: an action's kind, or the session transaction it sent. */
-export type JournalKind = ActionKind | "session-open" | "session-continue" | "session-finish" | "session-expire";
+/**
+ * Journal kinds: an action's kind, or the session transaction it sent (`session-bond-approve`: the
+ * collateral approval a session's bond needs before the open).
+ */
+export type JournalKind =
+  | ActionKind
+  | "session-bond-approve"
+  | "session-open"
+  | "session-continue"
+  | "session-finish"
+  | "session-expire";
 
 /** A decoded custom error (or the raw message when none decodes). */
 export interface DecodedError {

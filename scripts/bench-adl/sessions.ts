@@ -174,6 +174,21 @@ export async function measureSessions(
     return Number(r.gasUsed);
   };
   const iface = sys.deleverager.interface;
+  // A keeper reserve that pays every continue its memberPay (the market's fees are zero here).
+  const reserveTokens = 100_000n * 10n ** 6n;
+  await (await sys.token.mint(v.admin, reserveTokens)).wait();
+  await (await sys.token.approve(await sys.clearinghouse.getAddress(), reserveTokens)).wait();
+  await (await sys.clearinghouse.fundKeeperReserve(id, reserveTokens)).wait();
+  // The opener posts the market's session bond (sessionTerms, in collateral tokens rounded up).
+  const [bond] = await sys.deleverager.sessionTerms(id);
+  const bondTokens = mulDivUp(bond, 1n, await sys.clearinghouse.collateralScale());
+  await (await sys.token.mint(keeper, bondTokens)).wait();
+  await send(
+    keeper,
+    await sys.token.getAddress(),
+    sys.token.interface.encodeFunctionData("approve", [del, bondTokens]),
+    TX_GAS_CAP,
+  );
   const openGas = await tx(iface.encodeFunctionData("openAdlSession", [id, b.address, plan.counterparties]));
   const side = false;
   const bounds = {

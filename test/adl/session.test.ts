@@ -117,7 +117,7 @@ describe("ADL: sessions", function () {
     expect(s1.cursor).to.be.greaterThan(0);
     await expect(first)
       .to.emit(f.deleverager, "AdlSessionContinued")
-      .withArgs(id, SHORTS, s0.id, s1.cursor, false, 0, 2);
+      .withArgs(id, SHORTS, s0.id, s1.cursor, false, 0, 2, 2);
     dust = await checkInvariants(f, dust);
     const gas = await continueAll(f, id, SHORTS, limits);
     expect(gas.length).to.equal(txs.length - 1);
@@ -221,13 +221,66 @@ describe("ADL: sessions", function () {
       .to.be.revertedWithCustomError(del, "AdlSessionTooOld")
       .withArgs(s.deadline, s.deadline + 2n);
     const dust = await checkInvariants(f);
-    await expect(del.expireAdlSession(id, SHORTS)).to.emit(del, "AdlSessionExpired").withArgs(id, SHORTS, s.id);
+    const keeperFree = await f.clearinghouse.freeCollateral(f.keeper.address);
+    const expire = del.expireAdlSession(id, SHORTS);
+    await expect(expire).to.emit(del, "AdlSessionExpired").withArgs(id, SHORTS, s.id);
+    // Never challenged: the bond goes back to the opener, as free collateral.
+    await expect(expire).to.emit(del, "AdlSessionBondPaid").withArgs(id, SHORTS, s.id, f.keeper.address, s.bondTokens);
+    expect(await f.clearinghouse.freeCollateral(f.keeper.address)).to.equal(keeperFree + s.bondTokens * SCALE);
+    expect(await f.token.balanceOf(await del.getAddress())).to.equal(0n);
     expect((await readSession(del, id, SHORTS)).id).to.equal(0n);
     expect(await f.insuranceFund.reserveOf(reserveKey(id, SHORTS, s.id))).to.equal(0n);
     expect(await f.insuranceFund.available()).to.equal(availableOpen + s.reserveTokens);
     await checkInvariants(f, dust);
     await (await del.connect(f.keeper).openAdlSession(id, B, v.plan.counterparties)).wait();
     expect((await readSession(del, id, SHORTS)).id).to.equal(s.id + 1n);
+  });
+
+  it("session terms: the ADL admin sets the bond and the pay per member within bounds; opening posts the bond or reverts", async function () {
+    const f = await loadFixture(sessionBook);
+    const t = f.traders;
+    const id = f.ethId;
+    const del = f.deleverager;
+    const B = t[0].address;
+    // The local deployment's terms: 100 quote units of bond, 0.05 per member.
+    expect(await del.sessionTerms(id)).to.deep.equal([100n * WAD, 5n * 10n ** 16n]);
+    const [maxBond, maxPay] = [1_000_000n * WAD, 10n * WAD];
+    for (const [bond, pay] of [
+      [maxBond + 1n, 0n],
+      [0n, maxPay + 1n],
+    ]) {
+      await expect(del.setSessionTerms(id, bond, pay))
+        .to.be.revertedWithCustomError(del, "AdlSessionTermsOutOfRange")
+        .withArgs(bond, pay);
+    }
+    await expect(del.connect(f.keeper).setSessionTerms(id, WAD, 0))
+      .to.be.revertedWithCustomError(del, "AccessControlUnauthorizedAccount")
+      .withArgs(f.keeper.address, await del.ADL_ADMIN_ROLE());
+    await expect(del.setSessionTerms(id, maxBond, maxPay))
+      .to.emit(del, "SessionTermsSet")
+      .withArgs(id, maxBond, maxPay);
+    // 2.5 quote units and one wei: 2,500,001 token units of 6 decimals, rounded up.
+    await expect(del.setSessionTerms(id, (5n * WAD) / 2n + 1n, 0))
+      .to.emit(del, "SessionTermsSet")
+      .withArgs(id, (5n * WAD) / 2n + 1n, 0);
+    const v = await keeperPlan(f, id, B);
+    // Without the allowance (or the tokens) the open reverts and nothing changes.
+    const opener = t[7];
+    await (await f.token.connect(opener).approve(await del.getAddress(), 2_500_000n)).wait();
+    await expect(del.connect(opener).openAdlSession(id, B, v.plan.counterparties))
+      .to.be.revertedWithCustomError(f.token, "ERC20InsufficientAllowance")
+      .withArgs(await del.getAddress(), 2_500_000n, 2_500_001n);
+    expect((await readSession(del, id, SHORTS)).id).to.equal(0n);
+    // With it, the bond is the tokens rounded up: 2.5 quote units and one wei are 2,500,001 units.
+    await (await f.token.connect(opener).approve(await del.getAddress(), 2_500_001n)).wait();
+    const wallet = await f.token.balanceOf(opener.address);
+    await (await del.connect(opener).openAdlSession(id, B, v.plan.counterparties)).wait();
+    const s = await readSession(del, id, SHORTS);
+    expect([s.opener, s.bondTokens]).to.deep.equal([opener.address, 2_500_001n]);
+    expect(await f.token.balanceOf(opener.address)).to.equal(wallet - 2_500_001n);
+    // Terms set later apply to later sessions only: this one keeps its bond.
+    await (await del.setSessionTerms(id, 0, 0)).wait();
+    expect((await readSession(del, id, SHORTS)).bondTokens).to.equal(2_500_001n);
   });
 
   it("finish after B recovered: no trade, the reserve released", async function () {
@@ -526,6 +579,27 @@ describe("ADL: sessions", function () {
     expect(() => splitProof(proof, { gasBudget: 120, maxProofNodes: 3, maxOpenedMembers: 3, model })).to.throw(
       RangeError,
     );
+    // A first chunk below a quarter of maxOpenedMembers (it would hold its leaf against nobody) moves
+    // to a transaction of its own when that one can list a quarter. Room for 8 members a transaction
+    // (gas 280): 7 members, then 1 of the next leaf's 10, become 7, then 8 and 2 at maxOpenedMembers 8
+    // (a quarter is 2); at 64 no transaction reaches a quarter (16), so the 1 stays.
+    const big = [
+      { level: 0, position: 1, open: true, members: members(7, 1) },
+      { level: 0, position: 2, open: true, members: members(10, 100) },
+    ];
+    const shape = (max: number) =>
+      splitProof(big, { gasBudget: 280, maxProofNodes: 8, maxOpenedMembers: max, model }).map((tx) =>
+        tx.map((n) => [n.position, n.members.length]),
+      );
+    expect(shape(8)).to.deep.equal([[[1, 7]], [[2, 8]], [[2, 2]]]);
+    expect(shape(64)).to.deep.equal([
+      [
+        [1, 7],
+        [2, 1],
+      ],
+      [[2, 8]],
+      [[2, 1]],
+    ]);
     // nextSessionStep: a pure decision from the session and the clock.
     const none = { id: 0n } as SessionState;
     expect(nextSessionStep(none, ethers.ZeroAddress, 0n).kind).to.equal("open");

@@ -122,8 +122,10 @@ export async function continueAll(
 /**
  * Sends finishAdlSession and checks it to the wei against predictDeleverage at the current (P, F)
  * with the fund paying floor(sigma * d / W) at the session's pinned sigma: positions, free collateral,
- * pending fees, fund tokens, rounding reserve and treasury; the events (each entry's score at the
- * pinned values); the session and its reserve gone.
+ * pending fees, fund tokens, rounding reserve and treasury; the finisher's keeperPay from the keeper
+ * reserve (when the finish closes at least the minimum notional or all of B) and the bond back to
+ * the opener's free collateral; the events (each entry's score at the pinned values); the session
+ * and its reserve gone.
  */
 export async function finishExactly(
   f: Fixture,
@@ -152,10 +154,15 @@ export async function finishExactly(
     },
     s.sigma,
   );
+  // The opener's bond comes back as a deposit to its free collateral.
+  if (s.bondTokens !== 0n) {
+    prediction.after.free.set(s.opener, prediction.after.free.get(s.opener)! + s.bondTokens * SCALE);
+  }
   const dust = await checkInvariants(f);
   const tx = await f.deleverager.connect(f.keeper).finishAdlSession(id, side);
   const receipt = (await tx.wait())!;
   expect(await readAdlState(f, id, accounts)).to.deep.equal(prediction.after);
+  expect(await f.clearinghouse.keeperReserve(id)).to.equal(before.keeperReserve - prediction.reward);
   const live = s.entries.filter((a) => before.positions.get(a)!.size !== 0n);
   const legs = receipt.logs
     .map((l) => f.deleverager.interface.parseLog(l))

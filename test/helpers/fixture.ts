@@ -20,7 +20,11 @@ export interface Fixture extends LocalSystem {
   btcId: string;
 }
 
-/** Two markets (ETH-USD at 2,000, BTC-USD at 60,000) and ten traders with 100,000 deposited each. */
+/**
+ * Two markets (ETH-USD at 2,000, BTC-USD at 60,000) and ten traders with 100,000 deposited each. The
+ * traders and the keeper hold collateral tokens and have approved the deleverager, so any of them can
+ * post an ADL session's bond.
+ */
 export async function systemFixture(): Promise<Fixture> {
   return systemWith({});
 }
@@ -41,10 +45,14 @@ export async function systemWith(params: {
     { symbol: BTC, price: BTC_PRICE, params: params.btc },
   ]);
   const chAddress = await system.clearinghouse.getAddress();
+  const adlAddress = await system.deleverager.getAddress();
   for (const t of traders) {
     await system.token.mint(t.address, 1_000_000n * USDC);
     await system.token.connect(t).approve(chAddress, ethers.MaxUint256);
+    await system.token.connect(t).approve(adlAddress, ethers.MaxUint256);
     await system.clearinghouse.connect(t).deposit(t.address, 100_000n * USDC);
   }
+  await system.token.mint(keeper.address, 10_000n * USDC);
+  await system.token.connect(keeper).approve(adlAddress, ethers.MaxUint256);
   return { ...system, traders, keeper, ethId: system.markets.get(ETH)!.id, btcId: system.markets.get(BTC)!.id };
 }

@@ -82,6 +82,12 @@ describe("keeper: multi-transaction ADL sessions (in-process, Hardhat network)",
     const before = new Map<string, bigint>();
     for (const who of [t[3], t[2], a, b]) before.set(who.address, (await pos(f, id, who.address)).size);
     let dust = await checkInvariants(f);
+    // The keeper has not approved the deleverager: it approves the session's bond before opening.
+    const del = await f.deleverager.getAddress();
+    await (await f.token.connect(f.keeper).approve(del, 0)).wait();
+    const [bond] = await f.deleverager.sessionTerms(id);
+    const bondTokens = bond / 10n ** 12n;
+    const wallet = await f.token.balanceOf(f.keeper.address);
 
     const store = new MemoryCheckpointStore();
     const log1 = capture();
@@ -101,8 +107,12 @@ describe("keeper: multi-transaction ADL sessions (in-process, Hardhat network)",
     expect(openTx!.gasUsed).to.equal(r1.sessions[0].gasUsed);
     expect(log1.events().map((e) => e.event)).to.include.members(["adl.proof_too_large", "adl.session_opened"]);
     expect((await store.load())!.journal.map((e) => [e.kind, e.account, e.status])).to.deep.equal([
+      ["session-bond-approve", B, "confirmed"],
       ["session-open", B, "confirmed"],
     ]);
+    expect([s0.opener, s0.bondTokens]).to.deep.equal([f.keeper.address, bondTokens]);
+    expect(await f.token.balanceOf(f.keeper.address)).to.equal(wallet - bondTokens);
+    expect(await f.token.allowance(f.keeper.address, del)).to.equal(0n);
     dust = await checkInvariants(f, dust);
 
     const r2 = await first.tick();

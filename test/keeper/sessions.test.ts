@@ -56,6 +56,8 @@ function session(over: Partial<SessionState> = {}): SessionState {
     lastScore: 0n,
     lastAccount: SHORT,
     reserveTokens: 0n,
+    opener: acct(0),
+    bondTokens: 0n,
     entries: [SHORT],
     ...over,
   };
