@@ -52,7 +52,7 @@ library AdlSessionLib {
         if (c.side) cfg.sessionLong = true;
         else cfg.sessionShort = true;
         _record(s, ch, c, bankrupt, b, covered.mulDivDown(WAD, b.size), legs);
-        AdlSettlement.addUnsettled(s, marketId, bankrupt, deficit);
+        AdlSettlement.addUnsettled(s, marketId, bankrupt, b, deficit);
         _postBond(s, ch, marketId, c.side, sessionId);
     }
 
@@ -164,13 +164,21 @@ library AdlSessionLib {
         IAdlTypes.ProofNode[] calldata proof
     ) external {
         if (msg.sender == bankrupt) revert IAdlTypes.AdlSocialSelf(bankrupt);
-        (AdlCall.Call memory c, , , uint256 covered) = AdlSettlement.pin(ch, marketId, bankrupt);
+        (AdlCall.Call memory c, IClearinghouseTypes.Position memory b, , uint256 covered) = AdlSettlement.pin(
+            ch,
+            marketId,
+            bankrupt
+        );
         AdlStorage.MarketConfig memory cfg = s.config[marketId];
         // No session anywhere in the market: a session pins both sides' F, which a loss index moves.
         if (cfg.sessionLong || cfg.sessionShort) revert IAdlTypes.AdlSessionActive(marketId, cfg.sessionLong);
         bool byDeadline = proof.length == 0;
         if (byDeadline) {
-            uint256 since = s.unsettledSince[marketId][bankrupt];
+            // The clock counts only for the position it was started for (a stale clock is due 0:
+            // report the position again).
+            uint256 since = s.unsettledKey[marketId][bankrupt] == AdlSettlement.positionKey(b)
+                ? s.unsettledSince[marketId][bankrupt]
+                : 0;
             uint256 due = since == 0 ? 0 : since + AdlStorage.socialDelay(cfg);
             if (since == 0 || block.timestamp < due) revert IAdlTypes.AdlSocialTooEarly(marketId, bankrupt, due);
         } else {
@@ -179,6 +187,38 @@ library AdlSessionLib {
         AdlSettlement.removeUnsettled(s, marketId, bankrupt);
         emit IAdlTypes.LossSocializationTriggered(marketId, bankrupt, msg.sender, byDeadline);
         ch.settleSocializedLoss(marketId, bankrupt, covered, msg.sender);
+    }
+
+    /// @notice See IAutoDeleverager.reportUnsettled; `deficit` is the position's deficit now.
+    function reportUnsettled(
+        AdlStorage.Layout storage s,
+        Clearinghouse ch,
+        bytes32 marketId,
+        address account,
+        uint256 deficit
+    ) external {
+        uint256 available = ch.fundAvailable();
+        if (deficit == 0) revert IAdlTypes.AdlNotBankrupt(marketId, account, 0);
+        if (available >= deficit) revert IAdlTypes.AdlFundSufficient(deficit, available);
+        AdlSettlement.addUnsettled(s, marketId, account, ch.getPosition(marketId, account), deficit);
+    }
+
+    /// @notice AdlSettlement.syncUnsettled for the deleverager's single-transaction calls (linked here,
+    /// not inlined, to keep the deleverager's bytecode small).
+    function syncUnsettled(
+        AdlStorage.Layout storage s,
+        Clearinghouse ch,
+        bytes32 marketId,
+        address bankrupt,
+        uint256 remainingDeficit
+    ) external {
+        AdlSettlement.syncUnsettled(s, ch, marketId, bankrupt, remainingDeficit);
+    }
+
+    /// @notice See IAutoDeleverager.clearUnsettled; `deficit` is the position's deficit now.
+    function clearUnsettled(AdlStorage.Layout storage s, bytes32 marketId, address account, uint256 deficit) external {
+        if (deficit != 0) revert IAdlTypes.AdlStillUnsettled(marketId, account, deficit);
+        AdlSettlement.removeUnsettled(s, marketId, account);
     }
 
     /// @notice See AutoDeleverager.setSocialDelay.
@@ -458,7 +498,7 @@ library AdlSessionLib {
         uint256 fundPays = sigma.mulDivDown(d, WAD);
         if (fundPays > available) fundPays = available;
         AdlSettlement.execute(ch, c, bankrupt, b, legs, scores, d, fundPays);
-        AdlSettlement.syncUnsettled(s, ch, c.marketId, bankrupt, uint256(-eq), b.size, d);
+        AdlSettlement.syncUnsettled(s, ch, c.marketId, bankrupt, uint256(-eq) - uint256(-eq).mulDivDown(d, b.size));
     }
 
     /// @dev Accrues funding, sets the call's price and both sides' F to the current ones (one strict

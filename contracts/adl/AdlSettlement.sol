@@ -155,21 +155,43 @@ library AdlSettlement {
         Clearinghouse ch,
         bytes32 marketId,
         address bankrupt,
-        uint256 deficit,
-        uint256 size,
-        uint256 d
+        uint256 remainingDeficit
     ) internal {
-        if (ch.getPosition(marketId, bankrupt).size == 0) removeUnsettled(s, marketId, bankrupt);
-        else addUnsettled(s, marketId, bankrupt, deficit - deficit.mulDivDown(d, size));
+        IClearinghouseTypes.Position memory p = ch.getPosition(marketId, bankrupt);
+        if (p.size == 0) return removeUnsettled(s, marketId, bankrupt);
+        if (s.unsettledSlot[marketId][bankrupt] == 0) {
+            addUnsettled(s, marketId, bankrupt, p, remainingDeficit);
+        } else {
+            // The settlement itself shrank the position: its clock runs on.
+            s.unsettledKey[marketId][bankrupt] = positionKey(p);
+        }
     }
 
-    /// @dev Adds `account` to the unsettled list of `marketId` (no-op if already there).
-    function addUnsettled(AdlStorage.Layout storage s, bytes32 marketId, address account, uint256 deficit) internal {
-        if (s.unsettledSlot[marketId][account] != 0) return;
-        s.unsettled[marketId].push(account);
-        s.unsettledSlot[marketId][account] = s.unsettled[marketId].length;
+    /// @dev Adds `account` (position `p`) to the unsettled list of `marketId`, starting its clock. If
+    /// it is listed for another position (side, K, a or size changed otherwise than by a settlement),
+    /// the clock starts again for this one; if listed for this one, nothing changes.
+    function addUnsettled(
+        AdlStorage.Layout storage s,
+        bytes32 marketId,
+        address account,
+        IClearinghouseTypes.Position memory p,
+        uint256 deficit
+    ) internal {
+        bytes32 key = positionKey(p);
+        if (s.unsettledSlot[marketId][account] == 0) {
+            s.unsettled[marketId].push(account);
+            s.unsettledSlot[marketId][account] = s.unsettled[marketId].length;
+        } else if (s.unsettledKey[marketId][account] == key) {
+            return;
+        }
         s.unsettledSince[marketId][account] = block.timestamp;
+        s.unsettledKey[marketId][account] = key;
         emit IAdlTypes.UnsettledAdded(marketId, account, deficit);
+    }
+
+    /// @dev What identifies a position for the unsettled clock: side, K, a and size.
+    function positionKey(IClearinghouseTypes.Position memory p) internal pure returns (bytes32) {
+        return keccak256(abi.encode(p.isLong, p.entry, p.leverage, p.size));
     }
 
     /// @dev Removes `account` from the unsettled list of `marketId` (no-op if not there).
@@ -183,6 +205,7 @@ library AdlSettlement {
         list.pop();
         delete s.unsettledSlot[marketId][account];
         delete s.unsettledSince[marketId][account];
+        delete s.unsettledKey[marketId][account];
         emit IAdlTypes.UnsettledRemoved(marketId, account);
     }
 }

@@ -108,6 +108,9 @@ library AdlStorage {
         mapping(bytes32 marketId => mapping(address account => uint256)) unsettledSince;
         /// What opening a session posts and what proving pays, per market (ADL admin).
         mapping(bytes32 marketId => SessionTerms) sessionTerms;
+        /// The position each clock was started for (hash of side, K, a and size, `positionKey`): the
+        /// deadline trigger only counts time for the position it was started for.
+        mapping(bytes32 marketId => mapping(address account => bytes32)) unsettledKey;
     }
 
     /// @dev A market's session economics (docs/mechanism.md section 4.3), both 18-decimal quote:
@@ -155,9 +158,13 @@ library AdlStorage {
     /// @dev Largest configurable T_social.
     uint32 internal constant MAX_SOCIAL_DELAY = 7 days;
 
-    /// @dev T_social: the configured delay, never below twice the session time T.
+    /// @dev The least T_social whatever the configuration: ADL keeps priority for at least an hour.
+    uint256 internal constant MIN_SOCIAL_DELAY = 1 hours;
+
+    /// @dev T_social: the configured delay, never below twice the session time T nor MIN_SOCIAL_DELAY.
     function socialDelay(MarketConfig memory cfg) internal pure returns (uint256) {
         uint256 least = 2 * ttl(cfg);
+        if (least < MIN_SOCIAL_DELAY) least = MIN_SOCIAL_DELAY;
         return cfg.socialDelay > least ? cfg.socialDelay : least;
     }
 

@@ -214,7 +214,12 @@ contract AutoDeleverager is IAutoDeleverager, AccessControl, ReentrancyGuardTran
         uint256 d;
         for (uint256 i; i < legs.length; ++i) d += legs[i].take;
         AdlSettlement.execute(clearinghouse, c, bankrupt, b, legs, scores, d, covered.mulDivDown(d, b.size));
-        AdlSettlement.syncUnsettled(_adl, clearinghouse, marketId, bankrupt, deficit, b.size, d);
+        _syncUnsettled(marketId, bankrupt, deficit - deficit.mulDivDown(d, b.size));
+    }
+
+    /// @dev AdlSessionLib.syncUnsettled in a frame of its own (`deleverage` has too many locals).
+    function _syncUnsettled(bytes32 marketId, address bankrupt, uint256 remainingDeficit) private {
+        AdlSessionLib.syncUnsettled(_adl, clearinghouse, marketId, bankrupt, remainingDeficit);
     }
 
     /// @dev AdlProofLib.checkListAndProof in a frame of its own (`deleverage` has too many locals).
@@ -280,18 +285,12 @@ contract AutoDeleverager is IAutoDeleverager, AccessControl, ReentrancyGuardTran
 
     /// @inheritdoc IAutoDeleverager
     function reportUnsettled(bytes32 marketId, address account) external nonReentrant {
-        uint256 deficit = _currentDeficit(marketId, account);
-        uint256 available = clearinghouse.fundAvailable();
-        if (deficit == 0) revert AdlNotBankrupt(marketId, account, 0);
-        if (available >= deficit) revert AdlFundSufficient(deficit, available);
-        AdlSettlement.addUnsettled(_adl, marketId, account, deficit);
+        AdlSessionLib.reportUnsettled(_adl, clearinghouse, marketId, account, _currentDeficit(marketId, account));
     }
 
     /// @inheritdoc IAutoDeleverager
     function clearUnsettled(bytes32 marketId, address account) external nonReentrant {
-        uint256 deficit = _currentDeficit(marketId, account);
-        if (deficit != 0) revert AdlStillUnsettled(marketId, account, deficit);
-        AdlSettlement.removeUnsettled(_adl, marketId, account);
+        AdlSessionLib.clearUnsettled(_adl, marketId, account, _currentDeficit(marketId, account));
     }
 
     /// @inheritdoc IAutoDeleverager
