@@ -3,6 +3,7 @@
  * parameters are delayed and bounded, but pausing and the ADL timing (T, T_social) change at once.
  */
 import { expect } from "chai";
+import { ethers } from "hardhat";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import { WAD } from "../../lib/math";
 import { ETH, ETH_PRICE, systemFixture } from "../helpers/fixture";
@@ -13,7 +14,7 @@ import { socializeExactly } from "../helpers/social";
 describe("review: admin powers", function () {
   it("ATTACK (trusted role): a pause blocks the liquidation of B and the exit of its counterparty, while ADL still charges that counterparty", async function () {
     const f = await loadFixture(systemFixture);
-    const [admin] = await (await import("hardhat")).ethers.getSigners();
+    const [admin] = await ethers.getSigners();
     const [b, s1, , , , , , , , t9] = f.traders;
     const id = f.ethId;
     const ch = f.clearinghouse;
@@ -38,7 +39,9 @@ describe("review: admin powers", function () {
     await (await f.deleverager.connect(f.keeper).deleverage(id, b.address, k.plan.counterparties, k.plan.proof)).wait();
     const s1After = (await ch.freeCollateral(s1.address)) + (await f.lens.equity(id, s1.address));
     const charged = s1Before - s1After;
-    expect(charged, "s1 absorbs B's deficit, which a liquidation at 1,850 would have avoided").to.be.greaterThan(490n * WAD);
+    expect(charged, "s1 absorbs B's deficit, which a liquidation at 1,850 would have avoided").to.be.greaterThan(
+      490n * WAD,
+    );
     console.log(`      s1 charged ${charged / WAD} while unable to exit`);
   });
 

@@ -59,7 +59,9 @@ describe("review: keeper pay farming", function () {
     // 1,750 (zero PnL, margin 350 of its own) and 8 quote units more than it had.
     expect(await ch.freeCollateral(alice.address)).to.equal(aliceFree);
     expect(await ch.freeCollateral(aliceToo.address)).to.equal(tooFree - 350n * WAD + 8n * WAD);
-    console.log(`      split bankrupt liquidation: pay ${splitPay / WAD} vs ${honestPay / WAD}, ${gas / 8n} gas per piece`);
+    console.log(
+      `      split bankrupt liquidation: pay ${splitPay / WAD} vs ${honestPay / WAD}, ${gas / 8n} gas per piece`,
+    );
   });
 
   it("ATTACK: an ADL of one bankrupt position split into one call per counterparty pays keeperPay per call", async function () {
@@ -78,7 +80,9 @@ describe("review: keeper pay farming", function () {
     const snap = await takeSnapshot();
     const whole = await keeperPlan(f, id, b.address);
     expect(whole.plan.counterparties.length).to.equal(3);
-    await (await f.deleverager.connect(f.keeper).deleverage(id, b.address, whole.plan.counterparties, whole.plan.proof)).wait();
+    await (
+      await f.deleverager.connect(f.keeper).deleverage(id, b.address, whole.plan.counterparties, whole.plan.proof)
+    ).wait();
     expect((await ch.getPosition(id, b.address)).size).to.equal(0n);
     const honestPay = reserve0 - (await ch.keeperReserve(id));
     expect(honestPay).to.equal(WAD);
@@ -87,7 +91,9 @@ describe("review: keeper pay farming", function () {
     for (let i = 0; i < 3; i++) {
       const k = await keeperPlan(f, id, b.address, 1);
       expect(k.plan.counterparties.length).to.equal(1);
-      await (await f.deleverager.connect(f.keeper).deleverage(id, b.address, k.plan.counterparties, k.plan.proof)).wait();
+      await (
+        await f.deleverager.connect(f.keeper).deleverage(id, b.address, k.plan.counterparties, k.plan.proof)
+      ).wait();
     }
     expect((await ch.getPosition(id, b.address)).size).to.equal(0n);
     const splitPay = reserve0 - (await ch.keeperReserve(id));

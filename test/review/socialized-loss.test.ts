@@ -120,13 +120,14 @@ describe("review: socialized loss", function () {
     const id = f.ethId;
     await f.setPrice(ETH, 1700n * WAD);
     await (await f.deleverager.connect(t9).openAdlSession(id, b.address, [s1.address])).wait();
-    await expect(f.deleverager.connect(t9).socializeLoss(id, b.address, [{ level: 14, position: 0, open: false, members: [] }]))
-      .to.be.revertedWithCustomError(f.deleverager, "AdlSessionActive");
+    await expect(
+      f.deleverager.connect(t9).socializeLoss(id, b.address, [{ level: 14, position: 0, open: false, members: [] }]),
+    ).to.be.revertedWithCustomError(f.deleverager, "AdlSessionActive");
   });
 
   it("fails: the extended identity holds through socialization, every charged position closing, and the taker closing", async function () {
     const f = await impossible();
-    const [b, t1, t2, t3, t4, t5, t6, , , t9] = f.traders;
+    const [b, , t2, t3, t4, t5, t6, , , t9] = f.traders;
     const id = f.ethId;
     const extra: string[] = [];
     await socializeExactly(f, id, b.address, t9);
@@ -140,7 +141,6 @@ describe("review: socialized loss", function () {
     expect(dust1).to.be.greaterThanOrEqual(dust0);
     expect(dust1 - dust0).to.be.lessThan(10n * WAD);
     for (const a of [t2, t5]) expect((await pos(f, id, a.address)).size).to.equal(0n);
-    void t1;
   });
 
   it("fails: the fund is never bypassed: a stake that covers D turns socialization into AdlFundSufficient", async function () {
