@@ -53,7 +53,7 @@ library Liquidations {
 
         T.MarketParams storage params = s.params[marketId];
         int256 x = PositionBook.x(pos, price, PositionBook.sideFunding(s.state[marketId], pos.isLong));
-        _requireLiquidatable(params, account, pos, x, size, price);
+        bool whole = _requireLiquidatable(params, account, pos, x, size, price);
         LiquidationMath.Plan memory plan = LiquidationMath.plan(
             pos.size,
             pos.margin,
@@ -76,11 +76,12 @@ library Liquidations {
             PositionBook.Fill(marketId, msg.sender, taken, price, leverage, price, false, 0),
             size == pos.size ? PositionBook.FillKind.TakeoverWhole : PositionBook.FillKind.Takeover
         );
-        _payLiquidationFee(s, marketId, account, size, pos.size, price, plan);
+        _payLiquidationFee(s, marketId, account, size, whole, price, plan);
     }
 
     /// @dev Reverts unless `pos` (at `x`, index `price`) is liquidatable and `size` is within the
-    /// most a liquidator may take now.
+    /// most a liquidator may take now; returns whether `size` is that most (the whole position when
+    /// it is bankrupt).
     function _requireLiquidatable(
         T.MarketParams storage params,
         address account,
@@ -88,10 +89,12 @@ library Liquidations {
         int256 x,
         uint256 size,
         uint256 price
-    ) private view {
+    ) private view returns (bool) {
         int256 eq = PositionMath.equity(pos.margin, pos.size, x);
-        (bool isLiquidatable, uint256 maintenance) = PositionMath.liquidatable(eq, pos.size, price, params.mmr);
-        if (!isLiquidatable) revert T.PositionNotLiquidatable(account, eq, maintenance);
+        {
+            (bool isLiquidatable, uint256 maintenance) = PositionMath.liquidatable(eq, pos.size, price, params.mmr);
+            if (!isLiquidatable) revert T.PositionNotLiquidatable(account, eq, maintenance);
+        }
         uint256 cap = LiquidationMath.maxTake(
             pos.size,
             eq,
@@ -101,6 +104,7 @@ library Liquidations {
             params.minNotional
         );
         if (size > cap) revert T.LiquidationTooLarge(size, cap);
+        return size == cap;
     }
 
     /// @notice Executes a verified ADL call (docs/mechanism.md section 3, step 4) at the index
@@ -125,7 +129,7 @@ library Liquidations {
         PositionBook.requireActive(s, marketId);
         uint256 price = PositionBook.indexPrice(env.oracle, marketId, true);
         PositionBook.accrue(s, marketId, price);
-        (bool bLong, uint256 bSize) = (s.positions[marketId][bankrupt].isLong, s.positions[marketId][bankrupt].size);
+        bool bLong = s.positions[marketId][bankrupt].isLong;
         uint256 closedSize;
         for (uint256 i; i < legs.length; ++i) closedSize += legs[i].take;
         int256 closed = _closeBankruptPart(s, marketId, bankrupt, bLong, closedSize, price);
@@ -135,7 +139,7 @@ library Liquidations {
         int256 gap = -closed - int256(fundPays) - int256(collected);
         if (gap > 0) _drawFromRoundingReserve(s, marketId, uint256(gap));
         else s.pendingFundFees += SafeCast.toUint128(uint256(-gap));
-        _payAdlReward(s, marketId, bankrupt, keeper, closedSize, bSize, price);
+        _payAdlReward(s, marketId, bankrupt, keeper);
     }
 
     /// @dev Reduces each counterparty by its take at the index price, charging at most its charge
@@ -169,23 +173,13 @@ library Liquidations {
         }
     }
 
-    /// @dev docs/mechanism.md sections 3 (ADL step 6) and 7.2: the keeper pay, keeperPay pro rata to
-    /// the part of the bankrupt position closed (rounded down, so calls split by counterparty earn no
-    /// more than one call), paid only when the call closes at least the minimum notional or all of
-    /// the position. The minimum never decides validity.
-    function _payAdlReward(
-        ClearinghouseLayout storage s,
-        bytes32 marketId,
-        address bankrupt,
-        address keeper,
-        uint256 total,
-        uint256 sizeBefore,
-        uint256 price
-    ) private {
-        T.MarketParams storage params = s.params[marketId];
-        bool closedAll = s.positions[marketId][bankrupt].size == 0;
-        if (!closedAll && total.mulDivDown(price, WAD) < params.minNotional) return;
-        _payKeeper(s, marketId, keeper, uint256(params.keeperPay).mulDivDown(total, sizeBefore));
+    /// @dev docs/mechanism.md sections 3 (ADL step 6) and 7.2: keeperPay, paid only to the call that
+    /// closes what is left of the bankrupt position, so calls split by counterparty earn no more than
+    /// one call. (A position too large for one call is settled by a session, whose continues are paid
+    /// per member; a partial call that exhausts the eligible queue leaves the rest to the final layer.)
+    function _payAdlReward(ClearinghouseLayout storage s, bytes32 marketId, address bankrupt, address keeper) private {
+        if (s.positions[marketId][bankrupt].size != 0) return;
+        _payKeeper(s, marketId, keeper, s.params[marketId].keeperPay);
     }
 
     /// @notice Pays `keeper` up to `amount` from the keeper reserve of `marketId` for session work;
@@ -302,7 +296,7 @@ library Liquidations {
         bytes32 marketId,
         address account,
         uint256 size,
-        uint256 positionSize,
+        bool whole,
         uint256 price,
         LiquidationMath.Plan memory plan
     ) private {
@@ -314,14 +308,14 @@ library Liquidations {
         s.free[msg.sender] += toLiquidator;
         s.pendingFundFees += SafeCast.toUint128(toFund);
         emit T.PositionLiquidated(marketId, account, msg.sender, size, price, toLiquidator, toFund, plan.fundPays);
-        // The pay is keeperPay for the whole position, pro rata to the part taken (rounded down), so
-        // splitting a liquidation into pieces earns no more than taking it at once; and it is capped
-        // at the fund's share of the ordinary fee on the notional taken, so that an owner liquidating
-        // its own position from a second account never gains more than the fund earns.
+        // keeperPay is paid for a liquidation that takes the most allowed now (all of a bankrupt
+        // position), not for smaller pieces, so splitting a liquidation earns no more than taking it
+        // at once; and it is capped at the fund's share of the ordinary fee on the notional taken, so
+        // that an owner liquidating its own position from a second account never gains.
+        if (!whole) return;
         uint256 ordinary = LiquidationMath.feeUp(size, price, params.liquidationFee);
         uint256 cap = ordinary - ordinary.mulDivDown(params.liquidatorShare, WAD);
-        uint256 share = uint256(params.keeperPay).mulDivDown(size, positionSize);
-        _payKeeper(s, marketId, msg.sender, cap < share ? cap : share);
+        _payKeeper(s, marketId, msg.sender, cap < params.keeperPay ? cap : params.keeperPay);
     }
 
     /// @notice The final layer (docs/mechanism.md section 7.6), after the deleverager checked its

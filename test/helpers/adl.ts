@@ -232,12 +232,11 @@ export function predictDeleverage(
     after.roundingReserve -= fromReserve;
     after.treasuryBalance -= gap - fromReserve;
   } else after.pendingFundFees += -gap;
-  // The keeper pay: keeperPay from the keeper reserve (what it has), only if the call closes the
-  // minimum notional or all of B.
+  // The keeper pay: keeperPay from the keeper reserve (what it has), only for the call that closes
+  // all of B.
   let reward = 0n;
-  if (terms && (d === b.size || (d * price) / WAD >= terms.minNotional)) {
-    // keeperPay pro rata to the part of B closed, rounded down.
-    const pay = (terms.keeperPay * d) / b.size;
+  if (terms && d === b.size) {
+    const pay = terms.keeperPay;
     reward = pay < after.keeperReserve ? pay : after.keeperReserve;
     after.keeperReserve -= reward;
     if (after.free.has(terms.keeper)) after.free.set(terms.keeper, after.free.get(terms.keeper)! + reward);

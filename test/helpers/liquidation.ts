@@ -232,9 +232,15 @@ export function predict(
   // keeperPay for the whole position, capped at the fund's share of the ordinary fee on the notional taken.
   const ordinary = feeUp(d, price, p.liquidationFee);
   const cap = ordinary - (ordinary * p.liquidatorShare) / WAD;
-  // keeperPay pro rata to the part taken, rounded down.
-  const share = p.keeperPay === undefined ? 0n : (p.keeperPay * d) / s.target.size;
-  const pay = share < cap ? share : cap;
+  // keeperPay only for a take of the most allowed now (all of a bankrupt position).
+  const most = maxTake(
+    s.target.size,
+    equityOf(s.target.margin, s.target.size, pnlPerUnit(s.target.isLong, s.target.entry, price, funding)),
+    price,
+    p,
+  );
+  const keeperPay = p.keeperPay === undefined || d !== most ? 0n : p.keeperPay;
+  const pay = keeperPay < cap ? keeperPay : cap;
   out.reward = pay < a.keeperReserve ? pay : a.keeperReserve;
   a.keeperReserve -= out.reward;
   a.liquidatorFree = free + pl.toLiquidator + out.reward;

@@ -75,17 +75,19 @@ describe("Liquidation of bankrupt positions: insurance fund cover", function () 
     expect(valueBefore - valueAfter).to.be.within(49_990_000n, 50n * USDC);
   });
 
-  it("pays what the keeper reserve holds, never reverting: short of keeperPay, then empty", async function () {
+  it("pays keeper pay only for the take that finishes a bankrupt position, as far as the reserve goes", async function () {
     const f = await aliceBankrupt(10_000n * USDC);
     const [alice, , carol, dave] = f.traders;
     const ch = f.clearinghouse;
     const carolFree = await ch.freeCollateral(carol.address);
+    // Half of a bankrupt position is less than the most allowed now (all of it): no keeper pay.
     const first = await liquidateExactly(f, f.ethId, alice.address, carol, WAD / 2n, X5);
-    expect(first.reward).to.equal(14n * 10n ** 16n);
-    // Carol posted the margin of her 0.5 ETH leg at 5x, ceil(0.5 * 1750 / 5) = 175, and got the reserve.
-    expect(await ch.freeCollateral(carol.address)).to.equal(carolFree - 175n * WAD + 14n * 10n ** 16n);
+    expect(first.reward).to.equal(0n);
+    // Carol posted the margin of her 0.5 ETH leg at 5x, ceil(0.5 * 1750 / 5) = 175.
+    expect(await ch.freeCollateral(carol.address)).to.equal(carolFree - 175n * WAD);
+    // The rest is the whole remaining position: keeperPay (1), capped at what the reserve holds (0.14).
     const second = await liquidateExactly(f, f.ethId, alice.address, dave, WAD / 2n, X5);
-    expect(second.reward).to.equal(0n);
+    expect(second.reward).to.equal(14n * 10n ** 16n);
     expect(await ch.keeperReserve(f.ethId)).to.equal(0n);
   });
 
@@ -148,9 +150,8 @@ describe("Liquidation of bankrupt positions: insurance fund cover", function () 
     expect(first.plan.reservePays).to.equal(1n);
     expect(first.plan.fundPays + first.plan.reservePays).to.equal(-first.plan.takenEquity);
     expect(await ch.roundingReserve(f.ethId)).to.equal(10n ** 12n - 1n);
-    // Pay: keeperPay (1 quote unit) pro rata to the third taken, which the keeper reserve can afford.
-    expect(first.reward).to.equal((WAD * d) / WAD);
-    expect(await ch.keeperReserve(f.ethId)).to.be.greaterThan(0n);
+    // A third of a bankrupt position is not the most allowed (all of it): no keeper pay yet.
+    expect(first.reward).to.equal(0n);
     // The remainder keeps its deficit (never paid into margin that stays open), K and a.
     const after = await positionOf(f, f.ethId, alice.address);
     expect(after).to.deep.equal({ ...before, size: before.size - d, margin: before.margin - first.plan.released });
@@ -161,6 +162,8 @@ describe("Liquidation of bankrupt positions: insurance fund cover", function () 
     const second = await liquidateExactly(f, f.ethId, alice.address, dave, after.size, X5);
     expect(second.plan.fundPays).to.equal(remainderDeficit);
     expect(second.plan.reservePays).to.equal(0n);
+    // The take that finishes the position earns keeperPay (1 quote unit), which the reserve affords.
+    expect(second.reward).to.equal(WAD);
     expect(first.plan.fundPays + second.plan.fundPays).to.equal(deficit);
   });
 });

@@ -1,6 +1,8 @@
 /**
- * Review of what the admins can still do fast (docs/security.md, trust surface): the market
- * parameters are delayed and bounded, but pausing and the ADL timing (T, T_social) change at once.
+ * Review findings on what the admins can do fast (docs/security.md, trust surface), as regression
+ * tests: a pause stops ADL and socialized loss as well as liquidation and exits, so a counterparty
+ * that cannot exit is not charged; and however T and T_social are configured, ADL keeps priority for
+ * at least an hour before the deadline trigger.
  */
 import { expect } from "chai";
 import { ethers } from "hardhat";
@@ -12,7 +14,7 @@ import { signed, submit } from "../helpers/clearinghouse";
 import { socializeExactly } from "../helpers/social";
 
 describe("review: admin powers", function () {
-  it("ATTACK (trusted role): a pause blocks the liquidation of B and the exit of its counterparty, while ADL still charges that counterparty", async function () {
+  it("pause then charge: a pause that blocks the liquidation of B and the exit of its counterparty blocks ADL and socialized loss too", async function () {
     const f = await loadFixture(systemFixture);
     const [admin] = await ethers.getSigners();
     const [b, s1, , , , , , , , t9] = f.traders;
@@ -31,21 +33,31 @@ describe("review: admin powers", function () {
     const close = await signed(ch, s1, { marketId: id, size: units(5), limitPrice: 1850n * WAD, leverage: lev(2) });
     const other = await signed(ch, t9, { marketId: id, size: -units(5), limitPrice: 1850n * WAD, leverage: lev(2) });
     await expect(submit(ch, f.keeper, close, other, units(5))).to.be.revertedWithCustomError(ch, "MarketIsPaused");
-    // The price keeps falling during the pause: B is bankrupt and the fund short; ADL runs in the
-    // paused market and closes s1 with a charge (docs: "ADL settlement goes on").
+    // The price keeps falling during the pause: B is bankrupt and the fund short. No forced
+    // settlement runs in the paused market: ADL and the final layer revert with MarketIsPaused.
     await f.setPrice(ETH, 1700n * WAD);
     const s1Before = (await ch.freeCollateral(s1.address)) + (await f.lens.equity(id, s1.address));
     const k = await keeperPlan(f, id, b.address);
-    await (await f.deleverager.connect(f.keeper).deleverage(id, b.address, k.plan.counterparties, k.plan.proof)).wait();
-    const s1After = (await ch.freeCollateral(s1.address)) + (await f.lens.equity(id, s1.address));
-    const charged = s1Before - s1After;
-    expect(charged, "s1 absorbs B's deficit, which a liquidation at 1,850 would have avoided").to.be.greaterThan(
-      490n * WAD,
+    await expect(
+      f.deleverager.connect(f.keeper).deleverage(id, b.address, k.plan.counterparties, k.plan.proof),
+    ).to.be.revertedWithCustomError(ch, "MarketIsPaused");
+    await (await f.deleverager.reportUnsettled(id, b.address)).wait();
+    await time.increase(await f.deleverager.socialDelay(id));
+    await f.setPrice(ETH, 1700n * WAD);
+    await expect(f.deleverager.connect(t9).socializeLoss(id, b.address, [])).to.be.revertedWithCustomError(
+      ch,
+      "MarketIsPaused",
     );
-    console.log(`      s1 charged ${charged / WAD} while unable to exit`);
+    expect((await ch.freeCollateral(s1.address)) + (await f.lens.equity(id, s1.address))).to.equal(s1Before);
+    // Unpaused, settlement resumes: s1 can now also exit, or be deleveraged.
+    await (await ch.connect(admin).setPaused(id, false)).wait();
+    const again = await keeperPlan(f, id, b.address);
+    await (
+      await f.deleverager.connect(f.keeper).deleverage(id, b.address, again.plan.counterparties, again.plan.proof)
+    ).wait();
   });
 
-  it("ATTACK (trusted role): the ADL admin shortens T_social from 1 hour to 4 minutes at once", async function () {
+  it("short social delay: the ADL admin cannot bring T_social under one hour, so ADL keeps its priority", async function () {
     const f = await loadFixture(systemFixture);
     const [b, s1, , , , , , , , t9] = f.traders;
     const id = f.ethId;
@@ -53,12 +65,19 @@ describe("review: admin powers", function () {
     expect(await f.deleverager.socialDelay(id)).to.equal(3600n);
     await (await f.deleverager.setSessionTtl(id, 120)).wait();
     await (await f.deleverager.setSocialDelay(id, 0)).wait();
-    expect(await f.deleverager.socialDelay(id)).to.equal(240n);
+    // 2T would be 4 minutes; the floor keeps the hour.
+    expect(await f.deleverager.socialDelay(id)).to.equal(3600n);
     await f.setPrice(ETH, 1700n * WAD);
     await (await f.deleverager.reportUnsettled(id, b.address)).wait();
+    const since = await f.deleverager.unsettledSince(id, b.address);
     await time.increase(240);
     await f.setPrice(ETH, 1700n * WAD);
-    // ADL was possible all along (s1 eligible); 4 minutes later the deadline trigger socializes.
+    await expect(f.deleverager.connect(t9).socializeLoss(id, b.address, []))
+      .to.be.revertedWithCustomError(f.deleverager, "AdlSocialTooEarly")
+      .withArgs(id, b.address, since + 3600n);
+    await time.setNextBlockTimestamp(since + 3600n - 1n);
+    await f.setPrice(ETH, 1700n * WAD);
+    await time.setNextBlockTimestamp(since + 3600n);
     await socializeExactly(f, id, b.address, t9, false);
   });
 });
