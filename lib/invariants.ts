@@ -4,7 +4,8 @@
  * never negative and moving only through its documented paths, and, for every ADL call, the
  * settlement rules (B's closed part at exactly zero, nobody below zero, the list equal to the head
  * of an independent re-ranking at the call's (P, F, delta) by lib/reference-ranking.ts; the code
- * for those is in lib/adl-call-check.ts, re-exported here). Each check
+ * for those is in lib/adl-call-check.ts, re-exported here), and for every socialized loss its
+ * amounts, loss-index step, takeover and trigger (lib/social-check.ts, re-exported here). Each check
  * returns pass or fail with details instead of throwing, so a report can print all of them.
  *
  * Reads can be pinned to a block (`blockTag`), so a check after the fact sees the state just
@@ -322,3 +323,4 @@ export async function fundFlows(sys: InvariantSystem, fromBlock: number, toBlock
 }
 
 export { checkAdlCall, type AdlCallCheck, type AdlLeg, type OppositePosition } from "./adl-call-check";
+export { checkSocializedLoss, type SocializationCheck } from "./social-check";
