@@ -11,7 +11,7 @@ import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signer
 import { adlDelta, buildNoEligibleProof, fromEvents, planDeleverage } from "../../lib/adl";
 import { WAD, divFloor, mulDivUp } from "../../lib/math";
 import { ETH, ETH_PRICE, systemFixture, type Fixture } from "../helpers/fixture";
-import { fundAvailable, keeperPlan, lev, pos, tradeAt, units, PENDING } from "../helpers/adl";
+import { fundAvailable, keeperPlan, lev, noEligibleBook, pos, tradeAt, units, PENDING } from "../helpers/adl";
 import { conservation } from "../helpers/liquidation";
 
 const LONGS = true;
@@ -21,20 +21,6 @@ const SHORTS = false;
 function equityAt(p: { isLong: boolean; size: bigint; entry: bigint; margin: bigint }, price: bigint, f: bigint) {
   const x = p.isLong ? price - f - p.entry : p.entry - (price - f);
   return p.margin + divFloor(p.size * x, WAD);
-}
-
-/**
- * B = t0 short 1 at 2,000 (10x). Its first counterparty sold out at 2,900 to late 10x longs, so at
- * 3,100 B owes 900 per unit while each long has 290 of margin and 200 of profit per unit: none is
- * eligible, and ADL is impossible. `lateLongs` extra units of late longs face a well-margined short.
- */
-async function noEligibleBook(f: Fixture, lateLongs: number) {
-  const t = f.traders;
-  await tradeAt(f, t[1], t[0], units(1), ETH_PRICE, { long: lev(2), short: lev(10) });
-  if (lateLongs > 0) await tradeAt(f, t[4], t[3], units(lateLongs), ETH_PRICE, { long: lev(2), short: lev(1) });
-  await tradeAt(f, t[2], t[1], units(1), 2900n * WAD, { long: lev(10), short: lev(2) });
-  if (lateLongs > 0) await tradeAt(f, t[5], t[4], units(lateLongs), 2900n * WAD, { long: lev(10), short: lev(2) });
-  await f.setPrice(ETH, 3100n * WAD);
 }
 
 /** Both sides' F (loss indices folded in) at the pending block, and the index price. */
