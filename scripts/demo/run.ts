@@ -1,8 +1,8 @@
 /**
  * The main job end to end: deploy the whole system, put the scenario's traders on both sides of
- * ETH-USD and BTC-USD, stake the insurance fund, fund the keeper, then crash the index step by
- * step with the keeper acting after each step, and build the report. Used by the `demo` task and
- * by test/demo.
+ * ETH-USD, BTC-USD and the thin SOL-USD, stake the insurance fund, fund the keeper, then crash the
+ * index step by step with the keeper acting after each step, and build the report. Used by the
+ * `demo` task and by test/demo.
  */
 import type { Signer } from "ethers";
 import type { HardhatRuntimeEnvironment } from "hardhat/types";
@@ -113,6 +113,19 @@ export async function runDemo(
       unsettledAtEnd.push({ market: scenario.markets[i].symbol, account: a, deficit: deficits[j] }),
     );
   }
+  const keeperPositions: DemoReport["keeperPositions"] = [];
+  for (const [i, id] of ids.entries()) {
+    const p = await sys.clearinghouse.getPosition(id, keeper.address);
+    if (p.size === 0n) continue;
+    keeperPositions.push({
+      market: scenario.markets[i].symbol,
+      isLong: p.isLong,
+      size: p.size,
+      entry: p.entry,
+      margin: p.margin,
+      equity: await sys.lens.equity(id, keeper.address),
+    });
+  }
   const roles: Record<string, string> = {
     [admin.address]: "admin",
     [keeper.address]: "keeper",
@@ -150,6 +163,7 @@ export async function runDemo(
       openInterestBefore: ids.map((id) => before.markets.get(id)!.longOpenInterest),
       fundBeforeCrash,
       unsettledAtEnd,
+      keeperPositions,
     },
     crash,
   );
