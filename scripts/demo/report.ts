@@ -233,7 +233,7 @@ export function buildReport(inputs: ReportInputs, crash: CrashOutcome): DemoRepo
         checks: 0,
         failures: 0,
         detail: final
-          ? "no loss was socialized in this run (a crash depth of 25% or more gaps the thin market; a smaller --fund-stake keeps the fund from covering it)"
+          ? "no loss was socialized in this run (a crash depth of 26% or more gaps the thin market; a smaller --fund-stake keeps the fund from covering it)"
           : "no ADL call happened in this run (more traders or a smaller --fund-stake make one likely)",
       });
     }
