@@ -9,8 +9,9 @@ import {
   checkAdlCall,
   checkLedger,
   checkSocializedLoss,
-  discoverAccounts,
+  discoverParticipants,
   fundFlows,
+  holdersOf,
   readLedger,
   type AdlCallCheck,
   type InvariantResult,
@@ -254,7 +255,8 @@ export async function runCrash(
   };
 
   let block = await provider.getBlockNumber();
-  let ledger = await readLedger(sys, ids, await discoverAccounts(sys, block), block);
+  const start = await discoverParticipants(sys, block);
+  let ledger = await readLedger(sys, ids, start.accounts, block, start.holders);
   const baseline = checkLedger(ledger);
   outcome.ledgerChecks.push({ label: "before the crash", results: baseline.results });
   let prices = scenario.rounds[scenario.rounds.length - 1].prices;
@@ -270,18 +272,19 @@ export async function runCrash(
     block = await provider.getBlockNumber();
 
     const liquidations = await liquidationsIn(sys, provider, symbols, step.index, from, block);
-    const accounts = await discoverAccounts(sys, block);
+    // Every account (free collateral), and per market the accounts that ever held a position there.
+    const { accounts, holders } = await discoverParticipants(sys, block);
     const adl: AdlRecord[] = [];
     for (const e of await del.queryFilter(del.filters.DeleverageExecuted(), from, block)) {
       const receipt = (await provider.getTransactionReceipt(e.transactionHash))!;
-      const check = await checkAdlCall(sys, receipt, accounts);
+      const check = await checkAdlCall(sys, receipt, holdersOf(e.args.marketId, accounts, holders));
       adl.push({ ...check, step: step.index, market: symbols.get(check.marketId)! });
     }
     const socialized: SocializedRecord[] = [];
     const ch = sys.clearinghouse;
     for (const e of await ch.queryFilter(ch.filters.LossSocialized(), from, block)) {
       const receipt = (await provider.getTransactionReceipt(e.transactionHash))!;
-      const check = await checkSocializedLoss(sys, receipt, accounts);
+      const check = await checkSocializedLoss(sys, receipt, holdersOf(e.args.marketId, accounts, holders));
       socialized.push({ ...check, step: step.index, market: symbols.get(check.marketId)! });
     }
     const unsettled = (await del.queryFilter(del.filters.UnsettledAdded(), from, block)).map((e) => ({
@@ -291,7 +294,7 @@ export async function runCrash(
       deficit: e.args.deficit,
     }));
 
-    const next = await readLedger(sys, ids, accounts, block);
+    const next = await readLedger(sys, ids, accounts, block, holders);
     const flow = await fundFlows(sys, ledger.block + 1, block);
     const checked = checkLedger(next, { previous: ledger, fundFlow: flow });
     const adlResults: InvariantResult[] = adl.flatMap((a) => a.results);

@@ -6,7 +6,7 @@
  */
 import type { Signer } from "ethers";
 import type { HardhatRuntimeEnvironment } from "hardhat/types";
-import { discoverAccounts, readLedger } from "../../lib/invariants";
+import { discoverParticipants, readLedger } from "../../lib/invariants";
 import { deployLocalSystem, type LocalSystem } from "../../lib/local";
 import { runCrash, fundValue } from "./crash";
 import { DirectDriver, type CrashDriver } from "./driver";
@@ -93,7 +93,8 @@ export async function runDemo(
   await (await sys.clearinghouse.connect(keeper).deposit(keeper.address, keeperTokens)).wait();
 
   const block = await provider.getBlockNumber();
-  const before = await readLedger(sys, ids, await discoverAccounts(sys, block), block);
+  const participants = await discoverParticipants(sys, block);
+  const before = await readLedger(sys, ids, participants.accounts, block, participants.holders);
   const fundBeforeCrash = fundValue(before);
   log(`insurance fund ${fundBeforeCrash / W} USD before the crash; keeper deposited ${keeperTokens / USDC} USD`);
   const t1 = performance.now();
