@@ -1,10 +1,12 @@
 /**
  * What the end-to-end run asserts, all read from the chain:
- * - settlement status: every open position is either healthy, or bankrupt, listed as unsettled and
- *   without any eligible counterparty by the independent re-ranking (lib/reference-ranking.ts);
- *   anything else is work the keeper still owes;
+ * - settlement status: every open position is healthy, or the keeper's own (which only another
+ *   account may liquidate or socialize) and listed as unsettled; anything else is work the keeper
+ *   still owes: a liquidation, a fund-covered liquidation, an ADL call, or the final layer when the
+ *   independent re-ranking (lib/reference-ranking.ts) finds no eligible counterparty;
  * - every ADL call checked by lib/invariants.ts checkAdlCall (exact head of the re-ranked queue,
- *   B's closed part at zero, nobody below zero, charges adding up);
+ *   B's closed part at zero, nobody below zero, charges adding up), and every socialized loss by
+ *   checkSocializedLoss (amounts, loss-index step, takeover, trigger);
  * - the docs/mechanism.md section 5 ledger invariants at the end of each step (checkLedger);
  * - the keeper's transactions: none reverted, none sent twice.
  */
@@ -20,6 +22,7 @@ import type { Deployment } from "../lib/deployment";
 import {
   checkAdlCall,
   checkLedger,
+  checkSocializedLoss,
   discoverAccounts,
   fundAvailable,
   fundFlows,
@@ -28,10 +31,11 @@ import {
   type InvariantResult,
   type InvariantSystem,
   type Ledger,
+  type SocializationCheck,
 } from "../lib/invariants";
 import { MARKETS } from "../deploy/markets";
 import { marketId } from "../lib/local";
-import { rankOpposite, referenceDelta, type RefPosition } from "../lib/reference-ranking";
+import { fundingOf, rankOpposite, referenceDelta, sideFundings, type RefPosition } from "../lib/reference-ranking";
 
 export function invariantSystem(provider: JsonRpcProvider, d: Deployment): InvariantSystem {
   return {
@@ -45,13 +49,18 @@ export function invariantSystem(provider: JsonRpcProvider, d: Deployment): Invar
 export interface Outstanding {
   market: string;
   account: string;
-  reason: "liquidatable" | "bankrupt, fund covers" | "bankrupt, ADL possible" | "bankrupt, not reported";
+  reason:
+    | "liquidatable"
+    | "bankrupt, fund covers"
+    | "bankrupt, ADL possible"
+    | "bankrupt, no eligible counterparty: final layer"
+    | "bankrupt, not reported";
 }
 
 export interface SettlementStatus {
   block: number;
   outstanding: Outstanding[];
-  /** Bankrupt positions correctly left unsettled (no eligible counterparty), with their deficits. */
+  /** The keeper's own bankrupt positions, listed and left to another account, with their deficits. */
   unsettled: { market: string; account: string; deficit: bigint }[];
   ledger: Ledger;
 }
@@ -64,6 +73,7 @@ export async function settlementStatus(
   provider: JsonRpcProvider,
   d: Deployment,
   fromBlock: number,
+  keeper: string,
 ): Promise<SettlementStatus> {
   const sys = invariantSystem(provider, d);
   const block = await provider.getBlockNumber();
@@ -71,7 +81,7 @@ export async function settlementStatus(
   // Every market: the clearinghouse holds all their margins and rounding reserves.
   const ledger = await readLedger(sys, MARKET_IDS, accounts, block);
   const status: SettlementStatus = { block, outstanding: [], unsettled: [], ledger };
-  for (const id of MARKET_IDS) await classify(provider, d, sys, ledger, id, status);
+  for (const id of MARKET_IDS) await classify(provider, d, sys, ledger, id, getAddress(keeper), status);
   return status;
 }
 
@@ -81,6 +91,7 @@ async function classify(
   sys: InvariantSystem,
   ledger: Ledger,
   id: string,
+  keeper: string,
   status: SettlementStatus,
 ): Promise<void> {
   const at = { blockTag: ledger.block };
@@ -89,7 +100,9 @@ async function classify(
   const oracle = OracleAdapter__factory.connect(d.oracle, provider);
   const lens = ClearinghouseLens__factory.connect(d.lens, provider);
   const [price] = await oracle.getPrice(id, true, at);
-  const funding = await lens.currentFunding(id, at);
+  // Each side is valued at its own F (loss index folded in): B's deficit at B's, the queue at the other's.
+  const m = ledger.markets.get(id)!;
+  const sides = sideFundings(await lens.currentFunding(id, at), m.lossIndexLong, m.lossIndexShort);
   const [listed] = await sys.deleverager.unsettled(id, at);
   const listedSet = new Set(listed.map((a) => getAddress(a)));
   const available = fundAvailable(ledger);
@@ -97,13 +110,18 @@ async function classify(
   for (const p of positions) {
     if (!(await lens.isLiquidatable(id, p.account, at))) continue;
     const ref: RefPosition = p;
-    const delta = referenceDelta(ref, price, funding, available);
+    const own = p.account === keeper;
+    const delta = referenceDelta(ref, price, fundingOf(sides, p.isLong), available);
     if (delta === null) {
-      outstanding.push({ market, account: p.account, reason: "liquidatable" });
+      // Under maintenance but solvent: only another account may liquidate the keeper's own.
+      if (!own) outstanding.push({ market, account: p.account, reason: "liquidatable" });
     } else if (available >= delta.deficit) {
-      outstanding.push({ market, account: p.account, reason: "bankrupt, fund covers" });
-    } else if (rankOpposite(positions, ref, price, funding, delta.delta).queue.length > 0) {
+      if (!own) outstanding.push({ market, account: p.account, reason: "bankrupt, fund covers" });
+      else unsettled.push({ market, account: p.account, deficit: delta.deficit });
+    } else if (rankOpposite(positions, ref, price, fundingOf(sides, !p.isLong), delta.delta).queue.length > 0) {
       outstanding.push({ market, account: p.account, reason: "bankrupt, ADL possible" });
+    } else if (!own) {
+      outstanding.push({ market, account: p.account, reason: "bankrupt, no eligible counterparty: final layer" });
     } else if (!listedSet.has(p.account)) {
       outstanding.push({ market, account: p.account, reason: "bankrupt, not reported" });
     } else {
@@ -139,6 +157,26 @@ export async function adlCalls(
     const receipt = await provider.getTransactionReceipt(e.transactionHash);
     if (receipt === null) throw new Error(`no receipt for ${e.transactionHash}`);
     checks.push(await checkAdlCall(sys, receipt, accounts));
+  }
+  return checks;
+}
+
+/** Every socialized loss mined in [fromBlock, toBlock], each checked against the chain. */
+export async function socializedLosses(
+  provider: JsonRpcProvider,
+  d: Deployment,
+  fromBlock: number,
+  toBlock: number,
+): Promise<SocializationCheck[]> {
+  const sys = invariantSystem(provider, d);
+  const ch = sys.clearinghouse;
+  const events = await ch.queryFilter(ch.filters.LossSocialized(), fromBlock, toBlock);
+  const accounts = await discoverAccounts(sys, toBlock, d.startBlock);
+  const checks: SocializationCheck[] = [];
+  for (const e of events) {
+    const receipt = await provider.getTransactionReceipt(e.transactionHash);
+    if (receipt === null) throw new Error(`no receipt for ${e.transactionHash}`);
+    checks.push(await checkSocializedLoss(sys, receipt, accounts));
   }
   return checks;
 }

@@ -51,6 +51,8 @@ const PAIRS: readonly Pair[] = [
 ];
 /** BTC-USD: a 10x long against a 2x short; the short later closes against a late 10x short. */
 const BTC = { long: 10, short: 11, lateShort: 12, size: W / 10n, price: 60_000n * W } as const;
+/** The BTC-USD long's index in CrashContext.traders: the position the final layer settles. */
+export const BTC_LONG = BTC.long;
 export const TRADERS = 13;
 export const BTC_GAP_USD = 45_000n;
 
@@ -171,8 +173,8 @@ const FILL_GAS_LIMIT = 3_000_000n;
  * BTC-USD gaps to BTC_GAP_USD, and in the same block the 2x short takes its profit by buying back
  * from a newcomer who opens a 10x short at the new price. The 10x long is then bankrupt with the
  * fund drained, and its only counterparty entered after the gap: its equity per unit (a tenth of
- * the price) is below the loss per unit, so it is ineligible and ADL cannot settle the long (it
- * must be reported unsettled, docs/mechanism.md section 3 step 5). One block, so no keeper acts between.
+ * the price) is below the loss per unit, so it is ineligible and ADL cannot settle the long: the
+ * keeper socializes it (docs/mechanism.md section 7.6). One block, so no keeper acts between.
  */
 export async function btcGapWithLateEntrant(ctx: CrashContext): Promise<void> {
   const price = BTC_GAP_USD * W;

@@ -3,9 +3,10 @@
  * deployed to it with the same task and Ignition modules as a testnet, the keeper as a separate
  * process (`hardhat keeper --network localhost`), and a market crash driven from this process.
  * The keeper is killed (SIGKILL) right after its first action of the bankruptcy step and started
- * again on the same checkpoint. Asserts: every bad debt settled or correctly reported unsettled,
- * every ADL call equal to an independent re-ranking, the docs/mechanism.md section 5 invariants after each
- * step, and no keeper transaction reverted or sent twice. Every process started is stopped, also on
+ * again on the same checkpoint. Asserts: every bad debt settled (the BTC-USD long no eligible
+ * counterparty can absorb through the final layer, socialized), every ADL call equal to an
+ * independent re-ranking, every socialized loss exact, the docs/mechanism.md section 5 invariants
+ * after each step, and no keeper transaction reverted or sent twice. Every process started is stopped, also on
  * failure. Exit code 0 on success, 1 on any failed check.
  */
 import { mkdtempSync, rmSync } from "node:fs";
@@ -22,11 +23,13 @@ import {
   ledgerInvariants,
   liquidationStats,
   settlementStatus,
+  socializedLosses,
   transactionsFrom,
   type SettlementStatus,
 } from "./checks";
 import {
   BTC_GAP_USD,
+  BTC_LONG,
   BTC_SYMBOL,
   CRASH_STEPS_USD,
   btcGapWithLateEntrant,
@@ -51,7 +54,15 @@ const STEP_TIMEOUT_MS = 90_000;
 /** The step whose first keeper action is followed by a SIGKILL and a restart: the bankruptcies. */
 const KILL_AT_STEP = 0;
 /** The keeper's journal events that carry a transaction it sent. */
-const SENT_EVENTS = new Set(["liquidation.sent", "adl.sent", "unsettled.sent", "maintenance.sent", "tx.sent"]);
+const SENT_EVENTS = new Set([
+  "liquidation.sent",
+  "adl.sent",
+  "socialize.sent",
+  "keeper.margin_added",
+  "unsettled.sent",
+  "maintenance.sent",
+  "tx.sent",
+]);
 
 interface Failure {
   what: string;
@@ -171,16 +182,27 @@ async function main(): Promise<void> {
     const end = await provider.getBlockNumber();
 
     // ---------------------------------------------------------------- bad debt and ADL
-    const final = await settlementStatus(provider, deployment, deployment.startBlock);
-    expectThat(final.outstanding.length === 0, "every bad debt settled or reported unsettled", json(final.outstanding));
+    const final = await settlementStatus(provider, deployment, deployment.startBlock, ctx.keeper);
+    expectThat(final.outstanding.length === 0, "every bad debt settled", json(final.outstanding));
     for (const u of final.unsettled) {
-      pass(`unsettled ${u.market} ${u.account}: deficit ${u.deficit}, no eligible counterparty, listed`);
+      pass(`unsettled ${u.market} ${u.account}: deficit ${u.deficit}, the keeper's own, listed`);
     }
+    const social = await socializedLosses(provider, deployment, booked, end);
+    const btcLong = getAddress(ctx.traders[BTC_LONG]);
+    const btcSocial = social.filter((x) => x.bankrupt === btcLong);
     expectThat(
-      final.unsettled.some((u) => u.market === BTC_SYMBOL),
-      "the BTC-USD long without an eligible counterparty is reported unsettled",
-      json(final.unsettled),
+      btcSocial.length === 1 && !btcSocial[0].byDeadline && btcSocial[0].oppositeEligible === 0,
+      "the BTC-USD long without an eligible counterparty is socialized with the empty-list proof",
+      json(social.map((x) => [x.marketId, x.bankrupt, x.byDeadline, x.oppositeEligible])),
     );
+    for (const x of social) {
+      const bad = x.results.filter((r) => !r.pass);
+      expectThat(
+        x.pass && getAddress(x.taker) === getAddress(ctx.keeper),
+        `socialized ${x.txHash.slice(0, 10)} on ${x.bankrupt}: fund ${x.fundPaid} + D_rem ${x.lossSocialized} over Q ${x.openInterest}, taken over by the keeper`,
+        bad.map((r) => `${r.name}: ${r.detail}`).join("; "),
+      );
+    }
     const listed = await listedUnsettled(provider, deployment);
     const truly = new Set(final.unsettled.map((u) => `${u.market}:${u.account}`));
     const stale = listed.filter((l) => !truly.has(l));
@@ -235,12 +257,14 @@ const log = (dir: string, name: string) => path.join(dir, `${name}.log`);
 const ACTION_EVENTS = new Set([
   "PositionLiquidated",
   "DeleverageExecuted",
+  "LossSocialized",
+  "MarginMoved",
   "UnsettledAdded",
   "UnsettledRemoved",
   "NodeRefreshed",
 ]);
 
-/** The names of the action events (liquidation, ADL, unsettled list, refresh) a receipt emitted. */
+/** The names of the action events (liquidation, ADL, socialized loss, margin, unsettled list, refresh) a receipt emitted. */
 function actionEvents(d: Deployment, receipt: TransactionReceipt): string[] {
   const ch = Clearinghouse__factory.createInterface();
   const adl = AutoDeleverager__factory.createInterface();
@@ -301,7 +325,7 @@ async function waitSettled(
   const deadline = Date.now() + timeoutMs;
   let last: SettlementStatus | undefined;
   for (;;) {
-    const status = await settlementStatus(provider, d, d.startBlock);
+    const status = await settlementStatus(provider, d, d.startBlock, ctx.keeper);
     // Settled twice in a row with no block in between: the keeper has nothing more to do.
     if (status.outstanding.length === 0 && last?.outstanding.length === 0 && last.block === status.block) {
       return status;

@@ -17,9 +17,11 @@ import {
 import {
   compareWithHead,
   equityAt,
+  fundingOf,
   headOfQueue,
   rankOpposite,
   referenceDelta,
+  sideFundings,
   type HeadEntry,
   type RankedPosition,
 } from "./reference-ranking";
@@ -44,7 +46,7 @@ export interface OppositePosition {
   margin: bigint;
   leverage: bigint;
   leaf: number;
-  /** Profit per unit at the call's (P, F). */
+  /** Profit per unit at the call's (P, F of the counterparties' side). */
   x: bigint;
   minusInfinity: boolean;
   score: bigint;
@@ -62,7 +64,13 @@ export interface AdlCallCheck {
   bankrupt: string;
   keeper: string;
   price: bigint;
+  /**
+   * F of the counterparties' side (the side opposite B's) at the call: cumulative funding with that
+   * side's socialized-loss index folded in, the F the list, scores and eligibility use.
+   */
   funding: bigint;
+  /** F of B's own side at the call (B's deficit and delta use it). */
+  bankruptFunding: bigint;
   /** What the fund could pay just before the call (18 decimals). */
   fundAvailable: bigint;
   /** B just before the call. */
@@ -140,9 +148,11 @@ export async function checkAdlCall(
   const freeBefore = await readFree(sys, touched, block - 1);
   const freeAfter = await readFree(sys, touched, block);
   const oracle = OracleAdapter__factory.connect(await ch.oracle(), ch.runner);
-  // The call reads the oracle strictly at its own block and accrues F first: read both there.
+  // The call reads the oracle strictly at its own block and accrues F first: read both there. Each
+  // side is valued at its own F (loss index folded in; ADL does not move the indices).
   const [price] = await oracle.getPrice(marketId, true, at(block));
-  const funding = (await ch.marketState(marketId, at(block))).cumulativeFunding;
+  const state = await ch.marketState(marketId, at(block));
+  const sides = sideFundings(state.cumulativeFunding, state.lossIndexLong, state.lossIndexShort);
   const available =
     (await sys.insuranceFund.available(at(block - 1))) * (await ch.collateralScale()) +
     (await ch.pendingFundFees(at(block - 1)));
@@ -151,7 +161,9 @@ export async function checkAdlCall(
 
   const b = pre.get(bankrupt);
   if (!b) throw new Error(`${bankrupt} had no position before ${receipt.hash}`);
-  const ref = referenceDelta(b, price, funding, available);
+  const funding = fundingOf(sides, !b.isLong);
+  const bankruptFunding = fundingOf(sides, b.isLong);
+  const ref = referenceDelta(b, price, bankruptFunding, available);
   const eventDelta: bigint = executed.args.delta;
   check(
     "delta recomputed",
@@ -181,7 +193,7 @@ export async function checkAdlCall(
   const d: bigint = executed.args.closedSize;
   const fundPays: bigint = executed.args.fundContribution;
   const absorbed: bigint = executed.args.deficitAbsorbed;
-  const xB = b.isLong ? price - funding - b.entry : b.entry - (price - funding);
+  const xB = b.isLong ? price - bankruptFunding - b.entry : b.entry - (price - bankruptFunding);
   const released = (b.margin * d) / b.size;
   const pnl = d * xB;
   const closedEquity = released + (pnl >= 0n || pnl % W === 0n ? pnl / W : pnl / W - 1n);
@@ -253,6 +265,7 @@ export async function checkAdlCall(
     keeper: getAddress(receipt.from),
     price,
     funding,
+    bankruptFunding,
     fundAvailable: available,
     bankruptBefore: b,
     deficit: ref?.deficit ?? 0n,

@@ -4,7 +4,8 @@
  * never negative and moving only through its documented paths, and, for every ADL call, the
  * settlement rules (B's closed part at exactly zero, nobody below zero, the list equal to the head
  * of an independent re-ranking at the call's (P, F, delta) by lib/reference-ranking.ts; the code
- * for those is in lib/adl-call-check.ts, re-exported here). Each check
+ * for those is in lib/adl-call-check.ts, re-exported here), and for every socialized loss its
+ * amounts, loss-index step, takeover and trigger (lib/social-check.ts, re-exported here). Each check
  * returns pass or fail with details instead of throwing, so a report can print all of them.
  *
  * Reads can be pinned to a block (`blockTag`), so a check after the fact sees the state just
@@ -78,17 +79,35 @@ export function marketName(id: string): string {
 /** ethers' per-call overrides for a read at `block`. */
 export const at = (block: number) => ({ blockTag: block });
 
+/** Accounts of a system, from events: every one, and per market those that ever held a position there. */
+export interface Participants {
+  /** Every account that can hold free collateral or a position, sorted by address. */
+  accounts: string[];
+  /** Per market id (as the events spell it, lower case), every account that ever held a position there. */
+  holders: Map<string, string[]>;
+}
+
 /**
  * Every account that can hold free collateral or a position, from events up to `toBlock`: deposit
- * recipients, position owners, liquidators and keepers paid a reward. Sorted by address.
+ * recipients, position owners, liquidators and keepers paid a reward (sorted by address); and per
+ * market the accounts with a PositionChanged there, the only ones whose position a read needs.
  */
-export async function discoverAccounts(sys: InvariantSystem, toBlock: number, fromBlock = 0): Promise<string[]> {
+export async function discoverParticipants(
+  sys: InvariantSystem,
+  toBlock: number,
+  fromBlock = 0,
+): Promise<Participants> {
   const ch = sys.clearinghouse;
   const seen = new Set<string>();
+  const holders = new Map<string, Set<string>>();
   for (const e of await ch.queryFilter(ch.filters.Deposited(), fromBlock, toBlock))
     seen.add(getAddress(e.args.account));
   for (const e of await ch.queryFilter(ch.filters.PositionChanged(), fromBlock, toBlock)) {
-    seen.add(getAddress(e.args.account));
+    const account = getAddress(e.args.account);
+    seen.add(account);
+    const id = (e.args.marketId as string).toLowerCase();
+    if (!holders.has(id)) holders.set(id, new Set());
+    holders.get(id)!.add(account);
   }
   for (const e of await ch.queryFilter(ch.filters.PositionLiquidated(), fromBlock, toBlock)) {
     seen.add(getAddress(e.args.liquidator));
@@ -96,8 +115,27 @@ export async function discoverAccounts(sys: InvariantSystem, toBlock: number, fr
   for (const e of await ch.queryFilter(ch.filters.KeeperRewardPaid(), fromBlock, toBlock)) {
     seen.add(getAddress(e.args.keeper));
   }
-  return [...seen].sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : 1));
+  const sorted = (xs: Iterable<string>) => [...xs].sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : 1));
+  return {
+    accounts: sorted(seen),
+    holders: new Map([...holders].map(([id, set]) => [id, sorted(set)])),
+  };
 }
+
+/**
+ * Every account that can hold free collateral or a position, from events up to `toBlock`: deposit
+ * recipients, position owners, liquidators and keepers paid a reward. Sorted by address.
+ */
+export async function discoverAccounts(sys: InvariantSystem, toBlock: number, fromBlock = 0): Promise<string[]> {
+  return (await discoverParticipants(sys, toBlock, fromBlock)).accounts;
+}
+
+/** The accounts whose position in `marketId` a read needs: its holders when known, else `accounts`. */
+export const holdersOf = (
+  marketId: string,
+  accounts: readonly string[],
+  holders?: ReadonlyMap<string, readonly string[]>,
+): readonly string[] => (holders ? (holders.get(marketId.toLowerCase()) ?? []) : accounts);
 
 /** The open positions of `accounts` in `marketId` at `block`, by checksummed account. */
 export async function readPositions(
@@ -134,12 +172,17 @@ export async function readFree(
   return new Map(accounts.map((a, i) => [getAddress(a), values[i]]));
 }
 
-/** Reads the ledger of `marketIds` and `accounts` at `block`. */
+/**
+ * Reads the ledger of `marketIds` and `accounts` at `block`: free collateral of every account, and
+ * each market's positions of its `holders` (every account with a PositionChanged there, from
+ * discoverParticipants) or, without them, of every account.
+ */
 export async function readLedger(
   sys: InvariantSystem,
   marketIds: readonly string[],
   accounts: readonly string[],
   block: number,
+  holders?: ReadonlyMap<string, readonly string[]>,
 ): Promise<Ledger> {
   const ch = sys.clearinghouse;
   const o = at(block);
@@ -160,7 +203,7 @@ export async function readLedger(
       lossIndexLong: st.lossIndexLong,
       lossIndexShort: st.lossIndexShort,
     });
-    positions.set(id, await readPositions(sys, id, accounts, block));
+    positions.set(id, await readPositions(sys, id, holdersOf(id, accounts, holders), block));
   }
   const free = await readFree(sys, accounts, block);
   return {
@@ -322,3 +365,4 @@ export async function fundFlows(sys: InvariantSystem, fromBlock: number, toBlock
 }
 
 export { checkAdlCall, type AdlCallCheck, type AdlLeg, type OppositePosition } from "./adl-call-check";
+export { checkSocializedLoss, type SocializationCheck } from "./social-check";

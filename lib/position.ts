@@ -20,7 +20,17 @@ export interface PositionRecord {
 
 export const EMPTY_POSITION: PositionRecord = { isLong: false, size: 0n, entry: 0n, margin: 0n, leverage: 0n };
 
-/** x: per-unit PnL, (P - F) - K for a long, K - (P - F) for a short. */
+/**
+ * The cumulative funding a side's positions are valued at (PositionMath.sideFunding): F with the
+ * side's socialized-loss index folded in, F + L_long for longs and F - L_short for shorts
+ * (docs/mechanism.md section 7.6). Every x, equity, score and eligibility of a position uses its
+ * own side's value.
+ */
+export function sideFunding(funding: bigint, lossLong: bigint, lossShort: bigint, isLong: boolean): bigint {
+  return isLong ? funding + lossLong : funding - lossShort;
+}
+
+/** x: per-unit PnL, (P - F) - K for a long, K - (P - F) for a short (F: the position's side's). */
 export function pnlPerUnit(isLong: boolean, entry: bigint, price: bigint, funding: bigint): bigint {
   const adjusted = price - funding;
   return isLong ? adjusted - entry : entry - adjusted;

@@ -48,12 +48,33 @@ function ceilDiv(n: bigint, d: bigint): bigint {
   return -floorDiv(-n, d);
 }
 
-/** x = (P - F) - K for a long, K - (P - F) for a short: the profit per unit at (P, F). */
+/** The F each side is valued at: `long` for long positions, `short` for short ones. */
+export interface SideFundings {
+  long: bigint;
+  short: bigint;
+}
+
+/**
+ * Each side's F with its socialized-loss index folded in (docs/mechanism.md section 7.6): a loss
+ * charged to a side lowers every one of its positions' x by L, like funding paid by that side
+ * only, so longs are valued at F + L_long and shorts at F - L_short.
+ */
+export function sideFundings(funding: bigint, lossLong: bigint, lossShort: bigint): SideFundings {
+  return { long: funding + lossLong, short: funding - lossShort };
+}
+
+/** The F of `isLong`'s side. */
+export const fundingOf = (f: SideFundings, isLong: boolean): bigint => (isLong ? f.long : f.short);
+
+/**
+ * x = (P - F) - K for a long, K - (P - F) for a short: the profit per unit at (P, F), where F is
+ * the F of the position's own side (fundingOf).
+ */
 export function profitPerUnit(p: Pick<RefPosition, "isLong" | "entry">, price: bigint, funding: bigint): bigint {
   return p.isLong ? price - funding - p.entry : p.entry - (price - funding);
 }
 
-/** Equity c + floor(q * x / W). */
+/** Equity c + floor(q * x / W), with `funding` the F of p's side. */
 export function equityAt(p: RefPosition, price: bigint, funding: bigint): bigint {
   return p.margin + floorDiv(p.size * profitPerUnit(p, price, funding), W);
 }
@@ -101,7 +122,8 @@ export interface RefDelta {
 
 /**
  * D = -(equity of B), covered = min(A, D), sigma = floor(covered * W / q_B),
- * delta = ceil(D * W / q_B) - sigma. Null if B is not bankrupt (no ADL call can exist).
+ * delta = ceil(D * W / q_B) - sigma, with `funding` the F of B's own side. Null if B is not
+ * bankrupt (no ADL call can exist).
  */
 export function referenceDelta(b: RefPosition, price: bigint, funding: bigint, fundAvailable: bigint): RefDelta | null {
   if (b.size === 0n) return null;
@@ -152,7 +174,10 @@ export interface ReferenceQueue {
   roundingTies: number;
 }
 
-/** Ranks `positions` (any set containing at least the opposite side) for a call on `bankrupt`. */
+/**
+ * Ranks `positions` (any set containing at least the opposite side) for a call on `bankrupt`;
+ * `funding` is the F of the counterparties' side (the side opposite B's).
+ */
 export function rankOpposite(
   positions: readonly RefPosition[],
   bankrupt: RefPosition,

@@ -22,7 +22,7 @@ const SEED = Number(process.env.KEEPER_BENCH_SEED ?? 7);
 const PRICE = 2000n * WAD;
 const ID = marketId("ETH-USD");
 /** The local deployment's defaults: 5% maintenance, 1% liquidation fee, 10 minimum notional. */
-const RISK = { mmr: WAD / 20n, liquidationFee: WAD / 100n, minNotional: 10n * WAD };
+const RISK = { imr: WAD / 10n, mmr: WAD / 20n, liquidationFee: WAD / 100n, minNotional: 10n * WAD };
 
 /** A decimal in [0, 1) as a bigint fraction of WAD (9 significant digits are plenty here). */
 const frac = (r: number): bigint => BigInt(Math.floor(r * 1e9)) * 10n ** 9n;
@@ -102,9 +102,13 @@ function main(): void {
     marketId: ID,
     price: PRICE,
     funding,
+    fundingLong: funding,
+    fundingShort: funding,
     risk: RISK,
     paused: false,
     unsettled: new Map<string, bigint>(),
+    unsettledSince: new Map<string, bigint>(),
+    socialDelay: 0n,
   };
   const decision = time(() =>
     decide({
@@ -112,6 +116,7 @@ function main(): void {
       markets: [reading],
       fundAvailable: fund,
       keeper: getAddress(`0x${"f".repeat(40)}`),
+      keeperFree: 0n,
       bounds: { maxListLength: 64, maxProofNodes: 512, maxOpenedMembers: 2000 },
       busy: new Set(),
       maxEntries: DEFAULT_OPTIONS.maxEntries,

@@ -1,25 +1,31 @@
 /**
  * The keeper's decisions as pure functions of its state: which positions to liquidate (and how
- * much), which bankrupt positions the fund covers, which need ADL (with the list and proof), which
- * no eligible counterparty can settle, and which listed ones recovered. No I/O: the executor runs
- * what this returns, simulating each transaction first.
+ * much), which bankrupt positions the fund covers, and for the rest the next layer
+ * (keeper/src/final-layer.ts): ADL with a list and proof, an ADL session, or the final layer
+ * (socialized loss) when no eligible counterparty exists or the deadline has passed, reporting what
+ * must wait; and which listed positions recovered. Every position is valued at the F of its own side
+ * (loss index folded in). No I/O: the executor runs what this returns, simulating each transaction
+ * first.
  */
 import { getAddress } from "ethers";
-import { adlDelta, planDeleverage, type DeleveragePlan, type PositionBook } from "../../lib/adl";
+import type { DeleveragePlan, PositionBook } from "../../lib/adl";
 import { HEIGHT } from "../../lib/rank-tree";
 import { WAD } from "../../lib/math";
 import { equityOf, pnlPerUnit } from "../../lib/position";
-import type { AdlBounds, MarketReading } from "./interfaces";
+import { sideFundingOf, type AdlBounds, type MarketReading } from "./interfaces";
+import { decideBankrupt } from "./final-layer";
 import { isLiquidatable, maxTake } from "./liquidation-math";
 import { sessionActions, sideKey, type SessionView } from "./sessions";
 import type {
   Action,
-  DeleverageAction,
+  FinalLayerWaitAction,
+  HoldingReport,
   LiquidateAction,
-  ProofTooLargeAction,
   RefreshAction,
   ReportUnsettledAction,
 } from "./types";
+
+export { adlAction, openedMembers } from "./final-layer";
 
 /** Everything a decision reads. */
 export interface DecisionState {
@@ -27,8 +33,15 @@ export interface DecisionState {
   markets: MarketReading[];
   /** What the insurance fund can pay now (18-decimal quote). */
   fundAvailable: bigint;
-  /** The keeper's own account: never liquidated by itself (the contract rejects LiquidationSelf). */
+  /**
+   * The keeper's own account: never liquidated or socialized by itself (the contracts reject
+   * LiquidationSelf and AdlSocialSelf); its own bankrupt position is settled by ADL only.
+   */
   keeper: string;
+  /** The keeper's free collateral (18 decimals): a socialized-loss takeover posts the initial margin from it. */
+  keeperFree: bigint;
+  /** Leverage the keeper margins a position it takes over at (a socialization tops the initial margin up to it). */
+  liquidationLeverage?: bigint;
   bounds: AdlBounds;
   /** `busyKey(marketId, account)` of positions with a transaction still pending: left alone. */
   busy: ReadonlySet<string>;
@@ -55,43 +68,6 @@ export interface DecisionState {
 export const busyKey = (marketId: string, account: string): string =>
   `${marketId.toLowerCase()}:${getAddress(account)}`;
 
-/** Members listed in a proof's opened leaves. */
-export const openedMembers = (plan: DeleveragePlan): number =>
-  plan.proof.reduce((n, node) => n + (node.open ? node.members.length : 0), 0);
-
-/** What one call on a bankrupt position should be: a deleverage, or too large for one transaction. */
-export function adlAction(
-  book: PositionBook,
-  market: MarketReading,
-  bankrupt: string,
-  fundAvailable: bigint,
-  bounds: AdlBounds,
-  maxEntries: number,
-): DeleverageAction | ProofTooLargeAction | undefined {
-  const { marketId, price, funding } = market;
-  const delta = adlDelta(book, marketId, bankrupt, price, funding, fundAvailable);
-  if (delta.delta === 0n) return undefined;
-  const entries = Math.max(1, Math.min(maxEntries, bounds.maxListLength));
-  const plan = planDeleverage(book, marketId, bankrupt, price, funding, delta.delta, entries);
-  if (!plan) return undefined;
-  const opened = openedMembers(plan);
-  if (plan.proof.length > bounds.maxProofNodes || opened > bounds.maxOpenedMembers) {
-    return {
-      kind: "proof-too-large",
-      marketId,
-      bankrupt,
-      plan,
-      price,
-      funding,
-      delta,
-      listLength: plan.counterparties.length,
-      proofNodes: plan.proof.length,
-      openedMembers: opened,
-    };
-  }
-  return { kind: "deleverage", marketId, bankrupt, plan, price, funding, delta };
-}
-
 /**
  * Refreshes for every leaf `plan` opens with no member left (its aggregates are stale: removals
  * never shrink them): the leaf from its empty member list, then each ancestor from its children.
@@ -107,11 +83,33 @@ export function looseNodeRefreshes(marketId: string, isLong: boolean, plan: Dele
   return out;
 }
 
+/** The keeper's own positions, valued at each market's (P, F of their side). */
+export function holdings(book: PositionBook, markets: readonly MarketReading[], keeper: string): HoldingReport[] {
+  const me = getAddress(keeper);
+  const out: HoldingReport[] = [];
+  for (const m of markets) {
+    const p = book.position(m.marketId, me);
+    if (p.size === 0n) continue;
+    const equity = equityOf(p.margin, p.size, pnlPerUnit(p.isLong, p.entry, m.price, sideFundingOf(m, p.isLong)));
+    out.push({
+      marketId: m.marketId,
+      isLong: p.isLong,
+      size: p.size,
+      entry: p.entry,
+      margin: p.margin,
+      equity,
+      liquidatable: isLiquidatable(p.size, equity, m.price, m.risk.mmr),
+    });
+  }
+  return out;
+}
+
 /**
  * The actions of one tick, in the order to run them: liquidations of positions that are not
  * bankrupt (most under water first), liquidations with cover while the fund covers whole deficits
- * (largest deficit first), the next step of each open ADL session, deleverage calls (or
- * proof-too-large, which opens a session), unsettled reports, then clears.
+ * (largest deficit first), the next step of each open ADL session, then for each other bankrupt
+ * position (largest deficit first) its deleverage call, session opening or socialized loss, then
+ * unsettled reports, the reasons of those that wait, and clears.
  */
 export function decide(state: DecisionState): Action[] {
   const keeper = getAddress(state.keeper);
@@ -127,11 +125,12 @@ export function decide(state: DecisionState): Action[] {
   const clears: Action[] = [];
   for (const market of state.markets) {
     if (market.paused) continue;
-    const { marketId, price, funding, risk } = market;
+    const { marketId, price, risk } = market;
     const lowerId = marketId.toLowerCase();
     for (const p of state.book.positions(marketId)) {
       // Book accounts are checksummed already: build the key without busyKey's checksum (a keccak).
-      if (p.account === keeper || state.busy.has(`${lowerId}:${p.account}`)) continue;
+      if (state.busy.has(`${lowerId}:${p.account}`)) continue;
+      const funding = p.isLong ? market.fundingLong : market.fundingShort;
       const equity = equityOf(p.margin, p.size, pnlPerUnit(p.isLong, p.entry, price, funding));
       if (!isLiquidatable(p.size, equity, price, risk.mmr)) continue;
       if (equity < 0n) {
@@ -140,6 +139,8 @@ export function decide(state: DecisionState): Action[] {
         bankrupt.push({ market, account: p.account, equity, isLong: p.isLong });
         continue;
       }
+      // The keeper cannot liquidate itself (LiquidationSelf).
+      if (p.account === keeper) continue;
       const size = maxTake(p.size, equity, price, risk);
       // Equity per unit of notional (18 decimals): the most under water goes first.
       const notional = (p.size * price) / WAD;
@@ -161,38 +162,62 @@ export function decide(state: DecisionState): Action[] {
   const covers: LiquidateAction[] = [];
   const adl: Action[] = [];
   const reports: ReportUnsettledAction[] = [];
+  const waits: FinalLayerWaitAction[] = [];
   let fund = state.fundAvailable;
   const refreshed = new Set<string>();
   let planned = 0;
   for (const b of bankrupt) {
     const { marketId } = b.market;
     const deficit = -b.equity;
+    const own = b.account === keeper;
     if (fund >= deficit) {
+      if (own) {
+        // Only another account may liquidate the keeper's own position (LiquidationSelf).
+        waits.push({
+          kind: "final-layer-wait",
+          marketId,
+          bankrupt: b.account,
+          reason: "own-position",
+          deficit,
+          due: 0n,
+        });
+        continue;
+      }
       // The fund covers the whole deficit: a liquidation of everything (maxTake is q when equity <= 0).
       const size = state.book.position(marketId, b.account).size;
       covers.push({ kind: "liquidate", marketId, account: b.account, size, cover: true, equity: b.equity, deficit });
       fund -= deficit;
       continue;
     }
-    // A session holds the counterparties' side: ADL for this position waits until it ends.
-    if (sessionSides.has(sideKey(marketId, !b.isLong))) continue;
     if (planned >= state.maxAdlPerTick) continue;
     planned++;
-    const action = adlAction(state.book, b.market, b.account, fund, state.bounds, state.maxEntries);
-    if (action) {
-      if (state.refreshLooseNodes) {
-        for (const r of looseNodeRefreshes(marketId, !b.isLong, action.plan)) {
-          // Two bankrupt positions on one side may open the same loose leaf: refresh it once.
-          const key = `${r.marketId}:${r.isLong}:${r.level}:${r.position}`;
-          if (refreshed.has(key)) continue;
-          refreshed.add(key);
-          adl.push(r);
-        }
+    const d = decideBankrupt({
+      book: state.book,
+      market: b.market,
+      bankrupt: b.account,
+      deficit,
+      fundAvailable: fund,
+      bounds: state.bounds,
+      maxEntries: state.maxEntries,
+      keeper,
+      keeperFree: state.keeperFree,
+      liquidationLeverage: state.liquidationLeverage,
+      now: state.now ?? 0n,
+      sessionOnCounterparties: sessionSides.has(sideKey(marketId, !b.isLong)),
+      sessionOnOwnSide: sessionSides.has(sideKey(marketId, b.isLong)),
+    });
+    if (d.settle && d.settle.kind !== "socialize" && state.refreshLooseNodes) {
+      for (const r of looseNodeRefreshes(marketId, !b.isLong, d.settle.plan)) {
+        // Two bankrupt positions on one side may open the same loose leaf: refresh it once.
+        const key = `${r.marketId}:${r.isLong}:${r.level}:${r.position}`;
+        if (refreshed.has(key)) continue;
+        refreshed.add(key);
+        adl.push(r);
       }
-      adl.push(action);
-    } else if (!b.market.unsettled.has(b.account)) {
-      reports.push({ kind: "report-unsettled", marketId, account: b.account, deficit });
     }
+    if (d.settle) adl.push(d.settle);
+    if (d.report) reports.push(d.report);
+    if (d.wait) waits.push(d.wait);
   }
-  return [...liquidations.map((l) => l.action), ...covers, ...steps, ...adl, ...reports, ...clears];
+  return [...liquidations.map((l) => l.action), ...covers, ...steps, ...adl, ...reports, ...waits, ...clears];
 }

@@ -99,17 +99,27 @@ export const MOOT = new Set([
 /** Errors that mean an ADL session holds the side: wait until it ends (the guard blocks changes). */
 export const BLOCKED = new Set(["AdlSessionActive", "AdlPending"]);
 
-export type ErrorClass = "stale" | "moot" | "blocked" | "resize" | "transient" | "fatal";
+/** The deadline trigger of the final layer is not open yet (B not listed long enough). */
+export const EARLY = new Set(["AdlSocialTooEarly"]);
+
+/** The keeper's free collateral does not cover a takeover (liquidation leg or socialized position). */
+export const COLLATERAL = new Set(["InsufficientFreeCollateral"]);
+
+export type ErrorClass = "stale" | "moot" | "blocked" | "early" | "collateral" | "resize" | "transient" | "fatal";
 
 /**
  * stale: rebuild the list and proof and retry; moot: drop the action (the next tick decides again);
- * blocked: an ADL session is open on that side, defer; resize: re-read the liquidation cap and retry; transient: an RPC failure, retry with backoff;
+ * blocked: an ADL session is open on that side, defer; early: the final layer's deadline has not
+ * come, defer; collateral: the keeper lacks free collateral for the takeover, defer and warn;
+ * resize: re-read the liquidation cap and retry; transient: an RPC failure, retry with backoff;
  * fatal: report and move on.
  */
 export function classify(decoded: DecodedError): ErrorClass {
   if (STALE_ADL.has(decoded.name)) return "stale";
   if (MOOT.has(decoded.name)) return "moot";
   if (BLOCKED.has(decoded.name)) return "blocked";
+  if (EARLY.has(decoded.name)) return "early";
+  if (COLLATERAL.has(decoded.name)) return "collateral";
   if (decoded.name === "LiquidationTooLarge") return "resize";
   if (decoded.name === "RpcError") return "transient";
   return "fatal";

@@ -1,19 +1,23 @@
 /**
  * Runs the actions `decide` returns, one transaction at a time, and turns each outcome into the
  * tick report: liquidations re-read their cap from the lens; deleverage calls whose list or proof
- * went stale are rebuilt from fresh state (events synced, (P, F) and fund re-read) and retried;
- * a plan too large for one call opens an ADL session, and each open session's step is sent (one
- * continue slice, the finish, or an expiry followed by a re-open).
+ * went stale are rebuilt from fresh state (events synced, (P, F), fund and free collateral re-read)
+ * and retried; a plan too large for one call opens an ADL session, and each open session's step is
+ * sent (one continue slice, the finish, or an expiry followed by a re-open); a socialized loss is
+ * simulated, rebuilt the same way when its proof went stale (the next layer may then apply), sent,
+ * and followed by the margin top-up of the position taken over. Bankrupt positions that must wait
+ * are logged with the reason and reported as deferred.
  */
 import { buildProofFrom, readSession, RESTART_HELD, splitProof, type SessionState } from "../../lib/adl-session";
-import { adlAction, openedMembers } from "./decide";
+import { decideBankrupt, openedMembers } from "./final-layer";
 import { classify } from "./errors";
-import type { PositionSource, PriceSource } from "./interfaces";
+import { equityOf, pnlPerUnit } from "../../lib/position";
+import { sideFundingOf, type PositionSource, type PriceSource } from "./interfaces";
 import type { EventLog } from "./log";
 import type { KeeperOptions } from "./options";
 import type { PipelineResult, TxPipeline } from "./pipeline";
 import { continueLimits, type SessionMemory } from "./sessions";
-import { deleverageEvents, liquidationEvent } from "./receipts";
+import { deleverageEvents, liquidationEvent, socializationEvents } from "./receipts";
 import type { KeeperContracts } from "./chain/contracts";
 import { IERC20__factory } from "../../typechain-types";
 import type {
@@ -21,18 +25,22 @@ import type {
   ClearUnsettledAction,
   DecodedError,
   DeleverageAction,
+  FinalLayerWaitAction,
   LiquidateAction,
   ProofTooLargeAction,
   RefreshAction,
   ReportUnsettledAction,
   SessionReport,
   SessionStepAction,
+  SocializationReport,
+  SocializeAction,
   TickReport,
 } from "./types";
 
+/** What settles a bankrupt position in one transaction (or opens its session). */
+type Settlement = DeleverageAction | ProofTooLargeAction | SocializeAction;
+
 export interface ExecutionContext {
-  /** The keeper's sending account (it posts session bonds). */
-  keeper: string;
   contracts: KeeperContracts;
   addresses: { clearinghouse: string; deleverager: string };
   positions: PositionSource;
@@ -42,6 +50,10 @@ export interface ExecutionContext {
   options: KeeperOptions;
   /** Latest block to sync to before a rebuild (head minus confirmations). */
   syncTarget: () => Promise<number>;
+  /** Timestamp of the block the next transaction lands in (the deadline of the final layer). */
+  now: () => Promise<bigint>;
+  /** The keeper's account (it sends every transaction, posts session bonds and takes socialized positions over). */
+  keeper: string;
   /** Sessions seen across ticks (tells a restart from a first open). */
   sessions: SessionMemory;
 }
@@ -65,6 +77,10 @@ export class ActionExecutor {
         return this.openSession(action);
       case "adl-session":
         return this.sessionStep(action);
+      case "socialize":
+        return this.socialize(action);
+      case "final-layer-wait":
+        return this.finalLayerWait(action);
       case "report-unsettled":
       case "clear-unsettled":
       case "refresh":
@@ -113,20 +129,54 @@ export class ActionExecutor {
     }
   }
 
-  /** Re-syncs the book and re-reads (P, F), fund and bounds, then plans the call on `bankrupt` again. */
-  private async rebuild(a: {
-    marketId: string;
-    bankrupt: string;
-  }): Promise<DeleverageAction | ProofTooLargeAction | undefined> {
-    const { positions, prices } = this.ctx;
+  /**
+   * Re-syncs the book and re-reads (P, F of each side), fund, bounds, free collateral and the clock,
+   * then decides `bankrupt` again with the same pure rule as `decide` (final-layer.ts): a deleverage,
+   * a session opening, a socialized loss, or undefined when nothing settles it now (not bankrupt,
+   * covered, or waiting: the next tick reports why). Sessions are not re-read: one this tick opened
+   * makes the simulation revert with AdlSessionActive, which defers the action.
+   */
+  private async rebuild(a: { marketId: string; bankrupt: string }): Promise<Settlement | undefined> {
+    const { positions, prices, options } = this.ctx;
     await positions.sync(await this.ctx.syncTarget());
     this.bookDirty = false;
-    const [market, fund, bounds] = await Promise.all([
+    const [market, fund, bounds, keeperFree, now] = await Promise.all([
       prices.market(a.marketId),
       prices.fundAvailable(),
       prices.bounds(),
+      prices.freeCollateral(this.ctx.keeper),
+      this.ctx.now(),
     ]);
-    return adlAction(positions.book, market, a.bankrupt, fund, bounds, this.ctx.options.maxEntries);
+    const b = positions.book.position(a.marketId, a.bankrupt);
+    if (b.size === 0n) return undefined;
+    const equity = equityOf(
+      b.margin,
+      b.size,
+      pnlPerUnit(b.isLong, b.entry, market.price, sideFundingOf(market, b.isLong)),
+    );
+    if (equity >= 0n || fund >= -equity) return undefined;
+    return decideBankrupt({
+      book: positions.book,
+      market,
+      bankrupt: a.bankrupt,
+      deficit: -equity,
+      fundAvailable: fund,
+      bounds,
+      maxEntries: options.maxEntries,
+      keeper: this.ctx.keeper,
+      keeperFree,
+      liquidationLeverage: options.liquidationLeverage,
+      now,
+      sessionOnCounterparties: false,
+      sessionOnOwnSide: false,
+    }).settle;
+  }
+
+  /** Sends whichever settlement a rebuild chose. */
+  private dispatch(fresh: Settlement): Promise<void> {
+    if (fresh.kind === "deleverage") return this.deleverage(fresh);
+    if (fresh.kind === "proof-too-large") return this.openSession(fresh);
+    return this.socialize(fresh);
   }
 
   private async deleverage(first: DeleverageAction): Promise<void> {
@@ -136,8 +186,8 @@ export class ActionExecutor {
     if (this.bookDirty) {
       // An earlier transaction this tick changed positions: plan against the chain as it is now.
       const fresh = await this.rebuild(a);
-      if (!fresh) return this.moot(a, "no longer needs ADL");
-      if (fresh.kind === "proof-too-large") return this.openSession(fresh);
+      if (!fresh) return this.moot(a, "no longer settles now");
+      if (fresh.kind !== "deleverage") return this.dispatch(fresh);
       a = fresh;
     }
     for (;;) {
@@ -158,10 +208,11 @@ export class ActionExecutor {
           cause: rejected.name,
           args: rejected.args,
           rebuilds,
-          counterparties: fresh?.plan.counterparties ?? [],
+          counterparties: fresh && fresh.kind !== "socialize" ? fresh.plan.counterparties : [],
+          next: fresh?.kind ?? "none",
         });
-        if (!fresh) return this.moot(a, "no longer needs ADL");
-        if (fresh.kind === "proof-too-large") return this.openSession(fresh);
+        if (!fresh) return this.moot(a, "no longer settles now");
+        if (fresh.kind !== "deleverage") return this.dispatch(fresh);
         a = fresh;
         continue;
       }
@@ -231,8 +282,8 @@ export class ActionExecutor {
     });
     if (this.bookDirty) {
       const fresh = await this.rebuild(a);
-      if (!fresh) return this.moot(a, "no longer needs ADL");
-      if (fresh.kind === "deleverage") return this.deleverage(fresh);
+      if (!fresh) return this.moot(a, "no longer settles now");
+      if (fresh.kind !== "proof-too-large") return this.dispatch(fresh);
       a = fresh;
     }
     if (!(await this.approveBond(a))) return;
@@ -247,9 +298,15 @@ export class ActionExecutor {
       if (rejected && classify(rejected) === "stale" && rebuilds < options.maxRebuilds) {
         rebuilds++;
         const fresh = await this.rebuild(a);
-        log.info("adl.rebuilt", { marketId: a.marketId, bankrupt: a.bankrupt, cause: rejected.name, rebuilds });
-        if (!fresh) return this.moot(a, "no longer needs ADL");
-        if (fresh.kind === "deleverage") return this.deleverage(fresh);
+        log.info("adl.rebuilt", {
+          marketId: a.marketId,
+          bankrupt: a.bankrupt,
+          cause: rejected.name,
+          rebuilds,
+          next: fresh?.kind ?? "none",
+        });
+        if (!fresh) return this.moot(a, "no longer settles now");
+        if (fresh.kind !== "proof-too-large") return this.dispatch(fresh);
         a = fresh;
         continue;
       }
@@ -352,10 +409,11 @@ export class ActionExecutor {
     this.ctx.sessions.markExpired(a.marketId, a.bankrupt, a.session.id);
     this.report.sessions.push(entry);
     log.info("adl.session_expired", { ...entry });
-    // Re-open at once if the position still needs a session (a single call if it fits now).
+    // Re-open at once if the position still needs a session (a single call if it fits now, the final
+    // layer if no list exists any more or the deadline has passed).
     const fresh = await this.rebuild({ marketId: a.marketId, bankrupt: a.bankrupt });
-    if (!fresh) return this.moot(a, "no longer needs ADL after the expiry");
-    return fresh.kind === "deleverage" ? this.deleverage(fresh) : this.openSession(fresh);
+    if (!fresh) return this.moot(a, "no longer settles now after the expiry");
+    return this.dispatch(fresh);
   }
 
   /**
@@ -439,6 +497,134 @@ export class ActionExecutor {
       txHash: outcome.hash,
       block: outcome.block,
     };
+  }
+
+  /**
+   * The final layer: simulates `socializeLoss` (a proof gone stale is rebuilt from fresh state, which
+   * may now find a list, and then deleverages instead), sends it, reads what it did from its events,
+   * then adds the planned margin to the position taken over.
+   */
+  private async socialize(first: SocializeAction): Promise<void> {
+    const { contracts, pipeline, log, options } = this.ctx;
+    let a: SocializeAction = first;
+    let rebuilds = 0;
+    if (this.bookDirty) {
+      const fresh = await this.rebuild(a);
+      if (!fresh) return this.moot(a, "no longer settles now");
+      if (fresh.kind !== "socialize") return this.dispatch(fresh);
+      a = fresh;
+    }
+    for (;;) {
+      const data = contracts.deleverager.interface.encodeFunctionData("socializeLoss", [
+        a.marketId,
+        a.bankrupt,
+        a.proof,
+      ]);
+      const tx = { to: this.ctx.addresses.deleverager, data };
+      const rejected = await pipeline.simulate(tx);
+      if (rejected && classify(rejected) === "stale" && rebuilds < options.maxRebuilds) {
+        rebuilds++;
+        const fresh = await this.rebuild(a);
+        log.info("socialize.rebuilt", {
+          marketId: a.marketId,
+          bankrupt: a.bankrupt,
+          cause: rejected.name,
+          args: rejected.args,
+          rebuilds,
+          next: fresh?.kind ?? "none",
+        });
+        if (!fresh) return this.moot(a, "no longer settles now");
+        if (fresh.kind !== "socialize") return this.dispatch(fresh);
+        a = fresh;
+        continue;
+      }
+      const r: PipelineResult = rejected
+        ? { status: "rejected", error: rejected }
+        : await pipeline.run("socialize", a.marketId, a.bankrupt, tx, true);
+      if (r.status !== "mined") return this.failed(a, a.bankrupt, r);
+      this.bookDirty = true;
+      const ev = socializationEvents(this.ctx.addresses.clearinghouse, this.ctx.addresses.deleverager, r.outcome);
+      const entry: SocializationReport = {
+        marketId: a.marketId,
+        bankrupt: a.bankrupt,
+        byDeadline: ev?.byDeadline ?? a.byDeadline,
+        chargedLong: ev?.chargedLong ?? !a.isLong,
+        size: ev?.size ?? a.size,
+        price: ev?.price ?? a.price,
+        deficit: ev ? ev.fundPaid + ev.lossSocialized : a.delta.deficit,
+        fundPaid: ev?.fundPaid ?? 0n,
+        lossSocialized: ev?.lossSocialized ?? 0n,
+        openInterest: ev?.openInterest ?? 0n,
+        lossIndex: ev?.lossIndex ?? 0n,
+        toFund: ev?.toFund ?? 0n,
+        keeperReward: ev?.keeperReward ?? 0n,
+        proofNodes: a.proofNodes,
+        openedMembers: a.openedMembers,
+        topUp: 0n,
+        topUpGasUsed: 0n,
+        gasUsed: r.outcome.gasUsed,
+        txHash: r.outcome.hash,
+        block: r.outcome.block,
+      };
+      this.report.socialized.push(entry);
+      log.info("socialize.sent", { ...entry, takeoverMargin: a.takeoverMargin, rebuilds });
+      if (a.topUp > 0n) await this.topUp(a, entry);
+      return;
+    }
+  }
+
+  /** Adds `a.topUp` of margin to the position the keeper just took over (its liquidation leverage). */
+  private async topUp(a: SocializeAction, entry: SocializationReport): Promise<void> {
+    const { contracts, pipeline, log } = this.ctx;
+    const data = contracts.clearinghouse.interface.encodeFunctionData("addMargin", [a.marketId, a.topUp]);
+    const r = await pipeline.run("add-margin", a.marketId, this.ctx.keeper, {
+      to: this.ctx.addresses.clearinghouse,
+      data,
+    });
+    if (r.status !== "mined") {
+      const error =
+        r.status === "rejected" || r.status === "reverted" || r.status === "send-failed" ? r.error : undefined;
+      log.warn("keeper.margin_not_added", { marketId: a.marketId, amount: a.topUp, stage: r.status, error });
+      return;
+    }
+    entry.topUp = a.topUp;
+    entry.topUpGasUsed = r.outcome.gasUsed;
+    log.info("keeper.margin_added", {
+      marketId: a.marketId,
+      amount: a.topUp,
+      gasUsed: r.outcome.gasUsed,
+      txHash: r.outcome.hash,
+      block: r.outcome.block,
+    });
+  }
+
+  /**
+   * A bankrupt position nothing settles this tick: logged (at warn when the keeper lacks the free
+   * collateral for the takeover) and reported as deferred with the reason.
+   */
+  private finalLayerWait(a: FinalLayerWaitAction): void {
+    const fields = {
+      marketId: a.marketId,
+      bankrupt: a.bankrupt,
+      reason: a.reason,
+      deficit: a.deficit,
+      due: a.due,
+      needed: a.needed,
+      free: a.free,
+    };
+    if (a.reason === "free-collateral") this.ctx.log.warn("socialize.collateral_short", fields);
+    else this.ctx.log.info("final_layer.waiting", fields);
+    const detail =
+      a.reason === "free-collateral"
+        ? `takeover needs ${a.needed} of free collateral, the keeper has ${a.free}`
+        : a.reason === "awaiting-deadline"
+          ? a.due === 0n
+            ? "empty-list proof too large; the deadline clock starts once listed"
+            : `empty-list proof too large; socialized by the deadline from ${a.due}`
+          : a.reason === "session-open"
+            ? "an ADL session is open in the market"
+            : "the keeper's own position: another account must liquidate or socialize it";
+    this.report.deferred.push({ kind: a.kind, marketId: a.marketId, account: a.bankrupt, reason: a.reason, detail });
   }
 
   private async maintenance(a: ReportUnsettledAction | ClearUnsettledAction | RefreshAction): Promise<void> {
@@ -525,6 +711,34 @@ export class ActionExecutor {
       log.info("action.blocked", { kind: a.kind, marketId: a.marketId, account, reason: error.name, args: error.args });
       return;
     }
+    if (r.status === "rejected" && classify(error) === "early") {
+      this.report.deferred.push({
+        kind: a.kind,
+        marketId: a.marketId,
+        account,
+        reason: "awaiting-deadline",
+        detail: `${error.name}(${error.args.join(", ")})`,
+      });
+      log.info("action.early", { kind: a.kind, marketId: a.marketId, account, reason: error.name, args: error.args });
+      return;
+    }
+    if (r.status === "rejected" && classify(error) === "collateral") {
+      this.report.deferred.push({
+        kind: a.kind,
+        marketId: a.marketId,
+        account,
+        reason: "free-collateral",
+        detail: `${error.name}(${error.args.join(", ")})`,
+      });
+      log.warn("action.collateral_short", {
+        kind: a.kind,
+        marketId: a.marketId,
+        account,
+        reason: error.name,
+        args: error.args,
+      });
+      return;
+    }
     if (r.status === "rejected" && classify(error) === "moot") {
       log.info("action.moot", { kind: a.kind, marketId: a.marketId, account, reason: error.name, args: error.args });
       return;
@@ -538,7 +752,9 @@ export class ActionExecutor {
           ? "adl.failed"
           : a.kind === "adl-session" || a.kind === "proof-too-large"
             ? "adl.session_failed"
-            : "tx.failed";
+            : a.kind === "socialize"
+              ? "socialize.failed"
+              : "tx.failed";
     log.error(event, { kind: a.kind, marketId: a.marketId, account, stage: r.status, error, txHash });
   }
 }

@@ -21,7 +21,17 @@ export type {
   TxRequest,
   TxSender,
 } from "./interfaces";
-export { decide, adlAction, busyKey, looseNodeRefreshes, openedMembers, type DecisionState } from "./decide";
+export { sideFundingOf } from "./interfaces";
+export { decide, adlAction, busyKey, holdings, looseNodeRefreshes, openedMembers, type DecisionState } from "./decide";
+export {
+  chargeStep,
+  decideBankrupt,
+  takeoverCost,
+  topUpAmount,
+  type BankruptCase,
+  type BankruptDecision,
+  type TakeoverCost,
+} from "./final-layer";
 export { maxTake, isLiquidatable } from "./liquidation-math";
 export { classify, decodeError, isTransient } from "./errors";
 // The one reader of Ignition's deployment output, shared with the scripts, the demo and e2e.

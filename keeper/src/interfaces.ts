@@ -16,6 +16,8 @@ export interface PositionSource {
 
 /** The market parameters a decision reads. */
 export interface MarketRisk {
+  /** Initial margin ratio: the margin a socialized-loss takeover posts. */
+  imr: bigint;
   mmr: bigint;
   liquidationFee: bigint;
   minNotional: bigint;
@@ -25,12 +27,27 @@ export interface MarketRisk {
 export interface MarketReading {
   marketId: string;
   price: bigint;
+  /** Cumulative funding F (ClearinghouseLens.currentFunding), without the loss indices. */
   funding: bigint;
+  /**
+   * The F each side's positions are valued at (ClearinghouseLens.currentSideFunding): F + L_long for
+   * longs, F - L_short for shorts. Every equity, score, eligibility and delta uses its side's value.
+   */
+  fundingLong: bigint;
+  fundingShort: bigint;
   risk: MarketRisk;
   paused: boolean;
   /** Accounts on the on-chain unsettled list (checksummed) with their current deficits. */
   unsettled: Map<string, bigint>;
+  /** When each listed account joined the list (AutoDeleverager.unsettledSince), checksummed. */
+  unsettledSince: Map<string, bigint>;
+  /** T_social (AutoDeleverager.socialDelay): a listed position may be socialized this long after listing. */
+  socialDelay: bigint;
 }
+
+/** The F positions of `isLong`'s side are valued at in `m`. */
+export const sideFundingOf = (m: Pick<MarketReading, "fundingLong" | "fundingShort">, isLong: boolean): bigint =>
+  isLong ? m.fundingLong : m.fundingShort;
 
 /** Work bounds of one deleverage call (AutoDeleverager.setBounds). */
 export interface AdlBounds {
@@ -47,6 +64,8 @@ export interface PriceSource {
   bounds(): Promise<AdlBounds>;
   /** The most a liquidator may take now (ClearinghouseLens.maxLiquidationSize). */
   maxLiquidationSize(marketId: string, account: string): Promise<bigint>;
+  /** An account's free collateral in the clearinghouse (18 decimals). */
+  freeCollateral(account: string): Promise<bigint>;
 }
 
 /** A transaction to simulate and send. */

@@ -11,7 +11,7 @@ import { EventPositionSource } from "./chain/position-source";
 import { ChainPriceSource } from "./chain/price-source";
 import { SignerTxSender } from "./chain/tx-sender";
 import { readSession } from "../../lib/adl-session";
-import { decide } from "./decide";
+import { decide, holdings } from "./decide";
 import { decodeError } from "./errors";
 import { ActionExecutor } from "./execute";
 import type { CheckpointStore, MarketReading, PositionSource, PriceSource, TxSender } from "./interfaces";
@@ -49,12 +49,15 @@ export class Keeper {
   private running: Promise<TickReport> | undefined;
   private wake: (() => void) | undefined;
   private readonly sessions = new SessionMemory();
+  /** The keeper's holdings as last logged. */
+  private holdingsKey = "[]";
   private readonly totals: KeeperSummary = {
     ticks: 0,
     lastBlock: -1,
     liquidations: 0,
     adlCalls: 0,
     sessionTransactions: 0,
+    socializations: 0,
     unsettledReports: 0,
     deferred: 0,
     errors: 0,
@@ -202,10 +205,12 @@ export class Keeper {
       liquidations: [],
       adl: [],
       sessions: [],
+      socialized: [],
       unsettled: [],
       deferred: [],
       errors: [],
       resolved: [],
+      holdings: [],
       durationMs: 0,
     };
     try {
@@ -216,7 +221,6 @@ export class Keeper {
       const actions = await this.decideNow(report);
       const executor = new ActionExecutor(
         {
-          keeper: this.address,
           contracts: this.contracts,
           addresses: this.addresses,
           positions: this.positions,
@@ -225,6 +229,8 @@ export class Keeper {
           log: this.log,
           options: this.options,
           syncTarget: () => this.syncTarget(),
+          now: () => this.nextTimestamp(),
+          keeper: this.address,
           sessions: this.sessions,
         },
         report,
@@ -243,7 +249,12 @@ export class Keeper {
       report.toBlock = this.positions.lastBlock;
       // The book of a large market is megabytes of JSON: write it when it changed, or every
       // SAVE_EVERY_BLOCKS blocks so a restart does not replay a long run of empty blocks.
-      const sent = report.liquidations.length + report.adl.length + report.sessions.length + report.unsettled.length;
+      const sent =
+        report.liquidations.length +
+        report.adl.length +
+        report.sessions.length +
+        report.socialized.length +
+        report.unsettled.length;
       if (report.eventsApplied > 0 || sent > 0 || this.positions.lastBlock - this.savedBlock >= SAVE_EVERY_BLOCKS) {
         await this.save();
       }
@@ -263,7 +274,9 @@ export class Keeper {
       liquidations: report.liquidations.length,
       adlCalls: report.adl.length,
       sessionTransactions: report.sessions.length,
+      socializations: report.socialized.length,
       unsettled: report.unsettled.length,
+      holdings: report.holdings.length,
       deferred: report.deferred.length,
       errors: report.errors.length,
       durationMs: report.durationMs,
@@ -314,14 +327,22 @@ export class Keeper {
         this.log.error("market.read_failed", { marketId: m, error });
       }
     }
-    const [fundAvailable, bounds] = await Promise.all([this.prices.fundAvailable(), this.prices.bounds()]);
+    const [fundAvailable, bounds, keeperFree] = await Promise.all([
+      this.prices.fundAvailable(),
+      this.prices.bounds(),
+      this.prices.freeCollateral(this.address),
+    ]);
     const sessions = await this.readSessions(readings.map((r) => r.marketId));
     this.sessions.observe(sessions);
+    report.holdings = holdings(this.positions.book, readings, this.address);
+    this.logHoldings(report);
     return decide({
       book: this.positions.book,
       markets: readings,
       fundAvailable,
       keeper: this.address,
+      keeperFree,
+      liquidationLeverage: this.options.liquidationLeverage,
       bounds,
       busy: this.journal.busy(this.positions.lastBlock),
       maxEntries: this.options.maxEntries,
@@ -330,6 +351,19 @@ export class Keeper {
       sessions,
       now: await this.nextTimestamp(),
     });
+  }
+
+  /**
+   * Logs the keeper's own positions when they change (`keeper.holding`), and each tick one of them is
+   * under maintenance (`keeper.holding_at_risk`, warn: only another account may liquidate it).
+   */
+  private logHoldings(report: TickReport): void {
+    const key = JSON.stringify(report.holdings.map((h) => [h.marketId, h.isLong, String(h.size), String(h.margin)]));
+    if (key !== this.holdingsKey) {
+      this.holdingsKey = key;
+      this.log.info("keeper.holding", { holdings: report.holdings });
+    }
+    for (const h of report.holdings) if (h.liquidatable) this.log.warn("keeper.holding_at_risk", { ...h });
   }
 
   /** The ADL session on both sides of each market (id 0n where none is open). */
@@ -360,10 +394,12 @@ export class Keeper {
     t.liquidations += r.liquidations.length;
     t.adlCalls += r.adl.length;
     t.sessionTransactions += r.sessions.length;
+    t.socializations += r.socialized.length;
     t.unsettledReports += r.unsettled.filter((u) => u.kind === "report-unsettled").length;
     t.deferred += r.deferred.length;
     t.errors += r.errors.length;
     for (const x of [...r.liquidations, ...r.adl, ...r.sessions, ...r.unsettled]) t.gasUsed += x.gasUsed;
+    for (const x of r.socialized) t.gasUsed += x.gasUsed + x.topUpGasUsed;
   }
 
   /** Ticks every pollIntervalMs until stop(); returns the summary. */

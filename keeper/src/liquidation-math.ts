@@ -14,7 +14,12 @@ export const LIQUIDATION_BUFFER = 25n * 10n ** 16n;
  * least size that restores 1.25 * mmr after the fee, rounded up, or the whole position when that
  * cannot be reached, when equity <= 0, or when the remainder would fall under the minimum notional.
  */
-export function maxTake(size: bigint, equity: bigint, price: bigint, risk: MarketRisk): bigint {
+export function maxTake(
+  size: bigint,
+  equity: bigint,
+  price: bigint,
+  risk: Pick<MarketRisk, "mmr" | "liquidationFee" | "minNotional">,
+): bigint {
   const target = risk.mmr + mulDivDown(risk.mmr, LIQUIDATION_BUFFER, WAD);
   if (equity <= 0n || target <= risk.liquidationFee) return size;
   const need = requirementUp(size, price, target) - equity;

@@ -1,4 +1,4 @@
-/** What a mined liquidation or deleverage did, read from its events. */
+/** What a mined liquidation, deleverage or socialized loss did, read from its events. */
 import { getAddress } from "ethers";
 import { AutoDeleverager__factory, Clearinghouse__factory } from "../../typechain-types";
 import type { TxOutcome } from "./interfaces";
@@ -75,5 +75,45 @@ export function deleverageEvents(deleverager: string, outcome: TxOutcome): Delev
     fundContribution: done.args.fundContribution,
     deficitAbsorbed: done.args.deficitAbsorbed,
     delta: done.args.delta,
+  };
+}
+
+export interface SocializationEvents {
+  byDeadline: boolean;
+  chargedLong: boolean;
+  size: bigint;
+  price: bigint;
+  fundPaid: bigint;
+  lossSocialized: bigint;
+  openInterest: bigint;
+  lossIndex: bigint;
+  toFund: bigint;
+  keeperReward: bigint;
+}
+
+/** The LossSocialized (clearinghouse) and LossSocializationTriggered (deleverager) events of a receipt. */
+export function socializationEvents(
+  clearinghouse: string,
+  deleverager: string,
+  outcome: TxOutcome,
+): SocializationEvents | undefined {
+  const chEvents = parse(ch, clearinghouse, outcome);
+  const social = chEvents.find((e) => e.name === "LossSocialized");
+  const trigger = parse(del, deleverager, outcome).find((e) => e.name === "LossSocializationTriggered");
+  if (!social || !trigger) return undefined;
+  const keeperReward = chEvents
+    .filter((e) => e.name === "KeeperRewardPaid")
+    .reduce((sum, e) => sum + (e.args.amount as bigint), 0n);
+  return {
+    byDeadline: trigger.args.byDeadline,
+    chargedLong: social.args.chargedLong,
+    size: social.args.size,
+    price: social.args.price,
+    fundPaid: social.args.fundPaid,
+    lossSocialized: social.args.lossSocialized,
+    openInterest: social.args.openInterest,
+    lossIndex: social.args.lossIndex,
+    toFund: social.args.toFund,
+    keeperReward,
   };
 }

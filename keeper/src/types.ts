@@ -2,7 +2,7 @@
  * The keeper's data: what it decides (actions), what it reports (TickReport) and what it persists
  * (the checkpoint with the journal of sent transactions). Every amount is a bigint.
  */
-import type { AdlDelta, DeleveragePlan } from "../../lib/adl";
+import type { AdlDelta, DeleveragePlan, ProofNode } from "../../lib/adl";
 import type { BookSnapshot } from "../../lib/adl";
 import type { SessionState, SessionStep } from "../../lib/adl-session";
 
@@ -34,7 +34,9 @@ export interface DeleverageAction {
   bankrupt: string;
   plan: DeleveragePlan;
   price: bigint;
+  /** F of the counterparties' side (loss index folded in): the queue, list and proof use it. */
   funding: bigint;
+  /** D, min(A, D), sigma and delta, from B at the F of its own side. */
   delta: AdlDelta;
 }
 
@@ -48,11 +50,63 @@ export interface ProofTooLargeAction {
   bankrupt: string;
   plan: DeleveragePlan;
   price: bigint;
+  /** F of the counterparties' side. */
   funding: bigint;
   delta: AdlDelta;
   listLength: number;
   proofNodes: number;
   openedMembers: number;
+}
+
+/**
+ * The final layer (docs/mechanism.md section 7.6): `socializeLoss` on a bankrupt position the fund
+ * cannot cover, with the empty-list proof (no eligible counterparty exists) or, once B has been on
+ * the unsettled list for `socialDelay`, with no proof (the deadline). The keeper takes B's position
+ * over at P, posting `takeoverMargin` of free collateral, then adds `topUp` of margin to bring the
+ * position to its liquidation leverage.
+ */
+export interface SocializeAction {
+  kind: "socialize";
+  marketId: string;
+  bankrupt: string;
+  /** The empty-list proof over the counterparties' tree; [] for the deadline trigger. */
+  proof: ProofNode[];
+  byDeadline: boolean;
+  /** B's side and size: what the keeper takes over. */
+  isLong: boolean;
+  size: bigint;
+  price: bigint;
+  /** F of B's side (its deficit) and of the charged side (the proof). */
+  bankruptFunding: bigint;
+  counterpartyFunding: bigint;
+  delta: AdlDelta;
+  /** Free collateral the takeover needs (initial margin, net of what closing an opposite holding pays out). */
+  takeoverMargin: bigint;
+  /** Margin added after the takeover (0: none). */
+  topUp: bigint;
+  proofNodes: number;
+  openedMembers: number;
+}
+
+/**
+ * A bankrupt position the fund cannot cover that nothing can settle this tick, and why: the keeper
+ * lacks the free collateral for the takeover (`free-collateral`, logged at warn), the empty-list
+ * proof exceeds the contract's bounds and the deadline has not come (`awaiting-deadline`), an ADL
+ * session is open in the market (`session-open`), or the position is the keeper's own, which only
+ * another account may liquidate or socialize (`own-position`). Not a transaction: the executor logs
+ * it and reports it as deferred.
+ */
+export interface FinalLayerWaitAction {
+  kind: "final-layer-wait";
+  marketId: string;
+  bankrupt: string;
+  reason: "free-collateral" | "awaiting-deadline" | "session-open" | "own-position";
+  deficit: bigint;
+  /** When the deadline trigger opens (unsettledSince + socialDelay); 0 while B is not listed. */
+  due: bigint;
+  /** For `free-collateral`: what the takeover needs and what the keeper has. */
+  needed?: bigint;
+  free?: bigint;
 }
 
 /** Record a bankrupt position that no eligible counterparty can settle. */
@@ -101,6 +155,8 @@ export type Action =
   | DeleverageAction
   | ProofTooLargeAction
   | SessionStepAction
+  | SocializeAction
+  | FinalLayerWaitAction
   | ReportUnsettledAction
   | ClearUnsettledAction
   | RefreshAction;
@@ -108,8 +164,8 @@ export type Action =
 export type ActionKind = Action["kind"];
 
 /**
- * Journal kinds: an action's kind, or the session transaction it sent (`session-bond-approve`: the
- * collateral approval a session's bond needs before the open).
+ * Journal kinds: an action's kind, the session transaction it sent (`session-bond-approve`: the
+ * collateral approval a session's bond needs before the open), or the margin added after a takeover.
  */
 export type JournalKind =
   | ActionKind
@@ -117,7 +173,8 @@ export type JournalKind =
   | "session-open"
   | "session-continue"
   | "session-finish"
-  | "session-expire";
+  | "session-expire"
+  | "add-margin";
 
 /** A decoded custom error (or the raw message when none decodes). */
 export interface DecodedError {
@@ -191,6 +248,50 @@ export interface SessionReport {
   block: number;
 }
 
+/** A socializeLoss the keeper sent and saw mined (from LossSocialized and LossSocializationTriggered). */
+export interface SocializationReport {
+  marketId: string;
+  bankrupt: string;
+  byDeadline: boolean;
+  /** The side charged (opposite B's): true = longs. */
+  chargedLong: boolean;
+  /** B's size, now the keeper's. */
+  size: bigint;
+  price: bigint;
+  /** B's deficit D = fundPaid + lossSocialized. */
+  deficit: bigint;
+  fundPaid: bigint;
+  /** D_rem, charged to the opposite side. */
+  lossSocialized: bigint;
+  /** Q_side, the charged side's open interest. */
+  openInterest: bigint;
+  /** The charged side's new loss index L. */
+  lossIndex: bigint;
+  toFund: bigint;
+  keeperReward: bigint;
+  proofNodes: number;
+  openedMembers: number;
+  /** Margin added to the taken position afterwards (0: none) and that transaction's gas. */
+  topUp: bigint;
+  topUpGasUsed: bigint;
+  gasUsed: bigint;
+  txHash: string;
+  block: number;
+}
+
+/** A position the keeper's own account holds (taken over by a liquidation or a socialized loss). */
+export interface HoldingReport {
+  marketId: string;
+  isLong: boolean;
+  size: bigint;
+  entry: bigint;
+  margin: bigint;
+  /** Equity at the tick's (P, F of the position's side). */
+  equity: bigint;
+  /** Under maintenance: only another account may liquidate it. */
+  liquidatable: boolean;
+}
+
 /** A reportUnsettled / clearUnsettled / refresh the keeper sent. */
 export interface MaintenanceReport {
   kind: "report-unsettled" | "clear-unsettled" | "refresh";
@@ -208,7 +309,15 @@ export interface DeferredReport {
   kind: JournalKind;
   marketId: string;
   account: string;
-  reason: "pending-transaction" | "gas-above-cap" | "receipt-timeout" | "session-open" | "session-held";
+  reason:
+    | "pending-transaction"
+    | "gas-above-cap"
+    | "receipt-timeout"
+    | "session-open"
+    | "session-held"
+    | "free-collateral"
+    | "awaiting-deadline"
+    | "own-position";
   detail: string;
   txHash?: string;
 }
@@ -233,12 +342,16 @@ export interface TickReport {
   adl: AdlReport[];
   /** ADL session transactions (open, continue, finish, expire). */
   sessions: SessionReport[];
+  /** socializeLoss calls (the final layer). */
+  socialized: SocializationReport[];
   /** reportUnsettled calls (and clearUnsettled / refresh, told apart by kind). */
   unsettled: MaintenanceReport[];
   deferred: DeferredReport[];
   errors: ErrorReport[];
   /** Journal entries found mined (or dropped) that earlier ticks or runs had left pending. */
   resolved: JournalEntry[];
+  /** The keeper's own positions at the end of the tick's decision (before its transactions). */
+  holdings: HoldingReport[];
   durationMs: number;
 }
 
@@ -249,6 +362,7 @@ export interface KeeperSummary {
   liquidations: number;
   adlCalls: number;
   sessionTransactions: number;
+  socializations: number;
   unsettledReports: number;
   deferred: number;
   errors: number;

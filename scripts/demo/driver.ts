@@ -5,10 +5,12 @@
  *
  * DirectDriver does the keeper's work with lib/adl.ts: liquidate every liquidatable position (the
  * fund covering bankrupt ones while it can), deleverage bankrupt positions the fund cannot cover
- * with a list and proof built from events, and report those no eligible counterparty can settle.
+ * with a list and proof built from events, and socialize those no eligible counterparty can absorb
+ * with the empty-list proof (reporting them unsettled if that fails). Every position is valued at
+ * the F of its own side.
  */
 import type { Interface, Signer } from "ethers";
-import { PositionBook, adlDelta, buildDeleverage } from "../../lib/adl";
+import { PositionBook, adlDelta, buildNoEligibleProof, planDeleverage } from "../../lib/adl";
 import type { LocalSystem } from "../../lib/local";
 import { equityOf, pnlPerUnit, requirementUp } from "../../lib/position";
 
@@ -36,20 +38,27 @@ export interface LiquidationCandidate {
   maintenance: bigint;
 }
 
+/** The F each side's positions are valued at (loss index folded in). */
+export interface SideFunding {
+  long: bigint;
+  short: bigint;
+}
+
 /**
- * Pure decision: the positions of `book` in `marketId` under maintenance at (P, F), worst first
- * (lowest equity per maintenance), ties by address.
+ * Pure decision: the positions of `book` in `marketId` under maintenance at (P, F of their side),
+ * worst first (lowest equity per maintenance), ties by address.
  */
 export function liquidationCandidates(
   book: PositionBook,
   marketId: string,
   price: bigint,
-  funding: bigint,
+  funding: SideFunding,
   mmr: bigint,
 ): LiquidationCandidate[] {
   const out: LiquidationCandidate[] = [];
   for (const p of book.positions(marketId)) {
-    const equity = equityOf(p.margin, p.size, pnlPerUnit(p.isLong, p.entry, price, funding));
+    const f = p.isLong ? funding.long : funding.short;
+    const equity = equityOf(p.margin, p.size, pnlPerUnit(p.isLong, p.entry, price, f));
     const maintenance = requirementUp(p.size, price, mmr);
     if (equity < maintenance) out.push({ account: p.account, equity, maintenance });
   }
@@ -122,19 +131,36 @@ export class DirectDriver implements CrashDriver {
 
   async stop(): Promise<void> {}
 
+  private async sideFunding(id: string): Promise<SideFunding> {
+    return {
+      long: await this.sys.lens.currentSideFunding(id, true, PENDING),
+      short: await this.sys.lens.currentSideFunding(id, false, PENDING),
+    };
+  }
+
   async tick(): Promise<DriverTick> {
     for (const id of this.marketIds) {
       await this.sync();
       const [price] = await this.sys.oracle.getPrice(id, true, PENDING);
-      const funding = await this.sys.lens.currentFunding(id, PENDING);
+      const funding = await this.sideFunding(id);
       const { mmr } = await this.sys.clearinghouse.marketParams(id);
       const adl: string[] = [];
-      for (const c of liquidationCandidates(this.book, id, price, funding, mmr)) {
+      const me = await this.keeper.getAddress();
+      // Its own positions (taken over) only another account may liquidate.
+      for (const c of liquidationCandidates(this.book, id, price, funding, mmr).filter((x) => x.account !== me)) {
         if (!(await this.liquidate(id, c.account))) adl.push(c.account);
       }
       for (const b of adl) await this.settle(id, b);
     }
     return { passes: 1, problems: [] };
+  }
+
+  /** Brings the margin of the position just taken over to `takeoverLeverage`, like a liquidation leg's. */
+  private async topUp(id: string, price: bigint): Promise<void> {
+    const ch = this.sys.clearinghouse.connect(this.keeper);
+    const p = await ch.getPosition(id, await this.keeper.getAddress());
+    const target = (p.size * price + this.takeoverLeverage - 1n) / this.takeoverLeverage;
+    if (target > p.margin) await (await ch.addMargin(id, target - p.margin)).wait();
   }
 
   /** Simulates, then liquidates the most allowed; false if only ADL can settle it (AdlOnly). */
@@ -152,27 +178,39 @@ export class DirectDriver implements CrashDriver {
     return true;
   }
 
-  /** Deleverages `bankrupt` call by call until it is closed, covered by the fund, or unsettleable. */
+  /**
+   * Deleverages `bankrupt` call by call until it is closed, covered by the fund, or no eligible
+   * counterparty is left; then the final layer: socializeLoss with the empty-list proof (the
+   * driver's account takes the position over), or a report if that is refused.
+   */
   private async settle(id: string, bankrupt: string): Promise<void> {
     const del = this.sys.deleverager.connect(this.keeper);
     const maxList = Number(await del.maxListLength());
     for (let call = 0; call < 64; call++) {
       await this.sync();
       const [price] = await this.sys.oracle.getPrice(id, true, PENDING);
-      const funding = await this.sys.lens.currentFunding(id, PENDING);
+      const funding = await this.sideFunding(id);
       const available = await this.fundAvailable();
-      const d = adlDelta(this.book, id, bankrupt, price, funding, available);
+      const b = this.book.position(id, bankrupt);
+      const [own, theirs] = b.isLong ? [funding.long, funding.short] : [funding.short, funding.long];
+      const d = adlDelta(this.book, id, bankrupt, price, own, available);
       if (d.deficit === 0n) return;
       if (available >= d.deficit) {
         await this.liquidate(id, bankrupt);
         return;
       }
-      let plan;
-      try {
-        plan = buildDeleverage(this.book, id, bankrupt, price, funding, d.delta, maxList);
-      } catch {
-        const [listed] = await del.unsettled(id);
-        if (!listed.includes(bankrupt)) await (await del.reportUnsettled(id, bankrupt)).wait();
+      const plan = planDeleverage(this.book, id, bankrupt, price, theirs, d.delta, maxList);
+      if (!plan) {
+        const proof = buildNoEligibleProof(this.book, id, !b.isLong, price, theirs, d.delta);
+        try {
+          await del.socializeLoss.staticCall(id, bankrupt, proof, PENDING);
+        } catch {
+          const [listed] = await del.unsettled(id);
+          if (!listed.includes(bankrupt)) await (await del.reportUnsettled(id, bankrupt)).wait();
+          return;
+        }
+        await (await del.socializeLoss(id, bankrupt, proof)).wait();
+        await this.topUp(id, price);
         return;
       }
       await del.deleverage.staticCall(id, bankrupt, plan.counterparties, plan.proof, PENDING);

@@ -1,7 +1,8 @@
 /**
  * The crash driven by the project's keeper (keeper/src): after each price step the demo calls
  * `keeper.tick()` until a pass finds nothing left to do (a liquidation can drain the fund and turn
- * the next bankrupt position into an ADL case, which the following pass settles).
+ * the next bankrupt position into an ADL case, and a socialized loss can bankrupt a charged position,
+ * which the following pass settles).
  */
 import type { Signer } from "ethers";
 import pino from "pino";
@@ -94,7 +95,7 @@ export class KeeperDriver implements CrashDriver {
       for (const e of r.errors)
         problems.push(`${e.kind} ${e.account ?? ""}: ${e.error.name} ${e.error.args.join(", ")}`.trim());
       for (const d of r.deferred) problems.push(`deferred ${d.kind} ${d.account}: ${d.reason}`);
-      const acted = r.liquidations.length + r.adl.length + r.unsettled.length + r.sessions.length;
+      const acted = r.liquidations.length + r.adl.length + r.socialized.length + r.unsettled.length + r.sessions.length;
       if (acted === 0) return { passes: pass, problems };
     }
     return { passes: MAX_PASSES, problems };

@@ -10,13 +10,15 @@ import {
   type AdlRecord,
   type CrashOutcome,
   type LiquidationRecord,
+  type SettlementRecord,
+  type SocializedRecord,
   type StepRecord,
   type UnsettledRecord,
 } from "./crash";
 import type { DemoOptions, Scenario } from "./scenario";
 import type { SetupSummary } from "./traders";
 
-export const REPORT_FORMAT = "adl-crash-demo/1";
+export const REPORT_FORMAT = "adl-crash-demo/2";
 
 export interface MarketSummary {
   symbol: string;
@@ -31,7 +33,7 @@ export interface MarketSummary {
 
 export interface InvariantSummary {
   name: string;
-  /** "not exercised": an ADL invariant in a run without any ADL call (nothing to check). */
+  /** "not exercised": an ADL (or final-layer) invariant in a run without any ADL call (socialized loss). */
   status: "pass" | "fail" | "not exercised";
   pass: boolean;
   checks: number;
@@ -55,6 +57,11 @@ export interface DemoSummary {
   deficitLiquidations: bigint;
   deficitAdl: bigint;
   absorbedByCounterparties: bigint;
+  /** The final layer: socialized losses, what the fund paid of them, D_rem charged to the opposite sides. */
+  socializations: number;
+  fundPaidSocialized: bigint;
+  lossSocialized: bigint;
+  deficitSocialized: bigint;
   adlCalls: number;
   adlLegs: number;
   distinctCounterparties: number;
@@ -80,11 +87,27 @@ export interface DemoReport {
   steps: StepRecord[];
   liquidations: LiquidationRecord[];
   adlCalls: AdlRecord[];
+  socializedLosses: SocializedRecord[];
+  /** Every settlement of bad debt in chain order, by layer (fund, ADL, socialized). */
+  settlements: SettlementRecord[];
   unsettledReported: UnsettledRecord[];
   unsettledAtEnd: { market: string; account: string; deficit: bigint }[];
+  /** Positions the keeper's account holds at the end (taken over by liquidations and socialized losses). */
+  keeperPositions: KeeperPosition[];
   summary: DemoSummary;
   invariants: InvariantSummary[];
   pass: boolean;
+}
+
+/** A position of the keeper's account at the end of the run. */
+export interface KeeperPosition {
+  market: string;
+  isLong: boolean;
+  size: bigint;
+  entry: bigint;
+  margin: bigint;
+  /** Equity at the final (P, F of its side). */
+  equity: bigint;
 }
 
 /** Everything buildReport needs besides the crash outcome. */
@@ -101,6 +124,7 @@ export interface ReportInputs {
   openInterestBefore: bigint[];
   fundBeforeCrash: bigint;
   unsettledAtEnd: DemoReport["unsettledAtEnd"];
+  keeperPositions: KeeperPosition[];
 }
 
 const sum = (xs: bigint[]): bigint => xs.reduce((a, b) => a + b, 0n);
@@ -123,16 +147,30 @@ export function summarizeInvariants(checks: InvariantResult[]): InvariantSummary
   });
 }
 
-/** The required invariants (docs/mechanism.md section 5); each must have been checked at least once. */
+/** The invariants checked after every ADL call (docs/mechanism.md section 5). */
+export const ADL_INVARIANTS = [
+  "delta recomputed",
+  "list == independent re-ranking",
+  "no counterparty below zero",
+  "bankrupt closed part at zero",
+] as const;
+
+/** The invariants checked after every socialized loss (docs/mechanism.md section 7.6). */
+export const SOCIALIZED_INVARIANTS = [
+  "socialized deficit recomputed",
+  "loss index raised exactly",
+  "bankrupt taken over at zero",
+  "final layer trigger valid",
+] as const;
+
+/** The required invariants (docs/mechanism.md sections 5 and 7.6); each must have been checked at least once. */
 export const REQUIRED_INVARIANTS = [
   "conservation",
   "open interest balanced",
   "every open position c > 0",
   "insurance fund never negative",
-  "delta recomputed",
-  "list == independent re-ranking",
-  "no counterparty below zero",
-  "bankrupt closed part at zero",
+  ...ADL_INVARIANTS,
+  ...SOCIALIZED_INVARIANTS,
 ] as const;
 
 export function buildReport(inputs: ReportInputs, crash: CrashOutcome): DemoReport {
@@ -149,6 +187,7 @@ export function buildReport(inputs: ReportInputs, crash: CrashOutcome): DemoRepo
   }));
   const liq = crash.liquidations;
   const adl = crash.adlCalls;
+  const social = crash.socialized;
   const fundAfterCrash = fundValue(last);
   const summary: DemoSummary = {
     liquidations: liq.length,
@@ -164,6 +203,10 @@ export function buildReport(inputs: ReportInputs, crash: CrashOutcome): DemoRepo
     deficitLiquidations: sum(liq.map((l) => l.fundPaid + l.reservePaid)),
     deficitAdl: sum(adl.map((a) => a.fundContribution + a.deficitAbsorbed)),
     absorbedByCounterparties: sum(adl.map((a) => a.deficitAbsorbed)),
+    socializations: social.length,
+    fundPaidSocialized: sum(social.map((x) => x.fundPaid)),
+    lossSocialized: sum(social.map((x) => x.lossSocialized)),
+    deficitSocialized: sum(social.map((x) => x.fundPaid + x.lossSocialized)),
     adlCalls: adl.length,
     adlLegs: adl.reduce((s, a) => s + a.legs.length, 0),
     distinctCounterparties: new Set(adl.flatMap((a) => a.legs.map((l) => `${a.marketId}:${l.account}`))).size,
@@ -174,17 +217,24 @@ export function buildReport(inputs: ReportInputs, crash: CrashOutcome): DemoRepo
     unsettledAtEnd: inputs.unsettledAtEnd.length,
     unsettledDeficitAtEnd: sum(inputs.unsettledAtEnd.map((u) => u.deficit)),
   };
-  const checks = [...crash.ledgerChecks.flatMap((c) => c.results), ...adl.flatMap((a) => a.results)];
+  const checks = [
+    ...crash.ledgerChecks.flatMap((c) => c.results),
+    ...adl.flatMap((a) => a.results),
+    ...social.flatMap((x) => x.results),
+  ];
   const invariants = summarizeInvariants(checks);
   for (const name of REQUIRED_INVARIANTS) {
     if (!invariants.some((i) => i.name === name)) {
+      const final = (SOCIALIZED_INVARIANTS as readonly string[]).includes(name);
       invariants.push({
         name,
         status: "not exercised",
         pass: true,
         checks: 0,
         failures: 0,
-        detail: "no ADL call happened in this run (more traders or a smaller --fund-stake make one likely)",
+        detail: final
+          ? "no loss was socialized in this run (a crash depth of 26% or more gaps the thin market; a smaller --fund-stake keeps the fund from covering it)"
+          : "no ADL call happened in this run (more traders or a smaller --fund-stake make one likely)",
       });
     }
   }
@@ -202,8 +252,11 @@ export function buildReport(inputs: ReportInputs, crash: CrashOutcome): DemoRepo
     steps: crash.steps,
     liquidations: liq,
     adlCalls: adl,
+    socializedLosses: social,
+    settlements: crash.settlements,
     unsettledReported: crash.unsettled,
     unsettledAtEnd: inputs.unsettledAtEnd,
+    keeperPositions: inputs.keeperPositions,
     summary,
     invariants,
     pass: invariants.every((i) => i.pass),
@@ -265,8 +318,10 @@ export function formatReport(r: DemoReport): string {
         "bankrupt",
         "ADL calls",
         "legs",
+        "socialized",
         "unsettled",
         "fund after",
+        "keeper reserves",
         "treasury after",
         "invariants",
       ],
@@ -278,8 +333,10 @@ export function formatReport(r: DemoReport): string {
         String(st.bankruptLiquidations),
         String(st.adlCalls),
         String(st.counterparties),
+        String(st.socializations),
         String(st.unsettledReported),
         formatQuote(st.fundAfter),
+        formatQuote(st.keeperReserveAfter),
         formatQuote(st.treasuryAfter),
         st.pass ? "pass" : "FAIL",
       ]),
@@ -342,6 +399,82 @@ export function formatReport(r: DemoReport): string {
     out.push(`    checks: ${verdicts}`);
   }
   out.push("");
+  out.push(
+    `Socialized losses (the final layer): ${s.socializations}; deficit ${formatQuote(s.deficitSocialized)}: fund ${formatQuote(s.fundPaidSocialized)}, charged to the opposite sides (D_rem) ${formatQuote(s.lossSocialized)}`,
+  );
+  for (const [i, x] of r.socializedLosses.entries()) {
+    const b = x.bankruptBefore;
+    const side = x.chargedLong ? "long" : "short";
+    out.push(
+      `  Socialized #${i + 1} (step ${x.step}, ${x.market}, block ${x.block}, gas ${x.gasUsed}): bankrupt ${label(x.bankrupt)} ${b.isLong ? "long" : "short"} ${formatRatio(b.size)} (K ${formatQuote(b.entry)}, c ${formatQuote(b.margin)}), trigger ${x.byDeadline ? "deadline (listed for socialDelay)" : "empty-list proof (no eligible counterparty)"}`,
+    );
+    out.push(
+      `    P ${formatQuote(x.price)}, F of B's side ${formatQuote(x.bankruptFunding)}, deficit D ${formatQuote(x.deficit)}, fund available ${formatQuote(x.fundAvailable)}, delta ${formatQuote(x.delta)} per unit; opposite side ${x.oppositePositions} positions, ${x.oppositeEligible} eligible`,
+    );
+    out.push(
+      `    fund paid ${formatQuote(x.fundPaid)}, D_rem ${formatQuote(x.lossSocialized)} charged to ${side}s: Q_${side} ${formatRatio(x.openInterest)}, L_${side} ${formatQuote(x.lossIndexBefore)} -> ${formatQuote(x.lossIndex)} (rounding to the fund ${x.toFund} wei); taker ${label(x.taker)}${x.takerAfter ? ` now ${x.takerAfter.isLong ? "long" : "short"} ${formatRatio(x.takerAfter.size)} with c ${formatQuote(x.takerAfter.margin)}` : ""}, keeper reward ${formatQuote(x.keeperReward)}`,
+    );
+    const verdicts = x.results.map((c) => `${c.name}: ${c.pass ? "pass" : `FAIL (${c.detail})`}`).join("; ");
+    out.push(`    checks: ${verdicts}`);
+  }
+  out.push("");
+  out.push(`Bad debt settled, in chain order (${r.settlements.length} settlements by layer: fund, ADL, socialized)`);
+  if (r.settlements.length > 0) {
+    out.push(
+      table([
+        [
+          "step",
+          "block",
+          "market",
+          "layer",
+          "bankrupt",
+          "deficit",
+          "fund paid",
+          "absorbed",
+          "D_rem",
+          "Q_side",
+          "new L",
+          "taker",
+        ],
+        ...r.settlements.map((x) => [
+          String(x.step),
+          String(x.block),
+          x.market,
+          x.layer,
+          label(x.bankrupt),
+          formatQuote(x.deficit),
+          formatQuote(x.fundPaid),
+          x.layer === "ADL" ? formatQuote(x.absorbed) : "-",
+          x.layer === "socialized" ? formatQuote(x.lossSocialized) : "-",
+          x.layer === "socialized" ? `${formatRatio(x.openInterest)} ${x.chargedLong ? "long" : "short"}` : "-",
+          x.layer === "socialized" ? formatQuote(x.lossIndex) : "-",
+          x.taker ? label(x.taker) : "-",
+        ]),
+      ]),
+    );
+  }
+  out.push("");
+  if (r.keeperPositions.length > 0) {
+    out.push(
+      "Keeper's positions at the end (taken over; the operator holds them until liquidations or ADL reduce them):",
+    );
+    out.push(
+      table([
+        ["market", "side", "size", "K", "margin", "equity"],
+        ...r.keeperPositions.map((k) => [
+          k.market,
+          k.isLong ? "long" : "short",
+          formatRatio(k.size),
+          formatQuote(k.entry),
+          formatQuote(k.margin),
+          formatQuote(k.equity),
+        ]),
+      ]),
+    );
+  } else {
+    out.push("Keeper's positions at the end: none");
+  }
+  out.push("");
   if (r.unsettledAtEnd.length > 0) {
     out.push(
       `Unsettled at the end (no eligible counterparty): ${r.unsettledAtEnd.map((u) => `${u.market} ${label(u.account)} deficit ${formatQuote(u.deficit)}`).join(", ")}`,
@@ -353,7 +486,7 @@ export function formatReport(r: DemoReport): string {
     `Fund: ${formatQuote(s.fundBeforeCrash)} before, lowest ${formatQuote(s.fundLowest)} after a step, ${formatQuote(s.fundAfterCrash)} at the end`,
   );
   out.push("");
-  out.push("Invariants (docs/mechanism.md section 5)");
+  out.push("Invariants (docs/mechanism.md sections 5 and 7.6)");
   for (const inv of r.invariants) {
     out.push(
       `  [${inv.status === "fail" ? "FAIL" : inv.status}] ${inv.name} (${inv.checks} checks${inv.failures ? `, ${inv.failures} failed` : ""}): ${inv.detail}`,
@@ -361,6 +494,6 @@ export function formatReport(r: DemoReport): string {
   }
   out.push("");
   const idle = r.invariants.filter((i) => i.status === "not exercised").length;
-  out.push(`Result: ${r.pass ? "PASS" : "FAIL"}${idle ? ` (${idle} ADL invariants not exercised)` : ""}`);
+  out.push(`Result: ${r.pass ? "PASS" : "FAIL"}${idle ? ` (${idle} invariants not exercised)` : ""}`);
   return out.join("\n");
 }

@@ -1,12 +1,12 @@
 /**
  * The main job end to end: deploy the whole system, put the scenario's traders on both sides of
- * ETH-USD and BTC-USD, stake the insurance fund, fund the keeper, then crash the index step by
- * step with the keeper acting after each step, and build the report. Used by the `demo` task and
- * by test/demo.
+ * ETH-USD, BTC-USD and the thin SOL-USD, stake the insurance fund, fund the keeper, then crash the
+ * index step by step with the keeper acting after each step, and build the report. Used by the
+ * `demo` task and by test/demo.
  */
 import type { Signer } from "ethers";
 import type { HardhatRuntimeEnvironment } from "hardhat/types";
-import { discoverAccounts, readLedger } from "../../lib/invariants";
+import { discoverParticipants, readLedger } from "../../lib/invariants";
 import { deployLocalSystem, type LocalSystem } from "../../lib/local";
 import { runCrash, fundValue } from "./crash";
 import { DirectDriver, type CrashDriver } from "./driver";
@@ -93,7 +93,8 @@ export async function runDemo(
   await (await sys.clearinghouse.connect(keeper).deposit(keeper.address, keeperTokens)).wait();
 
   const block = await provider.getBlockNumber();
-  const before = await readLedger(sys, ids, await discoverAccounts(sys, block), block);
+  const participants = await discoverParticipants(sys, block);
+  const before = await readLedger(sys, ids, participants.accounts, block, participants.holders);
   const fundBeforeCrash = fundValue(before);
   log(`insurance fund ${fundBeforeCrash / W} USD before the crash; keeper deposited ${keeperTokens / USDC} USD`);
   const t1 = performance.now();
@@ -112,6 +113,19 @@ export async function runDemo(
     accounts.forEach((a, j) =>
       unsettledAtEnd.push({ market: scenario.markets[i].symbol, account: a, deficit: deficits[j] }),
     );
+  }
+  const keeperPositions: DemoReport["keeperPositions"] = [];
+  for (const [i, id] of ids.entries()) {
+    const p = await sys.clearinghouse.getPosition(id, keeper.address);
+    if (p.size === 0n) continue;
+    keeperPositions.push({
+      market: scenario.markets[i].symbol,
+      isLong: p.isLong,
+      size: p.size,
+      entry: p.entry,
+      margin: p.margin,
+      equity: await sys.lens.equity(id, keeper.address),
+    });
   }
   const roles: Record<string, string> = {
     [admin.address]: "admin",
@@ -150,6 +164,7 @@ export async function runDemo(
       openInterestBefore: ids.map((id) => before.markets.get(id)!.longOpenInterest),
       fundBeforeCrash,
       unsettledAtEnd,
+      keeperPositions,
     },
     crash,
   );

@@ -1,6 +1,7 @@
 /**
  * The crash scenario as a pure function of its options: traders (deterministic keys and deposits),
- * opening rounds of fills on both sides of two markets at varying prices and leverages, the
+ * opening rounds of fills on both sides of two deep markets at varying prices and leverages, a thin
+ * third market whose crash leaves a bankrupt position no opposite position can absorb, the
  * insurance-fund stake, and the crash steps. Same options, same scenario, on every machine.
  */
 import { keccak256, AbiCoder } from "ethers";
@@ -105,6 +106,17 @@ const MARKETS: MarketSpec[] = [
   { symbol: "BTC-USD", listingPrice: 60000n * W, crashFactorPpm: 0n },
 ];
 
+/**
+ * The thin market: a handful of traders, and it falls 1.4 times as far as ETH-USD. Its opening shorts
+ * take their profit right after the gap by buying back from late 10x shorts, so its 6x long whale is
+ * left bankrupt facing only late shorts, none of which can absorb its loss per unit: ADL is
+ * impossible and the final layer settles it (docs/mechanism.md section 7.6).
+ */
+export const THIN_MARKET: MarketSpec = { symbol: "SOL-USD", listingPrice: 150n * W, crashFactorPpm: 1_400_000n };
+
+/** The thin market's index in Scenario.markets. */
+export const THIN = 2;
+
 /** Rounds a price down to what an 8-decimal feed can carry. */
 const feedPrice = (p: bigint): bigint => (p / FEED_SCALE) * FEED_SCALE;
 const scalePpm = (p: bigint, ppm: bigint): bigint => feedPrice((p * ppm) / 1_000_000n);
@@ -120,17 +132,53 @@ export function traderKey(seed: number, index: number): string {
 const leverage = (rng: Prng, minHalves: number, maxHalves: number): bigint =>
   (BigInt(rng.int(minHalves, maxHalves)) * W) / 2n;
 
+/**
+ * The thin market's fills: `k` pairs (k = 3, fewer for very small runs) at the pre-crash price, in the
+ * last opening round: a 6x long whale of 150,000 to 250,000 against a 2x to 3x short, and longs at
+ * 1x to 1.5x of 2.5 to 3 times the whale's size each against 2x to 3x shorts; then, at the gap, each
+ * opening short buys its size back from a late 10x short. Those late shorts hold a tenth of the price
+ * per unit, less than the whale's loss per unit once the market has fallen 1.4 times the gap (about
+ * 30% or more), so none is eligible; the other longs' size spreads the socialized charge so that each
+ * late short keeps positive equity.
+ */
+function thinMarket(rng: Prng, n: number, price: bigint): { opening: FillSpec[]; gap: FillSpec[] } {
+  const k = Math.min(3, Math.floor(n / 3));
+  const who = rng.shuffle([...Array(n).keys()]).slice(0, 3 * k);
+  const [longs, shorts, late] = [who.slice(0, k), who.slice(k, 2 * k), who.slice(2 * k)];
+  const whale = (rng.between(150_000n, 250_000n) * W * W) / price;
+  const opening: FillSpec[] = [];
+  const gap: FillSpec[] = [];
+  for (let i = 0; i < k; i++) {
+    const size = i === 0 ? whale : (whale * rng.between(250n, 300n)) / 100n;
+    const longLeverage = i === 0 ? 6n * W : leverage(rng, 2, 3);
+    const shortLeverage = leverage(rng, 4, 6);
+    opening.push({ market: THIN, long: longs[i], short: shorts[i], size, longLeverage, shortLeverage });
+    gap.push({
+      market: THIN,
+      long: shorts[i],
+      short: late[i],
+      size,
+      longLeverage: shortLeverage,
+      shortLeverage: 10n * W,
+    });
+  }
+  return { opening, gap };
+}
+
 /** Builds the whole scenario from validated options. */
 export function buildScenario(options: DemoOptions): Scenario {
   const rng = new Prng(BigInt(options.seed) * 1_000_003n + 17n);
-  const markets = MARKETS.map((m, i) => (i === 0 ? m : { ...m, crashFactorPpm: rng.between(700_000n, 1_000_000n) }));
+  // The thin market draws from a generator of its own: the deep markets' scenario does not depend on it.
+  const thinRng = new Prng(BigInt(options.seed) * 1_000_003n + 29n);
+  const deep = MARKETS.map((m, i) => (i === 0 ? m : { ...m, crashFactorPpm: rng.between(700_000n, 1_000_000n) }));
+  const markets = [...deep, THIN_MARKET];
   const n = options.traders;
 
   // Each trader leans long, short or stays out of each market, and keeps a habitual leverage there.
   // Shorts lean on lower leverage than longs so most of them stay eligible to absorb a deficit.
   type Lean = { side: "long" | "short" | "out"; leverage: () => bigint };
   const leans: Lean[][] = [...Array(n).keys()].map(() =>
-    markets.map((): Lean => {
+    deep.map((): Lean => {
       const roll = rng.int(0, 99);
       const side = roll < 42 ? "long" : roll < 84 ? "short" : "out";
       const [lo, hi] =
@@ -144,9 +192,14 @@ export function buildScenario(options: DemoOptions): Scenario {
   const rounds: RoundSpec[] = [];
   let prices = markets.map((m) => m.listingPrice);
   for (let r = 0; r < options.rounds; r++) {
-    if (r > 0) prices = prices.map((p) => scalePpm(p, rng.between(965_000n, 1_060_000n)));
+    if (r > 0) {
+      prices = [
+        ...prices.slice(0, THIN).map((p) => scalePpm(p, rng.between(965_000n, 1_060_000n))),
+        scalePpm(prices[THIN], thinRng.between(965_000n, 1_060_000n)),
+      ];
+    }
     const fills: FillSpec[] = [];
-    markets.forEach((_, mi) => {
+    deep.forEach((_, mi) => {
       const active = (side: "long" | "short") =>
         rng.shuffle([...Array(n).keys()].filter((t) => leans[t][mi].side === side && rng.chance(750_000)));
       const longs = active("long");
@@ -166,13 +219,16 @@ export function buildScenario(options: DemoOptions): Scenario {
     });
     rounds.push({ prices, fills });
   }
+  const thin = thinMarket(thinRng, n, prices[THIN]);
+  rounds[rounds.length - 1].fills.push(...thin.opening);
 
   // The crash: a first step of 3% to 8% (ordinary liquidations, whose fees feed the fund), then a gap
   // of 18% to 24% of the pre-crash price (as over a weekend) when the depth allows, then steps of 3%
   // to 13% until the depth is reached. Right after the gap, before the
   // keeper acts, a few late entrants open fresh 10x shorts against 2x longs at the new price: with
   // little profit yet and margin of 10% per unit, they are too thin to absorb the large loss per unit
-  // the gap leaves (ineligible), which the ADL queue must skip.
+  // the gap leaves (ineligible), which the ADL queue must skip. In the thin market every opening short
+  // buys back from such a late short at the same moment, so no short there is eligible at all.
   const crash: CrashStepSpec[] = [];
   const depthPpm = BigInt(options.crashDepth) * 10_000n;
   let dropped = 0n;
@@ -184,11 +240,15 @@ export function buildScenario(options: DemoOptions): Scenario {
         ? rng.between(30_000n, 80_000n)
         : rng.between(30_000n, 130_000n);
     dropped = dropped + step > depthPpm ? depthPpm : dropped + step;
-    const dropPpm = markets.map((m) => (dropped * m.crashFactorPpm) / 1_000_000n);
+    // The thin market falls faster; no market falls below 5% of its pre-crash price.
+    const dropPpm = markets.map((m) => {
+      const drop = (dropped * m.crashFactorPpm) / 1_000_000n;
+      return drop > 950_000n ? 950_000n : drop;
+    });
     const stepPrices = prices.map((p, mi) => scalePpm(p, 1_000_000n - dropPpm[mi]));
     const fills: FillSpec[] = [];
     if (gap) {
-      markets.forEach((_, mi) => {
+      deep.forEach((_, mi) => {
         const fresh = rng.shuffle([...Array(n).keys()].filter((t) => leans[t][mi].side === "out"));
         const pairs = Math.min(Math.max(1, Math.floor(n / 40)), Math.floor(fresh.length / 2));
         for (let k = 0; k < pairs; k++) {
@@ -203,6 +263,7 @@ export function buildScenario(options: DemoOptions): Scenario {
           });
         }
       });
+      fills.push(...thin.gap);
     }
     crash.push({ index: crash.length + 1, dropPpm, prices: stepPrices, lateFills: fills });
   }

@@ -8,7 +8,10 @@
 import { task, types } from "hardhat/config";
 import { DEFAULT_OPTIONS } from "./scenario";
 
-task("demo", "Deploys the system, crashes two markets and settles the crash end to end (liquidations, fund, ADL)")
+task(
+  "demo",
+  "Deploys the system, crashes three markets and settles the crash end to end (liquidations, fund, ADL, socialized loss)",
+)
   .addOptionalParam("seed", "seed of the scenario (same seed, same report)", DEFAULT_OPTIONS.seed, types.int)
   .addOptionalParam("traders", "number of traders", DEFAULT_OPTIONS.traders, types.int)
   .addOptionalParam("crashDepth", "total price drop in percent", DEFAULT_OPTIONS.crashDepth, types.int)

@@ -8,24 +8,10 @@ import { expect } from "chai";
 import { ethers } from "hardhat";
 import { loadFixture, takeSnapshot, time } from "@nomicfoundation/hardhat-network-helpers";
 import { WAD, divFloor, mulDivUp } from "../../lib/math";
-import { ETH, ETH_PRICE, systemFixture, type Fixture } from "../helpers/fixture";
-import { keeperPlan, lev, pos, tradeAt, units, PENDING } from "../helpers/adl";
+import { ETH, ETH_PRICE, systemFixture } from "../helpers/fixture";
+import { keeperPlan, lev, noEligibleBook, pos, tradeAt, units, PENDING } from "../helpers/adl";
 import { conservation } from "../helpers/liquidation";
 import { accounts, noEligibleProof, pendingView, socializeExactly } from "../helpers/social";
-
-/**
- * B = t0 short 1 at 2,000 (10x). Its first counterparty sold out at 2,900 to late 10x longs, so at
- * 3,100 B owes 900 per unit while each long has 290 of margin and 200 of profit per unit: none is
- * eligible, and ADL is impossible. `lateLongs` extra units of late longs face a well-margined short.
- */
-async function noEligibleBook(f: Fixture, lateLongs: number) {
-  const t = f.traders;
-  await tradeAt(f, t[1], t[0], units(1), ETH_PRICE, { long: lev(2), short: lev(10) });
-  if (lateLongs > 0) await tradeAt(f, t[4], t[3], units(lateLongs), ETH_PRICE, { long: lev(2), short: lev(1) });
-  await tradeAt(f, t[2], t[1], units(1), 2900n * WAD, { long: lev(10), short: lev(2) });
-  if (lateLongs > 0) await tradeAt(f, t[5], t[4], units(lateLongs), 2900n * WAD, { long: lev(10), short: lev(2) });
-  await f.setPrice(ETH, 3100n * WAD);
-}
 
 describe("ADL: socialized loss, the final layer", function () {
   async function impossible() {

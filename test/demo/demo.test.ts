@@ -1,7 +1,9 @@
 /**
  * The main job on a small scenario (30 traders, seed 3, a 1,500 stake on top of the trading
  * fees), run through the same code as `npm run demo` with the project's keeper: the crash must
- * produce liquidations and ADL calls, every invariant of docs/mechanism.md section 5 must pass, and a second
+ * produce liquidations, ADL calls and, in the thin market, a socialized loss (no opposite position
+ * eligible), reported in chain order with the fund and ADL settlements; every invariant of
+ * docs/mechanism.md sections 5 and 7.6 must pass, and a second
  * run of the same seed from the same chain state must give a byte-identical JSON report. The
  * invariant checks themselves are shown able to fail: a ledger with one wei moved, open interest
  * unbalanced or a margin at zero, and an ADL list with two entries swapped, are each rejected.
@@ -19,8 +21,9 @@ import {
   type Ledger,
 } from "../../lib/invariants";
 import { compareWithHead, headOfQueue, rankOpposite } from "../../lib/reference-ranking";
+import { WAD, mulDivUp } from "../../lib/math";
 import { toJson } from "../../scripts/demo/json";
-import { REQUIRED_INVARIANTS, type DemoReport } from "../../scripts/demo/report";
+import { REQUIRED_INVARIANTS, formatReport, type DemoReport } from "../../scripts/demo/report";
 import { runDemo } from "../../scripts/demo/run";
 import { parseOptions } from "../../scripts/demo/scenario";
 import { AutoDeleverager__factory, Clearinghouse__factory, InsuranceFund__factory } from "../../typechain-types";
@@ -65,7 +68,42 @@ describe("demo: a market crash settled end to end", function () {
     }
   });
 
-  it("passes every invariant of docs/mechanism.md section 5, each checked at least once", function () {
+  it("reaches the final layer: a gap leaves a bankrupt position no opposite position can absorb, and the keeper socializes it", function () {
+    const s = first.summary;
+    expect(s.socializations, "socialized losses").to.be.greaterThan(0);
+    const x = first.socializedLosses[0];
+    expect([x.market, x.byDeadline, x.oppositeEligible]).to.deep.equal(["SOL-USD", false, 0]);
+    expect(x.oppositePositions, "late shorts, all ineligible").to.be.greaterThan(0);
+    expect(x.lossSocialized, "D_rem charged to the opposite side").to.be.greaterThan(0n);
+    expect(x.fundPaid + x.lossSocialized).to.equal(x.deficit);
+    expect(x.lossIndex).to.equal(x.lossIndexBefore + mulDivUp(x.lossSocialized, WAD, x.openInterest));
+    expect(x.taker, "the keeper took the position over").to.equal(
+      Object.keys(first.roles).find((a) => first.roles[a] === "keeper"),
+    );
+    expect(x.results.every((r) => r.pass)).to.equal(true);
+    // The report lists every settlement in chain order, by layer, the socialized one with its amounts.
+    const layers = first.settlements.map((t) => t.layer);
+    expect(new Set(layers)).to.deep.equal(new Set(["fund", "ADL", "socialized"]));
+    const blocks = first.settlements.map((t) => t.block);
+    expect(blocks).to.deep.equal([...blocks].sort((u, v) => u - v));
+    const row = first.settlements.find((t) => t.layer === "socialized")!;
+    expect(row).to.deep.include({
+      market: x.market,
+      bankrupt: x.bankrupt,
+      fundPaid: x.fundPaid,
+      lossSocialized: x.lossSocialized,
+      openInterest: x.openInterest,
+      lossIndex: x.lossIndex,
+      taker: x.taker,
+    });
+    const text = formatReport(first);
+    expect(text).to.include("Socialized #1 (step 2, SOL-USD");
+    expect(text).to.include("trigger empty-list proof (no eligible counterparty)");
+    expect(text).to.match(/\n {2}2 +\d+ +SOL-USD +socialized +T\d{3} /);
+    expect(text).to.include("Keeper's positions at the end");
+  });
+
+  it("passes every invariant of docs/mechanism.md sections 5 and 7.6, each checked at least once", function () {
     for (const name of REQUIRED_INVARIANTS) {
       const inv = first.invariants.find((i) => i.name === name)!;
       expect(inv.status, `${name}: ${inv.detail}`).to.equal("pass");

@@ -42,6 +42,21 @@ export async function tradeAt(
   await open(f, f.markets.get(symbol)!.id, long, short, size, price, leverage);
 }
 
+/**
+ * B = t0 short 1 at 2,000 (10x). Its first counterparty sold out at 2,900 to late 10x longs, so at
+ * 3,100 B owes 900 per unit while each long has 290 of margin and 200 of profit per unit: none is
+ * eligible, and ADL is impossible. `lateLongs` extra units of late longs face a well-margined short.
+ * (The book of test/adl/socialized-loss.test.ts and test/keeper/final-layer.integration.test.ts.)
+ */
+export async function noEligibleBook(f: Fixture, lateLongs: number): Promise<void> {
+  const t = f.traders;
+  await tradeAt(f, t[1], t[0], units(1), 2000n * WAD, { long: lev(2), short: lev(10) });
+  if (lateLongs > 0) await tradeAt(f, t[4], t[3], units(lateLongs), 2000n * WAD, { long: lev(2), short: lev(1) });
+  await tradeAt(f, t[2], t[1], units(1), 2900n * WAD, { long: lev(10), short: lev(2) });
+  if (lateLongs > 0) await tradeAt(f, t[5], t[4], units(lateLongs), 2900n * WAD, { long: lev(10), short: lev(2) });
+  await f.setPrice(ETH, 3100n * WAD);
+}
+
 /** What the fund can pay now, as the deleverager counts it: available tokens * 1e12 + pending fees. */
 export async function fundAvailable(f: Fixture): Promise<bigint> {
   return (await f.insuranceFund.available()) * SCALE + (await f.clearinghouse.pendingFundFees());

@@ -18,7 +18,7 @@ import { maxTake as specMaxTake } from "../helpers/liquidation";
 const ID = marketId("ETH-USD");
 const PRICE = 2000n * WAD;
 const KREF = bandReference(PRICE);
-const RISK = { mmr: WAD / 20n, liquidationFee: WAD / 100n, minNotional: 10n * WAD };
+const RISK = { imr: WAD / 10n, mmr: WAD / 20n, liquidationFee: WAD / 100n, minNotional: 10n * WAD };
 const acct = (n: number): string => getAddress(`0x${n.toString(16).padStart(40, "0")}`);
 const units = (n: number): bigint => BigInt(Math.round(n * 1000)) * 10n ** 15n;
 const usd = (n: number): bigint => BigInt(n) * WAD;
@@ -28,7 +28,19 @@ function put(book: PositionBook, account: string, isLong: boolean, size: bigint,
 }
 
 function reading(over: Partial<MarketReading> = {}): MarketReading {
-  return { marketId: ID, price: PRICE, funding: 0n, risk: RISK, paused: false, unsettled: new Map(), ...over };
+  return {
+    marketId: ID,
+    price: PRICE,
+    funding: 0n,
+    fundingLong: 0n,
+    fundingShort: 0n,
+    risk: RISK,
+    paused: false,
+    unsettled: new Map(),
+    unsettledSince: new Map(),
+    socialDelay: 0n,
+    ...over,
+  };
 }
 
 function state(book: PositionBook, over: Partial<DecisionState> = {}): DecisionState {
@@ -37,6 +49,7 @@ function state(book: PositionBook, over: Partial<DecisionState> = {}): DecisionS
     markets: [reading()],
     fundAvailable: 0n,
     keeper: acct(0xfeed),
+    keeperFree: 0n,
     bounds: { maxListLength: 64, maxProofNodes: 512, maxOpenedMembers: 2000 },
     busy: new Set(),
     maxEntries: 64,
@@ -107,16 +120,28 @@ describe("keeper decide (pure)", function () {
     expect(adl.delta.covered).to.equal(usd(15));
   });
 
-  it("reports a bankrupt position with no eligible counterparty once, and clears a listed one that recovered", function () {
+  it("reports a bankrupt position with no eligible counterparty once while it cannot take it over, and clears a listed one that recovered", function () {
     const b = new PositionBook();
     put(b, BANKRUPT, true, units(1), usd(2300), usd(115));
     // The only short: 20x entered at 2,000, equity per unit 100 + 0 < delta 185.
     put(b, SHORT, false, units(1), usd(2000), usd(100));
+    // No free collateral for the takeover's initial margin (10% of 2,000): reported, and waits.
+    const wait = {
+      kind: "final-layer-wait",
+      marketId: ID,
+      bankrupt: BANKRUPT,
+      reason: "free-collateral",
+      deficit: usd(185),
+      due: 0n,
+      needed: usd(200),
+      free: 0n,
+    };
     expect(decide(state(b))).to.deep.equal([
       { kind: "report-unsettled", marketId: ID, account: BANKRUPT, deficit: usd(185) },
+      wait,
     ]);
     const listed = reading({ unsettled: new Map([[BANKRUPT, usd(185)]]) });
-    expect(decide(state(b, { markets: [listed] }))).to.deep.equal([]);
+    expect(decide(state(b, { markets: [listed] }))).to.deep.equal([wait]);
     const recovered = reading({ unsettled: new Map([[acct(9), 0n]]) });
     expect(decide(state(b, { markets: [recovered] })).at(-1)).to.deep.equal({
       kind: "clear-unsettled",

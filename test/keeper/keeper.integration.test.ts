@@ -1,7 +1,7 @@
 /**
  * The keeper in-process on the Hardhat network: it liquidates a position that fell under maintenance
  * (by the lens's cap), deleverages a bankrupt one the fund cannot cover with the list lib/adl.ts
- * builds, reports a bankrupt position no eligible counterparty can settle, and a keeper restarted
+ * builds, socializes a bankrupt position no eligible counterparty can absorb, and a keeper restarted
  * on the same checkpoint does not repeat an action: neither one already mined nor one still pending.
  */
 import { expect } from "chai";
@@ -146,7 +146,7 @@ describe("keeper (in-process, Hardhat network)", function () {
     expect(log.events().map((e) => e.event)).to.include.members(["keeper.summary", "keeper.stopped"]);
   });
 
-  it("reports a bankrupt position that no eligible counterparty can settle", async function () {
+  it("settles a bankrupt position no eligible counterparty can absorb through the final layer, without listing it first", async function () {
     const f = await loadFixture(withBot);
     const [b, s1] = f.traders;
     // s1 buys its short back from a late 10x short at 1,450; at 1,400 that short cannot absorb B's loss per unit.
@@ -161,15 +161,16 @@ describe("keeper (in-process, Hardhat network)", function () {
     expect((WAD * WAD) / p.leverage + (p.entry - 1400n * WAD)).to.be.lessThan(delta);
     const keeper = await startKeeper(f, new MemoryCheckpointStore(), capture().logger);
     const r = await keeper.tick();
-    expect(r.adl).to.deep.equal([]);
-    expect(r.unsettled.map((u) => [u.kind, u.marketId, u.account])).to.deep.equal([
-      ["report-unsettled", f.ethId, b.address],
+    expect([r.adl, r.unsettled, r.errors]).to.deep.equal([[], [], []]);
+    expect(r.socialized.map((x) => [x.marketId, x.bankrupt, x.byDeadline, x.chargedLong])).to.deep.equal([
+      [f.ethId, b.address, false, false],
     ]);
+    expect(await pos(f, f.ethId, b.address)).to.include({ size: 0n });
+    expect(await pos(f, f.ethId, f.bot.address)).to.include({ isLong: true, size: units(5) });
     const [listed] = await f.deleverager.unsettled(f.ethId);
-    expect(listed).to.deep.equal([b.address]);
-    // Already listed: the next tick does not report it again.
+    expect(listed).to.deep.equal([]);
     const again = await keeper.tick();
-    expect(again.unsettled).to.deep.equal([]);
+    expect([again.socialized, again.unsettled]).to.deep.equal([[], []]);
     await keeper.stop();
   });
 

@@ -76,13 +76,18 @@ function state(over: Partial<DecisionState> = {}): DecisionState {
         marketId: ID,
         price: PRICE,
         funding: 0n,
-        risk: { mmr: WAD / 20n, liquidationFee: WAD / 100n, minNotional: 10n * WAD },
+        fundingLong: 0n,
+        fundingShort: 0n,
+        risk: { imr: WAD / 10n, mmr: WAD / 20n, liquidationFee: WAD / 100n, minNotional: 10n * WAD },
         paused: false,
         unsettled: new Map(),
+        unsettledSince: new Map(),
+        socialDelay: 0n,
       },
     ],
     fundAvailable: 0n,
     keeper: KEEPER,
+    keeperFree: 0n,
     bounds: { maxListLength: 64, maxProofNodes: 512, maxOpenedMembers: 2000 },
     busy: new Set(),
     maxEntries: 64,
@@ -105,7 +110,7 @@ describe("keeper sessions (pure)", function () {
     ]);
   });
 
-  it("an open session gets its next step and blocks single-transaction ADL against its side", function () {
+  it("an open session gets its next step and blocks single-transaction ADL against its side (the other position is reported and waits)", function () {
     const cases: [Partial<SessionState>, bigint, string][] = [
       [{}, 500n, "continue"],
       [{ cursor: LEAVES }, 500n, "finish"],
@@ -116,7 +121,15 @@ describe("keeper sessions (pure)", function () {
     ];
     for (const [over, now, expected] of cases) {
       const actions = decide(state({ sessions: shorts(session(over)), now }));
-      expect(actions.map((a) => a.kind)).to.deep.equal(["adl-session"]);
+      expect(
+        actions.map((a) => [a.kind, "bankrupt" in a ? a.bankrupt : "account" in a ? a.account : ""]),
+      ).to.deep.equal([
+        ["adl-session", B],
+        ["report-unsettled", B2],
+        ["final-layer-wait", B2],
+      ]);
+      const wait = actions[2];
+      expect(wait.kind === "final-layer-wait" && wait.reason).to.equal("session-open");
       const step = actions[0];
       if (step.kind !== "adl-session") throw new Error("expected a session step");
       expect([step.step.kind, step.bankrupt, step.side, step.session.id]).to.deep.equal([expected, B, false, 7n]);
@@ -130,12 +143,17 @@ describe("keeper sessions (pure)", function () {
 
   it("a session opened by someone else for another position is driven too", function () {
     const actions = decide(state({ sessions: shorts(session({ bankrupt: B2 })) }));
-    expect(actions.map((a) => [a.kind, "bankrupt" in a ? a.bankrupt : ""])).to.deep.equal([["adl-session", B2]]);
+    expect(actions.map((a) => [a.kind, "bankrupt" in a ? a.bankrupt : "account" in a ? a.account : ""])).to.deep.equal([
+      ["adl-session", B2],
+      ["report-unsettled", B],
+      ["final-layer-wait", B],
+    ]);
   });
 
   it("leaves a session alone while the keeper's transaction on its bankrupt position is pending", function () {
     const actions = decide(state({ sessions: shorts(session()), busy: new Set([busyKey(ID, B)]) }));
-    expect(actions).to.deep.equal([]);
+    expect(actions.filter((a) => a.kind === "adl-session")).to.deep.equal([]);
+    expect(actions.some((a) => "bankrupt" in a && a.bankrupt === B)).to.equal(false);
   });
 
   it("a paused market's session is left alone", function () {

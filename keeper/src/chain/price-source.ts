@@ -1,7 +1,8 @@
 /**
  * PriceSource on chain. Reads run against the pending block (the one the keeper's next transaction
  * lands in: F moves every second, and the deleverager checks the list at the call's own (P, F)),
- * falling back to the latest block on nodes that do not serve "pending".
+ * falling back to the latest block on nodes that do not serve "pending". Besides F it reads each
+ * side's F with its socialized-loss index folded in, which every position of that side is valued at.
  */
 import { getAddress } from "ethers";
 import type { AdlBounds, MarketReading, PriceSource } from "../interfaces";
@@ -36,22 +37,40 @@ export class ChainPriceSource implements PriceSource {
 
   async market(marketId: string): Promise<MarketReading> {
     const { clearinghouse, lens, oracle, deleverager } = this.c;
-    const [[price], funding, params, [, paused], [accounts, deficits]] = await Promise.all([
-      this.read((t) => oracle.getPrice(marketId, true, t)),
-      this.read((t) => lens.currentFunding(marketId, t)),
-      this.read((t) => clearinghouse.marketParams(marketId, t)),
-      this.read((t) => clearinghouse.marketStatus(marketId, t)),
-      this.read((t) => deleverager.unsettled(marketId, t)),
-    ]);
+    const [[price], funding, fundingLong, fundingShort, params, [, paused], [accounts, deficits], socialDelay] =
+      await Promise.all([
+        this.read((t) => oracle.getPrice(marketId, true, t)),
+        this.read((t) => lens.currentFunding(marketId, t)),
+        this.read((t) => lens.currentSideFunding(marketId, true, t)),
+        this.read((t) => lens.currentSideFunding(marketId, false, t)),
+        this.read((t) => clearinghouse.marketParams(marketId, t)),
+        this.read((t) => clearinghouse.marketStatus(marketId, t)),
+        this.read((t) => deleverager.unsettled(marketId, t)),
+        this.read((t) => deleverager.socialDelay(marketId, t)),
+      ]);
+    const since = await Promise.all(accounts.map((a) => this.read((t) => deleverager.unsettledSince(marketId, a, t))));
     const unsettled = new Map<string, bigint>();
-    accounts.forEach((a, i) => unsettled.set(getAddress(a), deficits[i]));
+    const unsettledSince = new Map<string, bigint>();
+    accounts.forEach((a, i) => {
+      unsettled.set(getAddress(a), deficits[i]);
+      unsettledSince.set(getAddress(a), since[i]);
+    });
     return {
       marketId,
       price,
       funding,
-      risk: { mmr: params.mmr, liquidationFee: params.liquidationFee, minNotional: params.minNotional },
+      fundingLong,
+      fundingShort,
+      risk: {
+        imr: params.imr,
+        mmr: params.mmr,
+        liquidationFee: params.liquidationFee,
+        minNotional: params.minNotional,
+      },
       paused,
       unsettled,
+      unsettledSince,
+      socialDelay,
     };
   }
 
@@ -77,5 +96,9 @@ export class ChainPriceSource implements PriceSource {
 
   async maxLiquidationSize(marketId: string, account: string): Promise<bigint> {
     return this.read((t) => this.c.lens.maxLiquidationSize(marketId, account, t));
+  }
+
+  async freeCollateral(account: string): Promise<bigint> {
+    return this.read((t) => this.c.clearinghouse.freeCollateral(account, t));
   }
 }
