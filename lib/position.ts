@@ -93,9 +93,17 @@ export interface FillResult {
   increased: bigint;
 }
 
+/** The F each side is valued at (PositionMath.sideFunding: F + L_long, F - L_short). */
+export interface SideFunding {
+  long: bigint;
+  short: bigint;
+}
+
 /**
- * One leg of a fill, as Clearinghouse._modifyPosition applies it: reduce first (a crossing fill
- * closes fully), then increase with margin max(ceil(d*p/leverage), shortfall of the margin test).
+ * One leg of a fill, as PositionBook.modify applies it: reduce first (a crossing fill closes
+ * fully), then increase with margin max(ceil(d*p/leverage), shortfall of the margin test). `funding`
+ * is one F for both sides (no loss was socialized), or each side's F: the reducing part is valued at
+ * its side's, the increasing part at the side it opens or grows.
  */
 export function applyFill(
   pos: PositionRecord,
@@ -103,9 +111,11 @@ export function applyFill(
   price: bigint,
   leverage: bigint,
   indexPrice: bigint,
-  funding: bigint,
+  funding: bigint | SideFunding,
   imr: bigint,
 ): FillResult {
+  const fundingOf = (isLong: boolean): bigint =>
+    typeof funding === "bigint" ? funding : isLong ? funding.long : funding.short;
   const buying = sizeDelta > 0n;
   const amount = buying ? sizeDelta : -sizeDelta;
   let p = { ...pos };
@@ -114,7 +124,7 @@ export function applyFill(
   if (p.size !== 0n && p.isLong !== buying) {
     reduced = minBig(amount, p.size);
     const released = releasedMargin(p.margin, reduced, p.size);
-    payout = released + pnlDown(reduced, pnlPerUnit(p.isLong, p.entry, price, funding));
+    payout = released + pnlDown(reduced, pnlPerUnit(p.isLong, p.entry, price, fundingOf(p.isLong)));
     p.margin -= released;
     p.size -= reduced;
     if (p.size === 0n) p = { ...EMPTY_POSITION };
@@ -122,18 +132,13 @@ export function applyFill(
   const increased = amount - reduced;
   let posted = 0n;
   if (increased !== 0n) {
+    const f = fundingOf(buying);
     if (p.size === 0n) p.isLong = buying;
     const newSize = p.size + increased;
-    p.entry = blendEntry(buying, p.size, p.entry, increased, price, funding);
+    p.entry = blendEntry(buying, p.size, p.entry, increased, price, f);
     p.size = newSize;
     const chosen = mulDivUp(increased, price, leverage);
-    const shortfall = marginShortfall(
-      p.margin,
-      newSize,
-      pnlPerUnit(p.isLong, p.entry, indexPrice, funding),
-      indexPrice,
-      imr,
-    );
+    const shortfall = marginShortfall(p.margin, newSize, pnlPerUnit(p.isLong, p.entry, indexPrice, f), indexPrice, imr);
     posted = chosen > shortfall ? chosen : shortfall;
     p.margin += posted;
     p.leverage = leverageUp(newSize, p.margin);

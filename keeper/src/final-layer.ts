@@ -18,7 +18,7 @@ import {
   type ProofNode,
 } from "../../lib/adl";
 import { WAD, maxBig, minBig, mulDivUp } from "../../lib/math";
-import { blendEntry, marginShortfall, pnlDown, pnlPerUnit, releasedMargin } from "../../lib/position";
+import { applyFill } from "../../lib/position";
 import { sideFundingOf, type AdlBounds, type MarketReading } from "./interfaces";
 import type {
   DeleverageAction,
@@ -108,41 +108,30 @@ export function takeoverCost(
   market: Pick<MarketReading, "fundingLong" | "fundingShort" | "risk">,
   chargeStep: bigint,
 ): TakeoverCost {
-  let pos = { isLong: taker.isLong, size: taker.size, entry: taker.entry, margin: taker.margin };
-  let payout = 0n;
-  let reduced = 0n;
-  if (pos.size !== 0n && pos.isLong !== bIsLong) {
-    reduced = minBig(size, pos.size);
-    const released = releasedMargin(pos.margin, reduced, pos.size);
-    // The holding is on the charged side: its F already carries this call's step of the loss index.
-    const charged = sideFundingOf(market, pos.isLong) + (pos.isLong ? chargeStep : -chargeStep);
-    payout = released + pnlDown(reduced, pnlPerUnit(pos.isLong, pos.entry, price, charged));
-    pos.margin -= released;
-    pos.size -= reduced;
-    if (pos.size === 0n) pos = { isLong: false, size: 0n, entry: 0n, margin: 0n };
-  }
-  const increased = size - reduced;
-  let posted = 0n;
-  if (increased !== 0n) {
-    const funding = sideFundingOf(market, bIsLong);
-    if (pos.size === 0n) pos.isLong = bIsLong;
-    const newSize = pos.size + increased;
-    pos.entry = blendEntry(bIsLong, pos.size, pos.entry, increased, price, funding);
-    pos.size = newSize;
-    const chosen = mulDivUp(increased, price, TAKEOVER_LEVERAGE);
-    const shortfall = marginShortfall(
-      pos.margin,
-      newSize,
-      pnlPerUnit(pos.isLong, pos.entry, price, funding),
-      price,
-      market.risk.imr,
-    );
-    posted = maxBig(chosen, shortfall);
-    pos.margin += posted;
-  }
+  // The opposite holding is on the charged side: its F already carries this call's loss-index step.
+  const funding = {
+    long: market.fundingLong + (bIsLong ? 0n : chargeStep),
+    short: market.fundingShort - (bIsLong ? chargeStep : 0n),
+  };
+  const leg = applyFill(
+    { ...taker, leverage: 0n },
+    bIsLong ? size : -size,
+    price,
+    TAKEOVER_LEVERAGE,
+    price,
+    funding,
+    market.risk.imr,
+  );
   // A negative payout is debited before the margin is posted: free >= -payout, then free + payout >= posted.
-  const needed = maxBig(0n, posted - payout);
-  return { needed, payout, posted, after: { isLong: pos.isLong, size: pos.size, margin: pos.margin }, increased };
+  const needed = maxBig(0n, leg.posted - leg.payout);
+  const { isLong, size: after, margin } = leg.position;
+  return {
+    needed,
+    payout: leg.payout,
+    posted: leg.posted,
+    after: { isLong, size: after, margin },
+    increased: leg.increased,
+  };
 }
 
 /**
