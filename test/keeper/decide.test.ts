@@ -7,19 +7,18 @@
  */
 import { expect } from "chai";
 import fc from "fast-check";
-import { getAddress } from "ethers";
 import { PositionBook, buildQueue, headOfQueue } from "../../lib/adl";
 import { bandReference, marketId } from "../../lib/local";
 import { WAD, mulDivUp } from "../../lib/math";
 import { equityOf, pnlPerUnit } from "../../lib/position";
 import { busyKey, decide, maxTake, type DecisionState, type MarketReading } from "../../keeper/src";
 import { maxTake as specMaxTake } from "../helpers/liquidation";
+import { acct, decisionState, marketReading } from "../helpers/keeper-decisions";
 
 const ID = marketId("ETH-USD");
 const PRICE = 2000n * WAD;
 const KREF = bandReference(PRICE);
 const RISK = { imr: WAD / 10n, mmr: WAD / 20n, liquidationFee: WAD / 100n, minNotional: 10n * WAD };
-const acct = (n: number): string => getAddress(`0x${n.toString(16).padStart(40, "0")}`);
 const units = (n: number): bigint => BigInt(Math.round(n * 1000)) * 10n ** 15n;
 const usd = (n: number): bigint => BigInt(n) * WAD;
 
@@ -27,37 +26,10 @@ function put(book: PositionBook, account: string, isLong: boolean, size: bigint,
   book.putPosition(ID, account, isLong, size, entry, margin, KREF);
 }
 
-function reading(over: Partial<MarketReading> = {}): MarketReading {
-  return {
-    marketId: ID,
-    price: PRICE,
-    funding: 0n,
-    fundingLong: 0n,
-    fundingShort: 0n,
-    risk: RISK,
-    paused: false,
-    unsettled: new Map(),
-    unsettledSince: new Map(),
-    socialDelay: 0n,
-    ...over,
-  };
-}
+const reading = (over: Partial<MarketReading> = {}): MarketReading => marketReading(ID, PRICE, RISK, over);
 
-function state(book: PositionBook, over: Partial<DecisionState> = {}): DecisionState {
-  return {
-    book,
-    markets: [reading()],
-    fundAvailable: 0n,
-    keeper: acct(0xfeed),
-    keeperFree: 0n,
-    bounds: { maxListLength: 64, maxProofNodes: 512, maxOpenedMembers: 2000 },
-    busy: new Set(),
-    maxEntries: 64,
-    refreshLooseNodes: false,
-    maxAdlPerTick: 16,
-    ...over,
-  };
-}
+const state = (book: PositionBook, over: Partial<DecisionState> = {}): DecisionState =>
+  decisionState(book, [reading()], over);
 
 const HEALTHY = acct(1);
 const UNDER = acct(2);

@@ -9,7 +9,6 @@
  * own bankrupt position goes to ADL only.
  */
 import { expect } from "chai";
-import { getAddress } from "ethers";
 import { PositionBook, adlDelta, buildNoEligibleProof, planDeleverage } from "../../lib/adl";
 import { bandReference, marketId } from "../../lib/local";
 import { WAD, mulDivUp } from "../../lib/math";
@@ -25,13 +24,13 @@ import {
 } from "../../keeper/src";
 import type { SessionView } from "../../keeper/src/sessions";
 import type { SessionState } from "../../lib/adl-session";
+import { acct, decisionState, marketReading, sessionState } from "../helpers/keeper-decisions";
 
 const ID = marketId("ETH-USD");
 const PRICE = 2000n * WAD;
 const IMR = WAD / 10n;
 const RISK = { imr: IMR, mmr: WAD / 20n, liquidationFee: WAD / 100n, minNotional: 10n * WAD };
 const MAX = (1n << 256n) - 1n;
-const acct = (n: number): string => getAddress(`0x${n.toString(16).padStart(40, "0")}`);
 const units = (n: number): bigint => BigInt(Math.round(n * 1000)) * 10n ** 15n;
 const usd = (n: number): bigint => BigInt(n) * WAD;
 const KEEPER = acct(0xfeed);
@@ -44,38 +43,11 @@ function put(book: PositionBook, account: string, isLong: boolean, size: bigint,
   book.putPosition(ID, account, isLong, size, entry, margin, bandReference(PRICE));
 }
 
-function reading(over: Partial<MarketReading> = {}): MarketReading {
-  return {
-    marketId: ID,
-    price: PRICE,
-    funding: 0n,
-    fundingLong: 0n,
-    fundingShort: 0n,
-    risk: RISK,
-    paused: false,
-    unsettled: new Map(),
-    unsettledSince: new Map(),
-    socialDelay: 7200n,
-    ...over,
-  };
-}
+const reading = (over: Partial<MarketReading> = {}): MarketReading =>
+  marketReading(ID, PRICE, RISK, { socialDelay: 7200n, ...over });
 
-function state(book: PositionBook, over: Partial<DecisionState> = {}): DecisionState {
-  return {
-    book,
-    markets: [reading()],
-    fundAvailable: 0n,
-    keeper: KEEPER,
-    keeperFree: usd(1000),
-    bounds: { maxListLength: 64, maxProofNodes: 512, maxOpenedMembers: 2000 },
-    busy: new Set(),
-    maxEntries: 64,
-    refreshLooseNodes: false,
-    maxAdlPerTick: 16,
-    now: 10_000n,
-    ...over,
-  };
-}
+const state = (book: PositionBook, over: Partial<DecisionState> = {}): DecisionState =>
+  decisionState(book, [reading()], { keeper: KEEPER, keeperFree: usd(1000), now: 10_000n, ...over });
 
 /** B: a long of 1 at 2,300 with 115 of margin, equity -185 at 2,000; its only short is 20x: 100 per unit < 185. */
 function noEligible(): PositionBook {
@@ -123,31 +95,7 @@ function only<K extends Action["kind"]>(actions: Action[], kind: K): Extract<Act
   return found[0] as Extract<Action, { kind: K }>;
 }
 
-function session(over: Partial<SessionState>): SessionState {
-  return {
-    id: 7n,
-    bankrupt: acct(9),
-    openedAt: 100n,
-    deadline: 1_000_000n,
-    cursor: 40,
-    held: false,
-    heldLast: acct(0),
-    heldTally: 0n,
-    holder: acct(0),
-    holdUntil: 0n,
-    price: PRICE,
-    funding: 0n,
-    sigma: 0n,
-    delta: 0n,
-    lastScore: 0n,
-    lastAccount: acct(0),
-    reserveTokens: 0n,
-    opener: acct(0),
-    bondTokens: 0n,
-    entries: [],
-    ...over,
-  };
-}
+const session = (over: Partial<SessionState>): SessionState => sessionState(PRICE, over);
 
 /** A session open on `side` (the side it settles against), none on the other. */
 const sessionOn = (side: boolean): SessionView[] => [

@@ -6,17 +6,16 @@
  * session ended without a finish (a restart) from one after a finish.
  */
 import { expect } from "chai";
-import { getAddress } from "ethers";
 import { PositionBook } from "../../lib/adl";
 import type { SessionState } from "../../lib/adl-session";
 import { bandReference, marketId } from "../../lib/local";
 import { WAD } from "../../lib/math";
 import { busyKey, decide, type DecisionState } from "../../keeper/src";
 import { SessionMemory, continueLimits, type SessionView } from "../../keeper/src/sessions";
+import { acct, decisionState, marketReading, sessionState } from "../helpers/keeper-decisions";
 
 const ID = marketId("ETH-USD");
 const PRICE = 2000n * WAD;
-const acct = (n: number): string => getAddress(`0x${n.toString(16).padStart(40, "0")}`);
 const usd = (n: number): bigint => BigInt(n) * WAD;
 const KEEPER = acct(0xfeed);
 const B = acct(3);
@@ -37,66 +36,17 @@ function book(): PositionBook {
   return b;
 }
 
-function session(over: Partial<SessionState> = {}): SessionState {
-  return {
-    id: 7n,
-    bankrupt: B,
-    openedAt: 100n,
-    deadline: 1000n,
-    cursor: 40,
-    held: false,
-    heldLast: acct(0),
-    heldTally: 0n,
-    holder: acct(0),
-    holdUntil: 0n,
-    price: PRICE,
-    funding: 0n,
-    sigma: 0n,
-    delta: 0n,
-    lastScore: 0n,
-    lastAccount: SHORT,
-    reserveTokens: 0n,
-    opener: acct(0),
-    bondTokens: 0n,
-    entries: [SHORT],
-    ...over,
-  };
-}
+const session = (over: Partial<SessionState> = {}): SessionState =>
+  sessionState(PRICE, { bankrupt: B, deadline: 1000n, lastAccount: SHORT, entries: [SHORT], ...over });
 
 const shorts = (s: SessionState): SessionView[] => [
   { marketId: ID, side: false, session: s },
   { marketId: ID, side: true, session: session({ id: 0n }) },
 ];
 
-function state(over: Partial<DecisionState> = {}): DecisionState {
-  return {
-    book: book(),
-    markets: [
-      {
-        marketId: ID,
-        price: PRICE,
-        funding: 0n,
-        fundingLong: 0n,
-        fundingShort: 0n,
-        risk: { imr: WAD / 10n, mmr: WAD / 20n, liquidationFee: WAD / 100n, minNotional: 10n * WAD },
-        paused: false,
-        unsettled: new Map(),
-        unsettledSince: new Map(),
-        socialDelay: 0n,
-      },
-    ],
-    fundAvailable: 0n,
-    keeper: KEEPER,
-    keeperFree: 0n,
-    bounds: { maxListLength: 64, maxProofNodes: 512, maxOpenedMembers: 2000 },
-    busy: new Set(),
-    maxEntries: 64,
-    refreshLooseNodes: false,
-    maxAdlPerTick: 16,
-    now: 500n,
-    ...over,
-  };
-}
+const RISK = { imr: WAD / 10n, mmr: WAD / 20n, liquidationFee: WAD / 100n, minNotional: 10n * WAD };
+const state = (over: Partial<DecisionState> = {}): DecisionState =>
+  decisionState(book(), [marketReading(ID, PRICE, RISK)], { keeper: KEEPER, now: 500n, ...over });
 
 describe("keeper sessions (pure)", function () {
   it("without a session both bankrupt longs get a single-transaction plan", function () {
