@@ -86,7 +86,7 @@ describe("ADL: socialized loss, the final layer", function () {
     await socializeExactly(f, id, b.address, t9, false);
   });
 
-  it("rejects the owner, an open session, a covered or solvent position and a direct call, moving nothing", async function () {
+  it("rejects the owner, a solvent position, a direct call and a covered position (an open session: test/review/socialized-loss.test.ts)", async function () {
     const f = await impossible();
     const [b, , , , , , , , , t9] = f.traders;
     const id = f.ethId;
